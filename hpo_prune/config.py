@@ -1,0 +1,233 @@
+"""TrialConfig: the one typed description of a trial.
+
+CLI flags, YAML keys, metrics.json "config", trials.csv columns and the run hash all derive
+from the dataclass fields below. A field's metadata holds its help text, its accepted values
+and whether it changes the result (``hashed``); defaults are left out of the hash, so adding a
+field with a default keeps every old hash.
+"""
+from __future__ import annotations
+
+import dataclasses
+import hashlib
+import json
+import math
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+from .errors import UsageError, check
+
+
+def _opt(default, help: str, choices: tuple | Callable[[], tuple] | None = None,
+         hashed: bool = True, group: str = "trial"):
+    return field(default=default, metadata={"help": help, "choices": choices,
+                                            "hashed": hashed, "group": group})
+
+
+def _models() -> tuple:
+    from .models import MODELS
+    return tuple(MODELS)
+
+
+def _datasets() -> tuple:
+    from .datasets import DATASETS
+    return tuple(DATASETS)
+
+
+def _schedules() -> tuple:
+    from .pruning.schedules import SCHEDULES
+    return tuple(SCHEDULES)
+
+
+@dataclass(frozen=True)
+class TrialConfig:
+    # --- data
+    dataset: str = _opt("digits", "dataset name; 'digits' is the embedded offline default",
+                        _datasets, group="data")
+    data_dir: str = _opt("", "root directory of the datasets (default: $HPO_PRUNE_DATA or "
+                         "~/.cache/hpo_prune/data)", hashed=False, group="data")
+    download: bool = _opt(False, "download a missing dataset (torchvision's downloaders)",
+                          hashed=False, group="data")
+    val_fraction: float = _opt(0.1, "fraction of the training split held out (stratified) as "
+                               "validation data", group="data")
+    split_seed: int = _opt(0, "seed of the train/val (and digits/caltech101 test) split; kept "
+                           "apart from --seed so every trial sees the same val and test data",
+                           group="data")
+    image_size: int = _opt(0, "input size in pixels; 0 = the dataset's own (32; caltech101: 64)",
+                           group="data")
+    train_subset: int = _opt(0, "use at most this many training images (stratified; 0 = all); "
+                             "for smoke tests and quick runs", group="data")
+    # --- model and init
+    model: str = _opt("vgg16", "network architecture", _models, group="model")
+    head: str = _opt("auto", "VGG classifier head: 'compact' = global pool + one Linear "
+                     "(~14.7M params), 'classic' = 7x7 pool + 3 Linear layers (~134M); 'auto' = "
+                     "compact for inputs up to 64 px", ("auto", "compact", "classic"),
+                     group="model")
+    init: str = _opt("scratch", "init regime: 'scratch' (library init, seeded) or 'pretrained' "
+                     "(weights from --source, then fine-tuned)", ("scratch", "pretrained"),
+                     group="model")
+    source: str = _opt("", "weights of the pretrained regime: 'imagenet', 'fractal', or a path "
+                       "to a checkpoint file; '' = the dataset's default (digits: fractal, "
+                       "else imagenet)", group="model")
+    # --- training
+    epochs: int = _opt(3, "training epochs", group="train")
+    batch_size: int = _opt(64, "mini-batch size", group="train")
+    lr: float = _opt(0.01, "peak learning rate of SGD with momentum", group="train")
+    momentum: float = _opt(0.9, "SGD momentum", group="train")
+    weight_decay: float = _opt(5e-4, "weight decay (L2)", group="train")
+    lr_schedule: str = _opt("cosine", "learning-rate schedule: 'cosine' decays from --lr to 0 "
+                            "over all optimizer steps (per step, no warm-up); 'constant' keeps it",
+                            ("cosine", "constant"), group="train")
+    seed: int = _opt(0, "seed of init, shuffling and augmentation", group="train")
+    device: str = _opt("auto", "'auto' (cuda if available), 'cpu', 'cuda' or 'cuda:N'",
+                       hashed=False, group="train")
+    # --- pruning
+    prune_ratio: float = _opt(0.0, "fraction of the prunable parameters to remove, in [0, 1)",
+                              group="prune")
+    granularity: str = _opt("weight", "'weight' (unstructured masks) or 'filter' (structured; "
+                            "filters physically removed at the end)", ("weight", "filter"),
+                            group="prune")
+    scope: str = _opt("global", "'global' = one threshold across all prunable layers; 'local' "
+                      "= the same ratio in each layer", ("global", "local"), group="prune")
+    criterion: str = _opt("magnitude", "'magnitude' (weight magnitude / filter norm) or "
+                          "'random' (the baseline)", ("magnitude", "random"), group="prune")
+    norm: int = _opt(1, "filter norm used as score: 1 (L1) or 2 (L2)", (1, 2), group="prune")
+    schedule: str = _opt("agp", "sparsity schedule over the pruning window", _schedules,
+                         group="prune")
+    prune_start: float = _opt(0.0, "start of the pruning window, as a fraction of training",
+                              group="prune")
+    prune_end: float = _opt(0.5, "end of the pruning window, as a fraction of training; after "
+                            "it training fine-tunes with fixed masks", group="prune")
+    prune_steps: int = _opt(3, "number of equal steps of the 'iterative' schedule", group="prune")
+    prune_every: int = _opt(10, "recompute masks every this many optimizer steps inside the "
+                            "window (and always at its end)", group="prune")
+
+    # ------------------------------------------------------------------ derived values
+    @property
+    def resolved_source(self) -> str:
+        if self.init != "pretrained":
+            return ""
+        if self.source:
+            return self.source
+        return "fractal" if self.dataset == "digits" else "imagenet"
+
+    # ------------------------------------------------------------------ validation
+    def validate(self) -> "TrialConfig":
+        for f in dataclasses.fields(self):
+            choices = f.metadata.get("choices")
+            if choices is None:
+                continue
+            allowed = choices() if callable(choices) else choices
+            value = getattr(self, f.name)
+            check(value in allowed, f"unknown {f.name} {value!r}: use one of "
+                  f"{', '.join(map(str, allowed))} (--{_flag(f.name)})")
+        for name in ("lr", "momentum", "weight_decay", "val_fraction", "prune_ratio",
+                     "prune_start", "prune_end"):
+            value = getattr(self, name)
+            check(math.isfinite(value), f"--{_flag(name)} must be a finite number, got {value}")
+        check(self.lr > 0, f"--lr must be > 0, got {self.lr}")
+        check(self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}")
+        check(self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}")
+        check(0 <= self.momentum < 1, f"--momentum must be in [0, 1), got {self.momentum}")
+        check(self.weight_decay >= 0, f"--weight-decay must be >= 0, got {self.weight_decay}")
+        check(0 < self.val_fraction < 1,
+              f"--val-fraction must be in (0, 1), got {self.val_fraction}")
+        check(self.image_size == 0 or self.image_size >= 16,
+              f"--image-size must be 0 (dataset default) or >= 16, got {self.image_size}")
+        check(self.train_subset >= 0, f"--train-subset must be >= 0, got {self.train_subset}")
+        check(0 <= self.prune_ratio < 1,
+              f"--prune-ratio must be in [0, 1), got {self.prune_ratio}")
+        check(0 <= self.prune_start < self.prune_end <= 1,
+              "the pruning window must satisfy 0 <= --prune-start < --prune-end <= 1, got "
+              f"[{self.prune_start}, {self.prune_end}]")
+        check(self.prune_steps >= 1, f"--prune-steps must be >= 1, got {self.prune_steps}")
+        check(self.prune_every >= 1, f"--prune-every must be >= 1, got {self.prune_every}")
+        check(self.source == "" or self.init == "pretrained",
+              f"--source {self.source!r} only applies to --init pretrained")
+        return self
+
+    # ------------------------------------------------------------------ (de)serialisation
+    def to_dict(self) -> dict[str, Any]:
+        return dataclasses.asdict(self)
+
+    @classmethod
+    def from_dict(cls, values: dict[str, Any], where: str = "config") -> "TrialConfig":
+        known = {f.name: f for f in dataclasses.fields(cls)}
+        unknown = sorted(set(values) - set(known))
+        check(not unknown, f"{where}: unknown key(s) {', '.join(unknown)}; known keys: "
+              f"{', '.join(known)}")
+        typed = {}
+        for name, value in values.items():
+            typed[name] = _coerce(known[name], value, where)
+        return cls(**typed)
+
+    def replace(self, **changes) -> "TrialConfig":
+        return dataclasses.replace(self, **changes)
+
+    def run_hash(self) -> str:
+        """Hash of the fields that change the result, defaults left out."""
+        changed = {f.name: getattr(self, f.name) for f in dataclasses.fields(self)
+                   if f.metadata["hashed"] and getattr(self, f.name) != f.default}
+        blob = json.dumps(changed, sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
+
+    # ------------------------------------------------------------------ command line
+    @classmethod
+    def add_arguments(cls, parser, groups: tuple[str, ...] | None = None,
+                      defaults: dict[str, Any] | None = None) -> None:
+        """Add one --flag per field (of the given groups) to an argparse parser."""
+        defaults = defaults or {}
+        titles = {"data": "data", "model": "model and init", "train": "training",
+                  "prune": "pruning"}
+        made = {}
+        for f in dataclasses.fields(cls):
+            group = f.metadata["group"]
+            if groups is not None and group not in groups:
+                continue
+            if group not in made:
+                made[group] = parser.add_argument_group(titles.get(group, group))
+            default = defaults.get(f.name, f.default)
+            kwargs: dict[str, Any] = {"dest": f.name, "default": default}
+            if f.type in ("bool", bool):
+                kwargs["action"] = "store_true"
+            else:
+                kwargs["type"] = {"int": int, "float": float}.get(str(f.type), str)
+                kwargs["metavar"] = f.name.upper()
+            choices = f.metadata.get("choices")
+            help_text = f.metadata["help"]
+            if choices is not None and not callable(choices):
+                help_text += f" {{{', '.join(map(str, choices))}}}"
+            if not kwargs.get("action"):
+                help_text += " (default: %(default)s)"
+            made[group].add_argument(f"--{_flag(f.name)}", help=help_text.replace("%", "%%")
+                                     .replace("%%(default)s", "%(default)s"), **kwargs)
+
+    @classmethod
+    def from_args(cls, namespace) -> "TrialConfig":
+        names = {f.name for f in dataclasses.fields(cls)}
+        return cls(**{k: v for k, v in vars(namespace).items() if k in names})
+
+
+def _flag(name: str) -> str:
+    return name.replace("_", "-")
+
+
+def _coerce(f: dataclasses.Field, value: Any, where: str) -> Any:
+    kind = str(f.type)
+    try:
+        if kind == "bool":
+            if isinstance(value, bool):
+                return value
+            raise ValueError
+        if kind == "int":
+            if isinstance(value, bool) or (isinstance(value, float) and not value.is_integer()):
+                raise ValueError
+            return int(value)
+        if kind == "float":
+            if isinstance(value, bool):
+                raise ValueError
+            return float(value)
+        if not isinstance(value, str):
+            raise ValueError
+        return value
+    except (TypeError, ValueError):
+        raise UsageError(f"{where}: {f.name} must be of type {kind}, got {value!r}") from None

@@ -1,0 +1,226 @@
+"""Dataset registry: deterministic train / val / test splits held in memory as uint8 tensors.
+
+Each loader reads the dataset through torchvision's own class and on-disk format (or, for the
+embedded default ``digits``, scikit-learn's bundled copy) and returns the official train and
+test images. The generic part below carves the validation set out of the training split
+(seeded, stratified), resizes when asked, and computes the normalisation statistics on the
+training images. Test data is never used to select anything.
+"""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+
+from .config import TrialConfig
+from .errors import UsageError
+
+DATA_ENV = "HPO_PRUNE_DATA"
+TEST_FRACTION = 0.2  # digits and caltech101 have no official test split
+
+
+@dataclass
+class Split:
+    x: torch.Tensor  # uint8, (N, 3, H, W)
+    y: torch.Tensor  # int64, (N,)
+
+    def __len__(self) -> int:
+        return len(self.y)
+
+
+@dataclass
+class Data:
+    name: str
+    num_classes: int
+    train: Split
+    val: Split
+    test: Split
+    mean: tuple[float, float, float]
+    std: tuple[float, float, float]
+    flip: bool  # horizontal flips are label-preserving
+    image_size: int
+
+
+@dataclass
+class _Raw:
+    train_x: torch.Tensor
+    train_y: torch.Tensor
+    test_x: torch.Tensor
+    test_y: torch.Tensor
+    num_classes: int
+    flip: bool
+
+
+def data_root(config: TrialConfig) -> Path:
+    root = config.data_dir or os.environ.get(DATA_ENV) or "~/.cache/hpo_prune/data"
+    return Path(root).expanduser()
+
+
+def load(config: TrialConfig) -> Data:
+    """Load the dataset named by ``config.dataset`` with its train / val / test splits."""
+    try:
+        loader = DATASETS[config.dataset]
+    except KeyError:
+        raise UsageError(f"unknown dataset {config.dataset!r}: use one of "
+                         f"{', '.join(DATASETS)}") from None
+    raw = loader(data_root(config), config)
+    size = config.image_size or raw.train_x.shape[-1]
+    train_idx, val_idx = stratified_split(raw.train_y, config.val_fraction, config.split_seed,
+                                          what="--val-fraction")
+    if config.train_subset:
+        if config.train_subset < len(train_idx):
+            keep, _ = stratified_split(raw.train_y[train_idx],
+                                       1 - config.train_subset / len(train_idx),
+                                       config.split_seed, what="--train-subset")
+            train_idx = train_idx[keep]
+    train = Split(_resize(raw.train_x[train_idx], size), raw.train_y[train_idx])
+    val = Split(_resize(raw.train_x[val_idx], size), raw.train_y[val_idx])
+    test = Split(_resize(raw.test_x, size), raw.test_y)
+    pixels = train.x.float().div_(255)
+    mean = tuple(pixels.mean(dim=(0, 2, 3)).tolist())
+    std = tuple(pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist())
+    return Data(config.dataset, raw.num_classes, train, val, test, mean, std, raw.flip, size)
+
+
+def stratified_split(y: torch.Tensor, fraction: float, seed: int, what: str):
+    """Indices (kept, held out), held out = `fraction` of each class, seeded."""
+    from sklearn.model_selection import train_test_split
+
+    index = np.arange(len(y))
+    try:
+        kept, held = train_test_split(index, test_size=fraction, random_state=seed,
+                                      stratify=y.numpy(), shuffle=True)
+    except ValueError as err:
+        raise UsageError(f"cannot split {len(y)} images of {len(torch.unique(y))} classes "
+                         f"with {what}: {err}") from None
+    return torch.from_numpy(np.sort(kept)), torch.from_numpy(np.sort(held))
+
+
+def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
+    if x.shape[-1] == size and x.shape[-2] == size:
+        return x.contiguous()
+    out = []
+    for chunk in x.split(1024):
+        resized = F.interpolate(chunk.float(), size=(size, size), mode="bilinear",
+                                antialias=True, align_corners=False)
+        out.append(resized.round_().clamp_(0, 255).to(torch.uint8))
+    return torch.cat(out)
+
+
+def _as_tensors(images: np.ndarray, labels, channels_last: bool) -> tuple:
+    x = torch.from_numpy(np.ascontiguousarray(images))
+    if channels_last:
+        x = x.permute(0, 3, 1, 2)
+    return x.contiguous(), torch.as_tensor(np.asarray(labels), dtype=torch.int64)
+
+
+def _missing(name: str, where: Path, layout: str) -> UsageError:
+    return UsageError(f"{name} not found in {where} (expected {layout}): place the files there, "
+                      f"point --data-dir or ${DATA_ENV} at them, or pass --download")
+
+
+def _torchvision(name: str, make: Callable, where: Path, layout: str, download: bool):
+    try:
+        return make(download)
+    except RuntimeError as err:
+        if "not found" in str(err).lower() or "corrupted" in str(err).lower():
+            raise _missing(name, where, layout) from None
+        raise
+    except OSError as err:  # network errors while downloading
+        raise UsageError(f"could not download {name} into {where}: {err}; download it "
+                         f"elsewhere and copy it there") from None
+
+
+# ---------------------------------------------------------------------------- loaders
+def _digits(root: Path, config: TrialConfig) -> _Raw:
+    """scikit-learn's bundled 8x8 digits (no network), upsampled to 32x32 RGB."""
+    from sklearn.datasets import load_digits
+
+    bunch = load_digits()
+    images = torch.from_numpy(bunch.images).float().unsqueeze(1)  # (N,1,8,8), 0..16
+    images = F.interpolate(images, size=(32, 32), mode="bilinear", align_corners=False)
+    x = (images * (255 / 16)).round_().clamp_(0, 255).to(torch.uint8).expand(-1, 3, -1, -1)
+    y = torch.from_numpy(bunch.target).long()
+    train_idx, test_idx = stratified_split(y, TEST_FRACTION, seed=0, what="the test split")
+    return _Raw(x[train_idx].contiguous(), y[train_idx], x[test_idx].contiguous(), y[test_idx],
+                10, flip=False)
+
+
+def _cifar(classes: int):
+    def load_cifar(root: Path, config: TrialConfig) -> _Raw:
+        from torchvision import datasets
+
+        cls = datasets.CIFAR10 if classes == 10 else datasets.CIFAR100
+        name = f"cifar{classes}"
+        layout = f"{cls.base_folder}/ with the python pickles"
+        parts = {}
+        for train in (True, False):
+            ds = _torchvision(name, lambda d: cls(str(root), train=train, download=d), root,
+                              layout, config.download)
+            parts[train] = _as_tensors(ds.data, ds.targets, channels_last=True)
+        return _Raw(*parts[True], *parts[False], classes, flip=True)
+
+    return load_cifar
+
+
+def _svhn(root: Path, config: TrialConfig) -> _Raw:
+    from torchvision import datasets
+
+    where = root / "svhn"
+    parts = {}
+    for split in ("train", "test"):
+        ds = _torchvision("svhn", lambda d: datasets.SVHN(str(where), split=split, download=d),
+                          where, "train_32x32.mat and test_32x32.mat", config.download)
+        parts[split] = _as_tensors(ds.data, ds.labels, channels_last=False)
+    return _Raw(*parts["train"], *parts["test"], 10, flip=False)
+
+
+def _caltech101(root: Path, config: TrialConfig) -> _Raw:
+    """Caltech101 JPEGs, resized once (shorter side, centre crop) and cached as a tensor file."""
+    size = config.image_size or 64
+    cache = root / "caltech101" / f"hpo_prune_{size}px.pt"
+    if cache.exists():
+        try:
+            blob = torch.load(cache, weights_only=True)
+            x, y, classes = blob["x"], blob["y"], int(blob["classes"])
+        except Exception as err:  # corrupt cache: rebuild it from the JPEGs
+            print(f"warning: rebuilding unreadable cache {cache} ({err})")
+        else:
+            return _caltech_split(x, y, classes)
+    from torchvision import datasets, transforms
+
+    ds = _torchvision("caltech101", lambda d: datasets.Caltech101(str(root), download=d), root,
+                      "caltech101/101_ObjectCategories/<category>/image_*.jpg",
+                      config.download)
+    resize = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size)])
+    xs, ys = [], []
+    for i in range(len(ds)):
+        image, label = ds[i]
+        image = resize(image.convert("RGB"))
+        xs.append(torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1))
+        ys.append(label)
+    x, y = torch.stack(xs), torch.tensor(ys, dtype=torch.int64)
+    tmp = cache.with_suffix(f".tmp{os.getpid()}")
+    classes = len(ds.categories)  # 101: torchvision leaves BACKGROUND_Google out
+    torch.save({"x": x, "y": y, "classes": classes}, tmp)
+    os.replace(tmp, cache)
+    return _caltech_split(x, y, classes)
+
+
+def _caltech_split(x: torch.Tensor, y: torch.Tensor, classes: int) -> _Raw:
+    train_idx, test_idx = stratified_split(y, TEST_FRACTION, seed=0, what="the test split")
+    return _Raw(x[train_idx], y[train_idx], x[test_idx], y[test_idx], classes, flip=True)
+
+
+DATASETS: dict[str, Callable[[Path, TrialConfig], _Raw]] = {
+    "digits": _digits,
+    "cifar10": _cifar(10),
+    "cifar100": _cifar(100),
+    "svhn": _svhn,
+    "caltech101": _caltech101,
+}

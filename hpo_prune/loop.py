@@ -1,0 +1,87 @@
+"""The training loop: one epoch of SGD over in-memory tensors, and evaluation. Used by every
+trial, the pre-training and the benchmarks; there is no second copy."""
+from __future__ import annotations
+
+import contextlib
+import math
+import time
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .augment import BatchTransform
+from .datasets import Split
+from .errors import UsageError
+
+
+class TrialDiverged(UsageError):
+    """The loss became NaN or infinite (usually a learning rate that is too high)."""
+
+
+def autocast(device: torch.device):
+    if device.type == "cuda":
+        return torch.autocast("cuda", dtype=torch.bfloat16)
+    return contextlib.nullcontext()
+
+
+def batches(n: int, batch_size: int, generator: torch.Generator | None):
+    """Index batches over n items; shuffled for training when a generator is given, and then a
+    trailing batch of one image is dropped (BatchNorm cannot train on it)."""
+    order = torch.randperm(n, generator=generator) if generator is not None else torch.arange(n)
+    chunks = list(order.split(batch_size))
+    if generator is not None and len(chunks) > 1 and len(chunks[-1]) == 1:
+        chunks.pop()
+    return chunks
+
+
+def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, split: Split,
+                transform: BatchTransform, batch_size: int, generator: torch.Generator,
+                hooks=None, log: Callable[[str], None] | None = None, epoch: int = 0) -> dict:
+    """One epoch. ``hooks`` (e.g. the pruner) gets ``before_step()`` and ``after_step()``
+    around every optimizer step. Returns mean train loss, seconds and images seen."""
+    model.train()
+    device = transform.device
+    loss_fn = nn.CrossEntropyLoss()
+    total, seen, started, last_log = 0.0, 0, time.perf_counter(), time.perf_counter()
+    chunks = batches(len(split), batch_size, generator)
+    for i, idx in enumerate(chunks):
+        if hooks is not None:
+            hooks.before_step()
+        x = transform(split.x[idx], generator)
+        y = split.y[idx].to(device, non_blocking=True)
+        with autocast(device):
+            loss = loss_fn(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+        scheduler.step()
+        if hooks is not None:
+            hooks.after_step()
+        value = loss.item()
+        if not math.isfinite(value):
+            raise TrialDiverged(f"training diverged: loss {value} at epoch {epoch + 1}, batch "
+                                f"{i + 1}; lower --lr")
+        total += value * len(idx)
+        seen += len(idx)
+        if log is not None and time.perf_counter() - last_log > 15:
+            last_log = time.perf_counter()
+            log(f"  epoch {epoch + 1}: batch {i + 1}/{len(chunks)}, loss {total / seen:.4f}")
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+    seconds = time.perf_counter() - started
+    return {"train_loss": total / max(seen, 1), "seconds": seconds,
+            "images_per_s": seen / seconds if seconds > 0 else 0.0}
+
+
+@torch.no_grad()
+def evaluate(model: nn.Module, split: Split, transform: BatchTransform,
+             batch_size: int = 256) -> float:
+    """Top-1 accuracy in [0, 1]."""
+    model.eval()
+    correct = 0
+    for idx in batches(len(split), batch_size, None):
+        with autocast(transform.device):
+            logits = model(transform(split.x[idx]))
+        correct += (logits.argmax(1).cpu() == split.y[idx]).sum().item()
+    return correct / max(len(split), 1)

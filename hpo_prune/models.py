@@ -1,0 +1,89 @@
+"""Model registry: the paper's networks, adapted to the dataset's classes and input size.
+
+- ``vgg16`` / ``vgg16_bn`` (torchvision). ``head='classic'`` keeps VGG's 7x7 average pool and
+  three Linear layers (4096-4096-classes, ~134M parameters at 10 classes); ``head='compact'``
+  replaces them with a global average pool and one Linear layer (~14.7M). ``auto`` picks the
+  compact head for inputs up to 64 px, where the 7x7 pool would only repeat a 1x1 or 2x2 map.
+- ``mobilenet_v1`` (timm ``mobilenetv1_100``, the MobileNet of the paper) and ``mobilenet_v2``
+  (torchvision). For inputs up to 64 px the stem and the first stride-2 block use stride 1, so a
+  32 px image is downsampled 8x instead of 32x (the usual CIFAR adaptation); weights are
+  unchanged, so ImageNet checkpoints still load.
+
+Every factory returns a module whose final classifier is reachable by ``classifier_name``.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .errors import UsageError
+
+SMALL_INPUT = 64  # inputs up to this size get the compact VGG head and reduced strides
+
+
+def _vgg(name: str) -> Callable:
+    def make(num_classes: int, image_size: int, head: str = "auto") -> nn.Module:
+        from torchvision import models
+
+        model = getattr(models, name)(weights=None)
+        if head == "auto":
+            head = "compact" if image_size <= SMALL_INPUT else "classic"
+        if head == "compact":
+            model.avgpool = nn.AdaptiveAvgPool2d(1)
+            model.classifier = nn.Linear(512, num_classes)
+        else:
+            model.classifier[6] = nn.Linear(4096, num_classes)
+        return model
+
+    return make
+
+
+def _set_stride(conv: nn.Conv2d) -> None:
+    conv.stride = (1, 1)
+
+
+def _mobilenet_v1(num_classes: int, image_size: int, head: str = "auto") -> nn.Module:
+    import timm
+
+    model = timm.create_model("mobilenetv1_100", pretrained=False, num_classes=num_classes)
+    if image_size <= SMALL_INPUT:
+        _set_stride(model.conv_stem)
+        _set_stride(model.blocks[1][0].conv_dw)
+    return model
+
+
+def _mobilenet_v2(num_classes: int, image_size: int, head: str = "auto") -> nn.Module:
+    from torchvision import models
+
+    model = models.mobilenet_v2(weights=None, num_classes=num_classes)
+    if image_size <= SMALL_INPUT:
+        _set_stride(model.features[0][0])
+        _set_stride(model.features[2].conv[1][0])
+    return model
+
+
+MODELS: dict[str, Callable[..., nn.Module]] = {
+    "vgg16": _vgg("vgg16"),
+    "vgg16_bn": _vgg("vgg16_bn"),
+    "mobilenet_v1": _mobilenet_v1,
+    "mobilenet_v2": _mobilenet_v2,
+}
+
+
+def build(name: str, num_classes: int, image_size: int, head: str = "auto") -> nn.Module:
+    try:
+        factory = MODELS[name]
+    except KeyError:
+        raise UsageError(f"unknown model {name!r}: use one of {', '.join(MODELS)}") from None
+    return factory(num_classes, image_size, head)
+
+
+def classifier(model: nn.Module) -> nn.Linear:
+    """The final classification layer (never pruned)."""
+    return [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+
+
+def param_count(model: nn.Module) -> int:
+    return sum(p.numel() for p in model.parameters())

@@ -1,0 +1,124 @@
+"""Init regimes: where the weights of the ``pretrained`` regime come from, and how they load.
+
+A source is a name in ``SOURCES`` (a function config -> state dict) or a path to a checkpoint
+file. Tensors are matched by name and shape; those that don't fit (the new classifier head)
+keep their fresh, seeded initialisation. Everything loads with ``weights_only=True``.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Callable
+
+import torch
+from torch import nn
+
+from .config import TrialConfig
+from .errors import UsageError
+
+# torchvision's ImageNet weights (the standard weights API's files and URLs)
+_TORCHVISION = {"vgg16": "VGG16_Weights", "vgg16_bn": "VGG16_BN_Weights",
+                "mobilenet_v2": "MobileNet_V2_Weights"}
+# timm's ImageNet weights for the paper's MobileNet (v1)
+_TIMM = {"mobilenet_v1": "mobilenetv1_100.ra4_e3600_r224_in1k"}
+
+
+def hub_checkpoints() -> Path:
+    return Path(torch.hub.get_dir()) / "checkpoints"
+
+
+def _imagenet(config: TrialConfig) -> dict[str, torch.Tensor]:
+    if config.model in _TORCHVISION:
+        from torchvision import models
+
+        url = getattr(models, _TORCHVISION[config.model]).IMAGENET1K_V1.url
+        target = hub_checkpoints() / Path(url).name
+        try:
+            return torch.hub.load_state_dict_from_url(url, map_location="cpu", check_hash=True,
+                                                      weights_only=True)
+        except Exception as err:
+            if target.exists():
+                raise UsageError(f"cannot read ImageNet weights {target}: {err}; delete the "
+                                 "file and place a good copy there") from None
+            raise UsageError(f"ImageNet weights for {config.model} are not cached and could not "
+                             f"be downloaded ({type(err).__name__}): place {Path(url).name} "
+                             f"(from {url}) in {target.parent}") from None
+    if config.model in _TIMM:
+        from safetensors.torch import load_file
+
+        name = _TIMM[config.model]
+        local = hub_checkpoints() / f"{name}.safetensors"
+        if local.exists():
+            return _read(local, "ImageNet weights")
+        try:
+            from huggingface_hub import hf_hub_download
+
+            return load_file(hf_hub_download(f"timm/{name}", "model.safetensors"))
+        except Exception as err:
+            raise UsageError(f"ImageNet weights for {config.model} are not cached and could not "
+                             f"be downloaded ({type(err).__name__}): place the file "
+                             f"model.safetensors of the Hugging Face repo timm/{name} at "
+                             f"{local}") from None
+    raise UsageError(f"no ImageNet weights known for {config.model}; pass a checkpoint path "
+                     "as --source")
+
+
+SOURCES: dict[str, Callable[[TrialConfig], dict]] = {"imagenet": _imagenet}
+
+
+def _read(path: Path, what: str = "checkpoint") -> dict[str, torch.Tensor]:
+    try:
+        if path.suffix == ".safetensors":
+            from safetensors.torch import load_file
+
+            blob = load_file(str(path))
+        else:
+            blob = torch.load(path, map_location="cpu", weights_only=True)
+    except Exception as err:
+        raise UsageError(f"cannot read {what} {path}: {type(err).__name__}: {err}; pass a "
+                         "torch state dict saved with torch.save") from None
+    return state_dict_of(blob, path)
+
+
+def state_dict_of(blob, path) -> dict[str, torch.Tensor]:
+    """The tensors of a checkpoint: a plain state dict, or one under 'state_dict' / 'model'."""
+    for key in ("state_dict", "model", "model_state"):
+        if isinstance(blob, dict) and isinstance(blob.get(key), dict):
+            blob = blob[key]
+            break
+    if not isinstance(blob, dict) or not any(isinstance(v, torch.Tensor) for v in blob.values()):
+        raise UsageError(f"{path} holds no state dict of tensors; save one with "
+                         "torch.save(model.state_dict(), path)")
+    return {k: v for k, v in blob.items() if isinstance(v, torch.Tensor)}
+
+
+def resolve(config: TrialConfig) -> dict[str, torch.Tensor]:
+    source = config.resolved_source
+    if source in SOURCES:
+        return SOURCES[source](config)
+    path = Path(source).expanduser()
+    if not path.is_file():
+        raise UsageError(f"unknown source {source!r}: use one of {', '.join(SOURCES)} or the "
+                         "path of an existing checkpoint file")
+    return _read(path)
+
+
+def initialise(model: nn.Module, config: TrialConfig) -> dict:
+    """Apply the init regime to a freshly built (seeded) model; returns what was loaded."""
+    own = model.state_dict()
+    info = {"regime": config.init, "source": config.resolved_source, "tensors_total": len(own),
+            "tensors_loaded": 0, "params_loaded": 0, "not_loaded": []}
+    if config.init == "scratch":
+        info["not_loaded"] = list(own)
+        return info
+    weights = resolve(config)
+    fitting = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
+    if not fitting:
+        raise UsageError(f"checkpoint {config.resolved_source!r} does not fit {config.model}: "
+                         "no tensor matches by name and shape; pass weights of the same "
+                         "architecture")
+    model.load_state_dict(fitting, strict=False)
+    params = dict(model.named_parameters())
+    info.update(tensors_loaded=len(fitting),
+                params_loaded=sum(v.numel() for k, v in fitting.items() if k in params),
+                not_loaded=[k for k in own if k not in fitting])
+    return info

@@ -1,0 +1,63 @@
+"""Run one trial from the shell and write its metrics.json and model.pt.
+
+    python -m hpo_prune.train --model vgg16 --dataset digits --init scratch --lr 0.01 \\
+        --epochs 3 --seed 0 --out runs/demo
+"""
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+from .checkpoint import METRICS_FILE, MODEL_FILE, is_finished, save_model, write_metrics
+from .config import TrialConfig
+from .errors import ArgumentParser, UsageError, cli_main
+
+
+def parser() -> ArgumentParser:
+    p = ArgumentParser(prog="python -m hpo_prune.train",
+                       description="Train (and prune) one configuration: evaluate on val every "
+                       "epoch and on test at the end, write OUT/metrics.json and OUT/model.pt.")
+    p.add_argument("--out", default=None, help="run directory (default: runs/MODEL_DATASET_"
+                   "INIT_HASH, the hash of every setting that changes the result)")
+    p.add_argument("--overwrite", action="store_true",
+                   help="replace a finished run already in --out")
+    TrialConfig.add_arguments(p)
+    return p
+
+
+@cli_main
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    config = TrialConfig.from_args(args).validate()
+    out = Path(args.out or f"runs/{config.model}_{config.dataset}_{config.init}_"
+               f"{config.run_hash()}")
+    if is_finished(out):
+        if not args.overwrite:
+            raise UsageError(f"{out} already holds a finished run: pass --overwrite to replace "
+                             "it, or choose another --out")
+    if out.exists() and not out.is_dir():
+        raise UsageError(f"--out {out} is a file: pass a directory")
+    for name in (METRICS_FILE, MODEL_FILE):  # a failed rerun must not look finished
+        (out / name).unlink(missing_ok=True)
+
+    from .trial import run_trial
+
+    def log(line: str) -> None:
+        print(line, flush=True)
+
+    print(f"trial {config.model} on {config.dataset}, init {config.init}"
+          + (f" from {config.resolved_source}" if config.init == "pretrained" else "")
+          + f", {config.epochs} epochs -> {out}", flush=True)
+    result = run_trial(config, log=log)
+    out.mkdir(parents=True, exist_ok=True)
+    save_model(out, result.model, config, result.num_classes, result.image_size)
+    write_metrics(out, result.metrics())
+    f = result.final
+    print(f"val_acc {f['val_acc']:.4f}  test_acc {f['test_acc']:.4f}  params "
+          f"{f['params_remaining']:,}/{f['params_total']:,} "
+          f"({f['remaining_fraction']:.1%} remaining)  -> {out / METRICS_FILE}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
