@@ -1,0 +1,58 @@
+"""Early stopping that is fair to pruned networks.
+
+Plain ASHA on val_acc would stop every strongly pruned trial first (pruning costs accuracy),
+emptying the sparse end of the Pareto front. ``SparsityASHA`` runs one ASHA per (study,
+target-sparsity bucket): a trial only competes with trials of the same study whose
+``prune_ratio`` falls in the same bucket. Trials it stops are remembered in ``stopped`` so the
+searcher records them as PRUNED in Optuna, never as COMPLETE with partial values.
+"""
+from __future__ import annotations
+
+from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
+
+
+class SparsityASHA(FIFOScheduler):
+    def __init__(self, max_t: int, buckets: int = 5, grace_period: int = 1,
+                 reduction_factor: float = 2):
+        super().__init__()
+        self.max_t, self.buckets = max_t, buckets
+        self.grace_period, self.reduction_factor = min(grace_period, max_t), reduction_factor
+        self._schedulers: dict[tuple, AsyncHyperBandScheduler] = {}
+        self.stopped: set[str] = set()
+
+    def _key(self, trial) -> tuple:
+        spec = trial.config
+        ratio = float(spec["config"]["prune_ratio"])
+        return spec["study"], min(int(ratio * self.buckets), self.buckets - 1)
+
+    def _scheduler(self, trial) -> AsyncHyperBandScheduler:
+        key = self._key(trial)
+        if key not in self._schedulers:
+            self._schedulers[key] = AsyncHyperBandScheduler(
+                time_attr="epoch", metric="val_acc", mode="max", max_t=self.max_t,
+                grace_period=self.grace_period, reduction_factor=self.reduction_factor,
+                stop_last_trials=False)
+        return self._schedulers[key]
+
+    def on_trial_add(self, tune_controller, trial):
+        self._scheduler(trial).on_trial_add(tune_controller, trial)
+
+    def on_trial_result(self, tune_controller, trial, result):
+        if "val_acc" not in result or "final" in result or "fail_reason" in result:
+            return TrialScheduler.CONTINUE
+        action = self._scheduler(trial).on_trial_result(tune_controller, trial, result)
+        if action == TrialScheduler.STOP:
+            self.stopped.add(trial.trial_id)
+        return action
+
+    def on_trial_complete(self, tune_controller, trial, result):
+        self._scheduler(trial).on_trial_complete(tune_controller, trial, result)
+
+    def on_trial_remove(self, tune_controller, trial):
+        self._scheduler(trial).on_trial_remove(tune_controller, trial)
+
+    def on_trial_error(self, tune_controller, trial):
+        self._scheduler(trial).on_trial_error(tune_controller, trial)
+
+    def debug_string(self) -> str:
+        return f"SparsityASHA: {len(self._schedulers)} brackets, {len(self.stopped)} stopped"

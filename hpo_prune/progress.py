@@ -1,0 +1,92 @@
+"""The live view of a search in the terminal: one line per finished trial, and every few
+seconds a status block per study (finished / running / failed, the front so far, elapsed and
+estimated time left). Also forwards the reason of a crashed trial to the searcher."""
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Callable
+
+import optuna
+from ray.tune import Callback
+
+from .searcher import StudySearcher
+
+State = optuna.trial.TrialState
+
+
+def front(trials) -> list[tuple[float, float]]:
+    """Non-dominated (val_acc, remaining_fraction) points, densest first."""
+    points = sorted(((t.values[0], t.values[1]) for t in trials if t.values),
+                    key=lambda p: (p[1], -p[0]))
+    best, out = -1.0, []
+    for acc, remaining in points:  # ascending remaining: keep points that beat all smaller
+        if acc > best:
+            out.append((acc, remaining))
+            best = acc
+    return out[::-1]
+
+
+def _clock(seconds: float) -> str:
+    seconds = int(seconds)
+    return f"{seconds // 3600:d}:{seconds % 3600 // 60:02d}:{seconds % 60:02d}"
+
+
+class Progress(Callback):
+    def __init__(self, searcher: StudySearcher, interval: float = 20.0,
+                 out: Callable[[str], None] = print):
+        self.searcher, self.interval, self.out = searcher, interval, out
+        self.started = time.time()
+        self.last = 0.0
+        self.done_before = {name: plan.finished() for name, plan in searcher.plans.items()}
+
+    def status(self, tune_trials=()) -> str:
+        running = {}
+        for t in tune_trials:
+            if t.status == "RUNNING":
+                running[t.config.get("study")] = running.get(t.config.get("study"), 0) + 1
+        lines, finished_now, remaining = [], 0, 0
+        for name, plan in self.searcher.plans.items():
+            trials = plan.study.get_trials(deepcopy=False)
+            count = {s: sum(1 for t in trials if t.state == s) for s in State}
+            done = count[State.COMPLETE] + count[State.PRUNED]
+            finished_now += done - self.done_before[name]
+            remaining += max(plan.target - done, 0)
+            points = " ".join(f"{acc:.3f}@{rem:.0%}" for acc, rem in
+                              front([t for t in trials if t.state == State.COMPLETE])[:5])
+            lines.append(f"  {name}: {done}/{plan.target} finished, "
+                         f"{running.get(name, 0)} running, {count[State.FAIL]} failed, "
+                         f"{count[State.PRUNED]} stopped early | front (val_acc@params): "
+                         f"{points or '-'}")
+        elapsed = time.time() - self.started
+        eta = (f"~{_clock(elapsed / finished_now * remaining)} left" if finished_now
+               else "estimating time left")
+        return "\n".join([f"[{_clock(elapsed)} elapsed, {eta}]"] + lines)
+
+    def on_step_end(self, iteration, trials, **info):
+        now = time.time()
+        if now - self.last >= self.interval:
+            self.last = now
+            self.out(self.status(trials))
+
+    def on_trial_complete(self, iteration, trials, trial, **info):
+        result = trial.last_result or {}
+        config = trial.config.get("config", {})
+        what = (f"val_acc {result['val_acc']:.4f}, test_acc {result.get('test_acc', 0):.4f}, "
+                f"{result['remaining_fraction']:.1%} params left"
+                if result.get("final") else
+                f"failed: {result['fail_reason']}" if result.get("fail_reason") else
+                f"stopped after epoch {result.get('epoch', 0)}")
+        self.out(f"{trial.config.get('study')} #{trial.config.get('trial')} "
+                 f"(prune_ratio {config.get('prune_ratio', 0):.2f}, {config.get('schedule')}, "
+                 f"lr {config.get('lr', 0):.1e}): {what}")
+
+    def on_trial_error(self, iteration, trials, trial, **info):
+        reason = "the trial raised an error"
+        try:
+            text = Path(trial.error_file).read_text().strip().splitlines()
+            reason = next(line for line in reversed(text) if line.strip())
+        except (OSError, TypeError, StopIteration):
+            pass
+        self.searcher.record_error(trial.trial_id, reason)
+        self.out(f"{trial.config.get('study')} #{trial.config.get('trial')}: FAILED: {reason}")

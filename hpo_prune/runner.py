@@ -1,0 +1,171 @@
+"""Running a search: data and pre-trained weights prepared once in the driver, the studies
+opened, Ray started (or joined), one Tune experiment over all studies, trials.csv kept fresh."""
+from __future__ import annotations
+
+import json
+import logging
+import os
+import time
+import warnings
+from pathlib import Path
+
+import optuna
+
+from . import datasets, sources, trials_table
+from .checkpoint import atomic_write
+from .config import TrialConfig
+from .errors import UsageError
+from .space import SearchSpace
+from .studies import open_storage, open_study, study_name
+
+
+def log(line: str) -> None:
+    print(line, flush=True)
+
+
+def prepare(configs: dict[tuple[str, str], TrialConfig]) -> dict[str, datasets.Data]:
+    """Load each dataset once and make sure every pretrained source is available (building
+    the fractal checkpoint now, before any trial waits for it)."""
+    data = {}
+    for (dataset, regime), config in configs.items():
+        if dataset not in data:
+            started = time.time()
+            data[dataset] = datasets.load(config)
+            d = data[dataset]
+            log(f"{dataset}: {len(d.train)} train / {len(d.val)} val / {len(d.test)} test "
+                f"images, {d.num_classes} classes ({time.time() - started:.1f}s)")
+        if regime == "pretrained":
+            log(f"pretrained weights for {config.model}: source {config.resolved_source}")
+            sources.resolve(config)
+    return data
+
+
+def start_ray(args) -> None:
+    import ray
+
+    if args.dashboard:
+        try:
+            import ray.dashboard  # noqa: F401
+            import aiohttp  # noqa: F401
+        except ImportError:
+            raise UsageError("--dashboard needs Ray's dashboard: pip install -e "
+                             "'.[dashboard]'") from None
+    # trials report through Tune; their own log lines stay in Ray's log files
+    kwargs = {"include_dashboard": args.dashboard, "log_to_driver": False}
+    if args.dashboard:
+        kwargs["dashboard_host"] = "127.0.0.1"
+    try:
+        context = ray.init(address=args.address, **kwargs)
+    except (ConnectionError, RuntimeError, ValueError) as err:
+        where = args.address or "a local Ray instance"
+        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise UsageError(f"cannot start or reach {where}: {first}; check --address (e.g. "
+                         "127.0.0.1:6379) and that the cluster is up") from None
+    resources = ray.cluster_resources()
+    log(f"Ray: {int(resources.get('CPU', 0))} CPUs, {resources.get('GPU', 0):g} GPUs, "
+        f"{len([n for n in ray.nodes() if n.get('Alive')])} node(s)")
+    if args.dashboard:
+        url = getattr(context, "dashboard_url", None)
+        log(f"Ray dashboard: http://{url}" if url else "Ray dashboard: not started (see Ray's "
+            "log above)")
+        token = Path.home() / ".ray" / "auth_token"
+        if os.environ.get("RAY_AUTH_MODE", "token") != "disabled" and token.exists():
+            log(f"  Ray's token authentication is on: the dashboard asks for the token "
+                f"stored in {token} (cat it, or set RAY_AUTH_TOKEN)")
+
+
+def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
+               storage_url: str) -> int:
+    # our own progress view and one-line failure reasons replace Tune's tables and tracebacks
+    os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
+    os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
+    os.environ.setdefault("TUNE_WARN_EXCESSIVE_EXPERIMENT_CHECKPOINT_SYNC_THRESHOLD_S", "0")
+    logging.getLogger("ray.tune.tune").setLevel(logging.CRITICAL)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    import ray
+    from ray import tune
+
+    from .early_stop import SparsityASHA
+    from .progress import Progress
+    from .searcher import StudySearcher
+    from .trainable import trainable
+
+    storage = open_storage(storage_url)
+    data = prepare(configs)
+    plans = [open_study(storage, study_name(s["name"], c.model, c.dataset, c.init), c, space,
+                        args.sampler, args.seed, s["trials"], args.resume)
+             for c in configs.values()]
+    record = {"name": s["name"], "model": args.model, "datasets": s["dataset"],
+              "regimes": list(args.regimes), "storage": storage_url, "seed": args.seed,
+              "sampler": args.sampler, "trials": s["trials"], "epochs": s["epochs"],
+              "early_stop": s["early_stop"], "preset": args.preset, "space": str(space.path),
+              "studies": [{"name": p.name, "model": p.base.model, "dataset": p.base.dataset,
+                           "regime": p.base.init, "source": p.base.resolved_source}
+                          for p in plans]}
+    atomic_write(folder / "search.json", lambda tmp: tmp.write_text(json.dumps(record,
+                                                                                indent=2)))
+    csv_path = folder / "trials.csv"
+
+    def refresh() -> None:
+        trials_table.write(csv_path, [p.study for p in plans])
+
+    refresh()
+    if all(p.finished() >= p.target for p in plans):
+        log(f"every study already has {s['trials']} finished trials: nothing to run")
+        return _finish(folder, storage_url, plans, interrupted=False)
+
+    start_ray(args)
+    scheduler = SparsityASHA(max_t=s["epochs"]) if s["early_stop"] == "asha" else None
+    searcher = StudySearcher(plans, stopped_early=scheduler.stopped if scheduler else None,
+                             on_change=refresh, max_failures=max(3, s["trials"]))
+    refs = {name: ray.put(d) for name, d in data.items()}
+    resources = {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial}
+    tune_dir = folder / "tune"
+    run_name = f"run-{len(list(tune_dir.glob('run-*'))) + 1}" if tune_dir.exists() else "run-1"
+    log(f"search {s['name']}: {len(plans)} studies x {s['trials']} trials, {s['epochs']} epochs "
+        f"each, sampler {args.sampler}, early stop {s['early_stop']} -> {folder}")
+    tuner = tune.Tuner(
+        tune.with_resources(tune.with_parameters(trainable, data_refs=refs), resources),
+        tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=-1,
+                                    max_concurrent_trials=args.max_concurrent,
+                                    trial_name_creator=_trial_name,
+                                    trial_dirname_creator=_trial_name),
+        run_config=tune.RunConfig(
+            name=run_name, storage_path=str(tune_dir), verbose=0,
+            callbacks=[Progress(searcher, out=log)],
+            failure_config=tune.FailureConfig(max_failures=args.retries),
+            checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
+    interrupted = False
+    try:
+        tuner.fit()
+    except KeyboardInterrupt:
+        interrupted = True
+    searcher.flush()
+    interrupted = interrupted or any(p.finished() < p.target for p in plans
+                                     if searcher.failures[p.name] < searcher.max_failures)
+    refresh()
+    return _finish(folder, storage_url, plans, interrupted)
+
+
+def _trial_name(trial) -> str:
+    return f"{trial.config['study']}.{trial.config['trial']}_{trial.trial_id}"
+
+
+def _finish(folder: Path, storage_url: str, plans, interrupted: bool) -> int:
+    from .progress import front
+
+    log("")
+    for plan in plans:
+        done = plan.finished()
+        points = front([t for t in plan.study.get_trials(deepcopy=False) if t.values])
+        log(f"{plan.name}: {done}/{plan.target} finished; Pareto front (val_acc, params left): "
+            + (", ".join(f"{a:.3f} @ {r:.1%}" for a, r in points) or "none yet"))
+    log(f"\ntrials: {folder / 'trials.csv'}")
+    log(f"analysis: python -m analysis --results {folder}")
+    log(f"Optuna dashboard: optuna-dashboard {storage_url}  (pip install -e '.[dashboard]'; "
+        "serves on 127.0.0.1:8080)")
+    if interrupted:
+        log(f"the search did not finish: continue it with the same command plus --resume")
+        return 1
+    return 0

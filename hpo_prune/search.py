@@ -1,0 +1,167 @@
+"""The search: Ray Tune runs the trials, Optuna samples them, for both init regimes.
+
+    python -m hpo_prune.search --model vgg16
+
+runs the embedded default (digits, both regimes, fractal pre-training for `pretrained`) at the
+quick preset. One Optuna study per (model, dataset, regime); all studies in one Tune
+experiment. See --help for every flag.
+"""
+from __future__ import annotations
+
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+from .config import TrialConfig
+from .errors import ArgumentParser, UsageError, check, cli_main
+
+PRESETS = {
+    "quick": {"dataset": ["digits"], "trials": 8, "epochs": 3, "early_stop": "none"},
+    "paper": {"dataset": ["cifar10", "cifar100", "svhn", "caltech101"], "trials": 60,
+              "epochs": 30, "early_stop": "asha"},
+}
+REGIMES = ("pretrained", "scratch")
+SEARCH_FILE = "search.json"
+
+
+def parser() -> ArgumentParser:
+    p = ArgumentParser(
+        prog="python -m hpo_prune.search",
+        description="Multi-objective pruning search (val_acc up, remaining parameters down): one "
+        "Optuna study per dataset and init regime, all trials scheduled by Ray Tune. Results "
+        "go to RESULTS/NAME/: search.json, optuna.db, trials.csv and the Tune experiment.")
+    p.add_argument("--model", default="vgg16", help="network to prune (default: %(default)s)")
+    p.add_argument("--preset", default="quick", choices=sorted(PRESETS),
+                   help="budget: 'quick' = digits, 8 trials x 3 epochs per study (minutes on a "
+                   "laptop CPU); 'paper' = cifar10, cifar100, svhn, caltech101, 60 trials x 30 "
+                   "epochs with early stopping (default: %(default)s)")
+    p.add_argument("--dataset", nargs="+", default=None,
+                   help="one or more datasets (default: the preset's)")
+    p.add_argument("--regimes", nargs="+", default=list(REGIMES), choices=REGIMES,
+                   help="init regimes, each its own study (default: both)")
+    p.add_argument("--source", default="", help="weights of the pretrained regime: imagenet, "
+                   "fractal or a checkpoint path (default: fractal for digits, else imagenet)")
+    p.add_argument("--trials", type=int, default=None,
+                   help="trials that must finish per study, the unpruned baseline included "
+                   "(default: the preset's)")
+    p.add_argument("--epochs", type=int, default=None,
+                   help="training epochs per trial (default: the preset's)")
+    p.add_argument("--space", default=None, help="search space: a YAML file, or a name under "
+                   "search_spaces/ (default: vgg.yaml or mobilenet.yaml by model)")
+    p.add_argument("--sampler", default="tpe", choices=("tpe", "nsga2", "random", "grid"),
+                   help="Optuna sampler; 'grid' runs the space's grid values, e.g. the paper's "
+                   "fixed sparsities with --space paper_grid (default: %(default)s)")
+    p.add_argument("--seed", type=int, default=0,
+                   help="seed of the samplers and of every trial (default: %(default)s)")
+    p.add_argument("--storage", default=None, help="Optuna storage URL, e.g. "
+                   "postgresql://user:pass@host/db (default: sqlite:///RESULTS/NAME/optuna.db)")
+    p.add_argument("--results", default="results",
+                   help="directory holding searches (default: %(default)s)")
+    p.add_argument("--name", default=None,
+                   help="name of this search and its folder (default: MODEL_PRESET)")
+    p.add_argument("--address", default=None, help="address of an existing Ray cluster, e.g. "
+                   "127.0.0.1:6379 or 'auto' (default: start a local one)")
+    p.add_argument("--cpus-per-trial", type=float, default=1.0,
+                   help="CPU cores per trial (default: %(default)s)")
+    p.add_argument("--gpus-per-trial", type=float, default=0.0,
+                   help="GPUs per trial, fractions allowed, e.g. 0.25 (default: %(default)s)")
+    p.add_argument("--max-concurrent", type=int, default=None,
+                   help="most trials at once (default: as many as the resources allow)")
+    p.add_argument("--early-stop", default=None, choices=("none", "asha"),
+                   help="'asha' stops weak trials early, comparing only trials of the same "
+                   "study and similar target sparsity; they are recorded PRUNED (default: the "
+                   "preset's)")
+    p.add_argument("--retries", type=int, default=2,
+                   help="times Tune retries a crashed trial from its last checkpoint "
+                   "(default: %(default)s)")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted search of "
+                   "the same --name up to --trials finished trials per study")
+    p.add_argument("--dashboard", action="store_true",
+                   help="start Ray's dashboard on 127.0.0.1 and print its URL")
+    TrialConfig.add_arguments(p, groups=("data",), skip=("dataset",))
+    p.add_argument("--batch-size", type=int, default=64, help="mini-batch size "
+                   "(default: %(default)s)")
+    p.add_argument("--device", default="auto",
+                   help="device inside each trial: auto, cpu, cuda (default: %(default)s)")
+    return p
+
+
+def settings(args) -> dict:
+    """The search's resolved settings (flags over the preset), checked."""
+    preset = PRESETS[args.preset]
+    s = {k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in preset.items()}
+    check(s["trials"] >= 1, f"--trials must be >= 1, got {s['trials']}")
+    check(s["epochs"] >= 1, f"--epochs must be >= 1, got {s['epochs']}")
+    check(args.cpus_per_trial > 0, f"--cpus-per-trial must be > 0, got {args.cpus_per_trial}")
+    check(args.gpus_per_trial >= 0, f"--gpus-per-trial must be >= 0, got {args.gpus_per_trial}")
+    check(args.max_concurrent is None or args.max_concurrent >= 1,
+          f"--max-concurrent must be >= 1, got {args.max_concurrent}")
+    check(args.retries >= 0, f"--retries must be >= 0, got {args.retries}")
+    check(len(set(args.regimes)) == len(args.regimes), "--regimes lists a regime twice")
+    check(len(set(s["dataset"])) == len(s["dataset"]), "--dataset lists a dataset twice")
+    check(not args.source or "pretrained" in args.regimes,
+          "--source only applies to the pretrained regime: add it to --regimes")
+    s["name"] = args.name or f"{args.model}_{args.preset}"
+    check(s["name"].replace("-", "").replace("_", "").isalnum(),
+          f"--name {s['name']!r} may hold only letters, digits, '-' and '_'")
+    return s
+
+
+def base_configs(args, s) -> dict[tuple[str, str], TrialConfig]:
+    out = {}
+    for dataset in s["dataset"]:
+        for regime in args.regimes:
+            out[dataset, regime] = TrialConfig(
+                model=args.model, dataset=dataset, init=regime,
+                source=args.source if regime == "pretrained" else "", epochs=s["epochs"],
+                seed=args.seed, batch_size=args.batch_size, device=args.device,
+                data_dir=args.data_dir, download=args.download, val_fraction=args.val_fraction,
+                split_seed=args.split_seed, image_size=args.image_size,
+                train_subset=args.train_subset).validate()
+    return out
+
+
+def check_results_dir(folder: Path, s: dict, args) -> None:
+    record = folder / SEARCH_FILE
+    if not record.exists():
+        if args.resume:
+            raise UsageError(f"--resume: {folder} holds no search to resume; drop --resume to "
+                             "start one")
+        return
+    try:
+        old = json.loads(record.read_text())
+    except ValueError:
+        raise UsageError(f"{record} is not a search record; choose another --name") from None
+    if old.get("model") != args.model:
+        raise UsageError(f"{folder} holds a search of model {old.get('model')!r}, not "
+                         f"{args.model!r}: choose another --name or --results")
+    if not args.resume:
+        raise UsageError(f"{folder} already holds search {s['name']!r}: pass --resume to "
+                         "continue it, or --name for a new one")
+
+
+@cli_main
+def main(argv=None) -> int:
+    args = parser().parse_args(argv)
+    s = settings(args)
+    from . import space as spaces
+
+    space = spaces.load(args.space, args.model)
+    configs = base_configs(args, s)
+    folder = Path(args.results).expanduser().resolve() / s["name"]
+    check_results_dir(folder, s, args)
+    storage_url = args.storage or f"sqlite:///{folder / 'optuna.db'}"
+    if args.storage is None and args.resume:
+        old = json.loads((folder / SEARCH_FILE).read_text())
+        storage_url = old.get("storage", storage_url)
+    folder.mkdir(parents=True, exist_ok=True)
+
+    from .runner import run_search
+
+    return run_search(args, s, space, configs, folder, storage_url)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,134 @@
+"""A Ray Tune searcher that serves several Optuna studies through ask/tell.
+
+Every Tune trial belongs to one study. ``suggest`` asks the study with the fewest finished plus
+running trials (so studies progress together), ``on_trial_complete`` tells it:
+
+- a trial that ran to its end (its last report carries ``final``) -> COMPLETE with
+  (val_acc, remaining_fraction) and the trial's measurements as user attributes;
+- a trial stopped by the early-stopping scheduler -> PRUNED (never COMPLETE with partial values);
+- a trial that raised, or reported a ``fail_reason`` (e.g. a diverged loss) -> FAIL with the
+  reason as user attribute;
+- a trial ended by an interrupted search -> FAIL, and its parameters are queued again so that
+  ``--resume`` runs it and the finished count ends exactly at the target.
+
+Test accuracy is stored, never told: the objectives are validation accuracy and size only.
+"""
+from __future__ import annotations
+
+from collections import Counter
+from typing import Callable
+
+import optuna
+from ray.tune.search import Searcher
+
+from .errors import UsageError
+from .studies import INTERRUPTED, StudyPlan
+
+ATTRS = ("test_acc", "params_total", "params_remaining", "macs_dense", "macs_remaining",
+         "achieved_sparsity", "requested_sparsity", "val_acc_before_pruning", "seconds", "node")
+State = optuna.trial.TrialState
+
+
+class StudySearcher(Searcher):
+    def __init__(self, plans: list[StudyPlan], stopped_early: set[str] | None = None,
+                 on_change: Callable[[], None] | None = None, max_failures: int | None = None):
+        super().__init__(metric=None, mode=None)
+        self.plans = {plan.name: plan for plan in plans}
+        self.stopped_early = stopped_early if stopped_early is not None else set()
+        self.on_change = on_change or (lambda: None)
+        self.max_failures = max_failures
+        self.live: dict[str, tuple[StudyPlan, optuna.Trial]] = {}
+        self.last: dict[str, dict] = {}
+        self.pending_errors: dict[str, tuple[StudyPlan, optuna.Trial]] = {}
+        self.failures: Counter = Counter()
+        self.interrupted = False
+
+    # Tune passes its own metric/mode here; the studies carry ours.
+    def set_search_properties(self, metric, mode, config, **spec) -> bool:
+        return True
+
+    def save(self, checkpoint_path: str) -> None:  # the Optuna storage is the saved state
+        pass
+
+    def restore(self, checkpoint_path: str) -> None:
+        pass
+
+    def running(self, plan: StudyPlan) -> int:
+        return sum(1 for p, _ in self.live.values() if p is plan)
+
+    def _open(self, plan: StudyPlan) -> bool:
+        if self.max_failures is not None and self.failures[plan.name] >= self.max_failures:
+            return False
+        return plan.finished() + self.running(plan) < plan.target
+
+    def suggest(self, trial_id: str):
+        if self.interrupted:
+            return None
+        candidates = [plan for plan in self.plans.values() if self._open(plan)]
+        if not candidates:
+            return Searcher.FINISHED if not self.live and not self.pending_errors else None
+        plan = min(candidates, key=lambda p: p.finished() + self.running(p))
+        trial = plan.study.ask()
+        try:
+            config = plan.sample(trial).validate()
+        except UsageError as err:  # a combination the space allows but the trial can't run
+            self._fail(plan, trial, str(err))
+            return None
+        trial.set_user_attr("config", config.to_dict())
+        trial.set_user_attr("baseline", config.prune_ratio == 0)
+        self.live[trial_id] = (plan, trial)
+        return {"study": plan.name, "trial": trial.number, "config": config.to_dict()}
+
+    def on_trial_result(self, trial_id: str, result: dict) -> None:
+        if trial_id in self.live:
+            self.last[trial_id] = result
+
+    def on_trial_complete(self, trial_id: str, result: dict | None = None,
+                          error: bool = False) -> None:
+        if trial_id not in self.live:
+            return
+        plan, trial = self.live.pop(trial_id)
+        result = result or self.last.get(trial_id) or {}
+        self.last.pop(trial_id, None)
+        if error:  # the reason arrives through record_error (Tune calls its callbacks later)
+            self.pending_errors[trial_id] = (plan, trial)
+            return
+        if result.get("fail_reason"):
+            self._fail(plan, trial, result["fail_reason"], result)
+        elif result.get("final"):
+            self._set_attrs(trial, result)
+            plan.study.tell(trial, [result["val_acc"], result["remaining_fraction"]])
+        elif trial_id in self.stopped_early:
+            self._set_attrs(trial, result)
+            plan.study.tell(trial, state=State.PRUNED)
+        else:
+            self._fail(plan, trial, INTERRUPTED, result)
+            plan.study.enqueue_trial(trial.params, user_attrs={
+                "baseline": bool(trial.user_attrs.get("baseline"))})
+        self.on_change()
+
+    def record_error(self, trial_id: str, reason: str) -> None:
+        if trial_id in self.pending_errors:
+            plan, trial = self.pending_errors.pop(trial_id)
+            self._fail(plan, trial, reason)
+            self.on_change()
+
+    def flush(self) -> None:
+        """After the Tune run: tell what is still open (errors whose reason never came)."""
+        for trial_id in list(self.pending_errors):
+            self.record_error(trial_id, "the trial raised an error (see the Tune logs)")
+
+    def _set_attrs(self, trial: optuna.Trial, result: dict) -> None:
+        for key in ATTRS:
+            if result.get(key) is not None:
+                trial.set_user_attr(key, result[key])
+        trial.set_user_attr("epochs_run", int(result.get("epoch", 0)))
+
+    def _fail(self, plan: StudyPlan, trial: optuna.Trial, reason: str,
+              result: dict | None = None) -> None:
+        if result:
+            self._set_attrs(trial, result)
+        trial.set_user_attr("fail_reason", " ".join(str(reason).split())[:500])
+        plan.study.tell(trial, state=State.FAIL)
+        if reason != INTERRUPTED:
+            self.failures[plan.name] += 1

@@ -1,0 +1,227 @@
+"""Search spaces: YAML files under search_spaces/ that say what Optuna samples per trial.
+
+    models: [vgg16, vgg16_bn]            # the model family the file is for (informative)
+    params:                              # sampled, in this order (define-by-run)
+      prune_ratio: {type: float, low: 0.0, high: 0.95}
+      schedule: {type: categorical, choices: [one_shot, agp]}
+      prune_steps: {type: int, low: 2, high: 5, when: {schedule: iterative}}   # conditional
+      lr: {type: float, log: true, low: 0.003, high: 0.05,
+           regimes: {pretrained: {low: 0.0005, high: 0.01}}}                  # per regime
+    fixed: {granularity: weight}          # the same in every trial
+    grid:                                 # values of the `grid` sampler (the paper's protocol)
+      prune_ratio: [0.0, 0.5, 0.8]
+      lr: {scratch: [0.01], pretrained: [0.002]}
+
+Every name is a TrialConfig field; every value is checked by TrialConfig's own validation, so a
+malformed or out-of-range file is one error naming the file, the key and what is allowed.
+"""
+from __future__ import annotations
+
+import dataclasses
+import math
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from .config import TrialConfig
+from .errors import UsageError
+
+SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
+DEFAULT_SPACE = {"vgg16": "vgg.yaml", "vgg16_bn": "vgg.yaml", "mobilenet_v1": "mobilenet.yaml",
+                 "mobilenet_v2": "mobilenet.yaml"}
+# set by the search itself, per study, never sampled
+RESERVED = {"model", "dataset", "init", "source", "data_dir", "download", "device", "seed"}
+TOP_KEYS = {"description", "models", "params", "fixed", "grid"}
+TYPES = {"float": {"low", "high", "log", "step"}, "int": {"low", "high", "log", "step"},
+         "categorical": {"choices"}}
+REGIMES = ("scratch", "pretrained")
+
+
+@dataclass
+class SearchSpace:
+    path: Path
+    params: dict[str, dict]
+    fixed: dict[str, Any]
+    grid: dict[str, Any]
+
+    # ---------------------------------------------------------------- sampling
+    def spec(self, name: str, regime: str) -> dict:
+        spec = {k: v for k, v in self.params[name].items() if k not in ("regimes", "when")}
+        spec.update(self.params[name].get("regimes", {}).get(regime, {}))
+        return spec
+
+    def suggest(self, trial, regime: str) -> dict[str, Any]:
+        """Sample one configuration on an Optuna trial (define-by-run, conditions honoured)."""
+        values: dict[str, Any] = {}
+        for name, raw in self.params.items():
+            if not _holds(raw.get("when"), values):
+                continue
+            spec = self.spec(name, regime)
+            kind = spec["type"]
+            if kind == "categorical":
+                values[name] = trial.suggest_categorical(name, spec["choices"])
+            elif kind == "float":
+                values[name] = trial.suggest_float(name, spec["low"], spec["high"],
+                                                   log=spec.get("log", False),
+                                                   step=spec.get("step"))
+            else:
+                values[name] = trial.suggest_int(name, spec["low"], spec["high"],
+                                                 log=spec.get("log", False),
+                                                 step=spec.get("step", 1))
+        return values
+
+    def suggest_grid(self, trial, regime: str) -> dict[str, Any]:
+        grid = self.grid_values(regime)
+        return {name: trial.suggest_categorical(name, values) for name, values in grid.items()}
+
+    def grid_values(self, regime: str) -> dict[str, list]:
+        if not self.grid:
+            raise UsageError(f"{self.path}: the grid sampler needs a 'grid' section (e.g. grid: "
+                             "{prune_ratio: [0.0, 0.5, 0.8]})")
+        return {name: (v[regime] if isinstance(v, dict) else v) for name, v in self.grid.items()}
+
+    def baseline(self, regime: str) -> dict[str, Any]:
+        """Parameters of the unpruned reference trial enqueued in every study: prune_ratio 0,
+        a range's middle (geometric for log ranges), a categorical's first choice."""
+        values: dict[str, Any] = {}
+        for name, raw in self.params.items():
+            if not _holds(raw.get("when"), values):
+                continue
+            spec = self.spec(name, regime)
+            if name == "prune_ratio":
+                values[name] = 0.0
+            elif spec["type"] == "categorical":
+                values[name] = spec["choices"][0]
+            elif spec.get("step") is not None or spec["type"] == "int":
+                values[name] = spec["low"]
+            elif spec.get("log"):
+                values[name] = math.sqrt(spec["low"] * spec["high"])
+            else:
+                values[name] = (spec["low"] + spec["high"]) / 2
+        return values
+
+
+def _holds(when: dict | None, values: dict) -> bool:
+    if not when:
+        return True
+    for name, wanted in when.items():
+        allowed = wanted if isinstance(wanted, list) else [wanted]
+        if values.get(name) not in allowed:
+            return False
+    return True
+
+
+def resolve_path(space: str | None, model: str) -> Path:
+    name = space or DEFAULT_SPACE.get(model, "vgg.yaml")
+    path = Path(name).expanduser()
+    if path.is_file():
+        return path
+    for candidate in (SPACES_DIR / name, SPACES_DIR / f"{name}.yaml"):
+        if candidate.is_file():
+            return candidate
+    known = ", ".join(sorted(p.name for p in SPACES_DIR.glob("*.yaml")))
+    raise UsageError(f"search space {name!r} not found: pass a YAML file or one of {known}")
+
+
+def load(space: str | None, model: str) -> SearchSpace:
+    path = resolve_path(space, model)
+    try:
+        doc = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f" (line {mark.line + 1})" if mark else ""
+        problem = getattr(err, "problem", None) or "invalid YAML"
+        raise UsageError(f"{path}{where}: {problem}; the file must be plain YAML (see "
+                         "search_spaces/vgg.yaml)") from None
+    except OSError as err:
+        raise UsageError(f"cannot read search space {path}: {err.strerror}") from None
+    return _validate(path, doc)
+
+
+def _validate(path: Path, doc: Any) -> SearchSpace:
+    def fail(key: str, message: str) -> UsageError:
+        return UsageError(f"{path}: {key}: {message}")
+
+    if not isinstance(doc, dict):
+        raise fail("(top level)", "must be a mapping with keys params, fixed, grid")
+    unknown = set(doc) - TOP_KEYS
+    if unknown:
+        raise fail(sorted(unknown)[0], f"unknown key; allowed: {', '.join(sorted(TOP_KEYS))}")
+    fields = {f.name for f in dataclasses.fields(TrialConfig)} - RESERVED
+    params, fixed, grid = doc.get("params") or {}, doc.get("fixed") or {}, doc.get("grid") or {}
+    for section, value in (("params", params), ("fixed", fixed), ("grid", grid)):
+        if not isinstance(value, dict):
+            raise fail(section, "must be a mapping of TrialConfig fields")
+        for name in value:
+            if name not in fields:
+                raise fail(f"{section}.{name}", "not a searchable setting; allowed: "
+                           f"{', '.join(sorted(fields))}")
+    if not params and not grid:
+        raise fail("params", "the space samples nothing: give params (or a grid)")
+    seen: list[str] = []
+    for name, spec in params.items():
+        key = f"params.{name}"
+        if not isinstance(spec, dict) or spec.get("type") not in TYPES:
+            raise fail(key, f"needs 'type' one of {', '.join(TYPES)}")
+        allowed = TYPES[spec["type"]] | {"type", "regimes", "when"}
+        extra = set(spec) - allowed
+        if extra:
+            raise fail(f"{key}.{sorted(extra)[0]}", f"unknown key; allowed for a "
+                       f"{spec['type']}: {', '.join(sorted(allowed))}")
+        overrides = spec.get("regimes") or {}
+        if not isinstance(overrides, dict) or set(overrides) - set(REGIMES):
+            raise fail(f"{key}.regimes", f"must map regimes ({', '.join(REGIMES)}) to "
+                       "overrides")
+        for regime in REGIMES:
+            merged = {**{k: v for k, v in spec.items() if k not in ("regimes", "when")},
+                      **(overrides.get(regime) or {})}
+            for value in _check_spec(name, merged, fail, key):
+                _check_value(name, value, fail, key)
+        when = spec.get("when")
+        if when is not None:
+            if not isinstance(when, dict) or not set(when) <= set(seen):
+                raise fail(f"{key}.when", "must map earlier params to the value(s) that enable "
+                           f"this one; earlier params: {', '.join(seen) or 'none'}")
+        seen.append(name)
+    for name, value in fixed.items():
+        _check_value(name, value, fail, f"fixed.{name}")
+    for name, values in grid.items():
+        per_regime = values if isinstance(values, dict) else {r: values for r in REGIMES}
+        if set(per_regime) != set(REGIMES) or not all(
+                isinstance(v, list) and v for v in per_regime.values()):
+            raise fail(f"grid.{name}", "must be a non-empty list of values, or a mapping "
+                       "scratch/pretrained -> list")
+        for regime_values in per_regime.values():
+            for value in regime_values:
+                _check_value(name, value, fail, f"grid.{name}")
+    return SearchSpace(path, params, fixed, grid)
+
+
+def _check_spec(name, spec, fail, key) -> list:
+    kind = spec["type"]
+    if kind == "categorical":
+        choices = spec.get("choices")
+        if not isinstance(choices, list) or not choices:
+            raise fail(f"{key}.choices", "must be a non-empty list")
+        return choices
+    low, high = spec.get("low"), spec.get("high")
+    number = int if kind == "int" else (int, float)
+    for bound, value in (("low", low), ("high", high)):
+        if not isinstance(value, number) or isinstance(value, bool):
+            raise fail(f"{key}.{bound}", f"must be a{'n int' if kind == 'int' else ' number'}")
+    if not low < high:
+        raise fail(key, f"low ({low}) must be < high ({high})")
+    if spec.get("log") and low <= 0:
+        raise fail(f"{key}.low", "must be > 0 for a log range")
+    if not isinstance(spec.get("log", False), bool):
+        raise fail(f"{key}.log", "must be true or false")
+    return [low, high]
+
+
+def _check_value(name, value, fail, key) -> None:
+    try:
+        TrialConfig.from_dict({name: value}, where=key).validate()
+    except UsageError as err:
+        raise fail(key, f"value {value!r} not allowed: {err}") from None

@@ -1,0 +1,52 @@
+"""The Ray Tune trainable: ``run_trial`` with a reporter that calls ``tune.report``.
+
+Every epoch is reported with a checkpoint of the full training state, so a trial that Tune
+retries (a worker died, a node was lost) resumes from its last epoch. The trial's dataset comes
+from the object store (put there once by the driver), not from disk. A deterministic failure of
+the trial itself (a diverged loss, a setting the model can't take) is reported as
+``fail_reason`` and ends the trial without a retry; anything else raises, and Tune retries it.
+"""
+from __future__ import annotations
+
+import os
+import tempfile
+from pathlib import Path
+
+import torch
+
+from .config import TrialConfig
+from .errors import UsageError
+
+STATE_FILE = "state.pt"
+
+
+def trainable(spec: dict, data_refs: dict) -> None:
+    import ray
+    from ray import tune
+
+    from .trial import run_trial
+
+    config = TrialConfig.from_dict(spec["config"])
+    threads = int(os.environ.get("OMP_NUM_THREADS") or 0)
+    if threads > 0:
+        torch.set_num_threads(threads)
+    data = ray.get(data_refs[config.dataset])
+    resume = None
+    checkpoint = tune.get_checkpoint()
+    if checkpoint is not None:
+        with checkpoint.as_directory() as folder:
+            resume = torch.load(Path(folder) / STATE_FILE, map_location="cpu",
+                                weights_only=True)
+
+    def reporter(metrics: dict, state) -> None:
+        with tempfile.TemporaryDirectory() as folder:
+            torch.save(state(), Path(folder) / STATE_FILE)
+            tune.report(dict(metrics), checkpoint=tune.Checkpoint.from_directory(folder))
+
+    try:
+        result = run_trial(config, reporter, resume=resume, data=data)
+    except UsageError as err:
+        tune.report({"fail_reason": str(err)})
+        return
+    node = ray.get_runtime_context().get_node_id()
+    tune.report({**result.final, "final": True, "epoch": len(result.epochs), "node": node})
