@@ -40,6 +40,8 @@ class SparsityASHA(FIFOScheduler):
     def on_trial_result(self, tune_controller, trial, result):
         if "val_acc" not in result or "final" in result or "fail_reason" in result:
             return TrialScheduler.CONTINUE
+        if float(trial.config["config"]["prune_ratio"]) == 0:  # the baseline always finishes
+            return TrialScheduler.CONTINUE
         action = self._scheduler(trial).on_trial_result(tune_controller, trial, result)
         if action == TrialScheduler.STOP:
             self.stopped.add(trial.trial_id)

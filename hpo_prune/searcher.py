@@ -25,7 +25,8 @@ from .errors import UsageError
 from .studies import INTERRUPTED, StudyPlan
 
 ATTRS = ("test_acc", "params_total", "params_remaining", "macs_dense", "macs_remaining",
-         "achieved_sparsity", "requested_sparsity", "val_acc_before_pruning", "seconds", "node")
+         "achieved_sparsity", "requested_sparsity", "val_acc_before_pruning", "seconds",
+         "wall_seconds", "node")
 State = optuna.trial.TrialState
 
 

@@ -78,8 +78,16 @@ def make_sampler(kind: str, seed: int, space: SearchSpace, regime: str, trials: 
     if kind == "random":
         return optuna.samplers.RandomSampler(seed=seed)
     if kind == "grid":
-        return optuna.samplers.GridSampler(space.grid_values(regime), seed=seed)
+        return _Grid(space.grid_values(regime), seed=seed)
     raise UsageError(f"unknown sampler {kind!r}: use one of {', '.join(SAMPLERS)}")
+
+
+class _Grid(optuna.samplers.GridSampler):
+    """GridSampler for ask/tell: it would call ``study.stop()`` once the grid is exhausted,
+    which Optuna only allows inside ``study.optimize``; the searcher counts trials itself."""
+
+    def after_trial(self, study, trial, state, values) -> None:
+        pass
 
 
 def open_study(storage, name: str, base: TrialConfig, space: SearchSpace, sampler: str,
@@ -100,7 +108,9 @@ def open_study(storage, name: str, base: TrialConfig, space: SearchSpace, sample
     study = optuna.create_study(storage=storage, study_name=name, directions=DIRECTIONS,
                                 sampler=kind, load_if_exists=True)
     if not exists:
-        study.set_metric_names(METRICS)
+        with warnings.catch_warnings():  # experimental in Optuna, stable in practice
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(METRICS)
         for key, value in (("model", base.model), ("dataset", base.dataset),
                            ("regime", base.init), ("source", base.resolved_source)):
             study.set_user_attr(key, value)

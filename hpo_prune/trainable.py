@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import os
 import tempfile
+import time
 from pathlib import Path
 
 import torch
@@ -26,6 +27,7 @@ def trainable(spec: dict, data_refs: dict) -> None:
 
     from .trial import run_trial
 
+    started = time.perf_counter()
     config = TrialConfig.from_dict(spec["config"])
     threads = int(os.environ.get("OMP_NUM_THREADS") or 0)
     if threads > 0:
@@ -49,4 +51,5 @@ def trainable(spec: dict, data_refs: dict) -> None:
         tune.report({"fail_reason": str(err)})
         return
     node = ray.get_runtime_context().get_node_id()
-    tune.report({**result.final, "final": True, "epoch": len(result.epochs), "node": node})
+    tune.report({**result.final, "final": True, "epoch": len(result.epochs), "node": node,
+                 "wall_seconds": time.perf_counter() - started})

@@ -14,7 +14,7 @@ from .config import TrialConfig
 LEADING = ["study", "trial", "state", "baseline", "model", "dataset", "regime", "source",
            "val_acc", "test_acc", "remaining_fraction", "params_total", "params_remaining",
            "macs_dense", "macs_remaining", "achieved_sparsity", "requested_sparsity",
-           "val_acc_before_pruning", "epochs_run", "seconds", "fail_reason"]
+           "val_acc_before_pruning", "epochs_run", "seconds", "wall_seconds", "fail_reason"]
 CONFIG = [f.name for f in dataclasses.fields(TrialConfig)
           if f.name not in ("model", "dataset", "source")]
 COLUMNS = LEADING + CONFIG
@@ -31,7 +31,7 @@ def rows(study: optuna.Study) -> list[dict]:
                "model": attrs.get("model"), "dataset": attrs.get("dataset"),
                "regime": attrs.get("regime"), "source": attrs.get("source"),
                "val_acc": values[0], "remaining_fraction": values[1]}
-        for key in LEADING[10:]:
+        for key in LEADING:
             if key not in row:
                 row[key] = trial.user_attrs.get(key)
         for key in CONFIG:

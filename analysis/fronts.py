@@ -1,0 +1,163 @@
+"""Pareto fronts, the fitted monotone front with its bootstrap band, and hypervolume.
+
+Non-dominated sorting and hypervolume are Optuna's own (the code behind ``study.best_trials``
+and ``plot_hypervolume_history``); the monotone fit is scikit-learn's isotonic regression.
+
+Conventions (the study's objectives: ``val_acc`` maximised, ``remaining_fraction`` minimised):
+
+- A row dominates another when it is at least as good on every objective and strictly better on
+  one. Ties on one objective are therefore decided by the other; exact duplicates of a
+  non-dominated point are all kept. Rows with a missing objective are never on the front.
+- The hypervolume's reference point is ``REFERENCE`` = (val_acc 0, remaining_fraction 1): the
+  area, in the (accuracy, fraction removed) unit square, that the front dominates. A trial that
+  removes nothing adds no area; 1.0 would be 100% accuracy with every parameter removed.
+"""
+from __future__ import annotations
+
+import zlib
+from dataclasses import dataclass
+from typing import Mapping, Sequence
+
+import numpy as np
+import pandas as pd
+from optuna._hypervolume import compute_hypervolume
+from optuna.study._multi_objective import _is_pareto_front
+from sklearn.isotonic import IsotonicRegression
+
+from .schema import OBJECTIVES
+
+REFERENCE = {"val_acc": 0.0, "remaining_fraction": 1.0}
+MIN_TRIALS = 3  # fewer completed trials than this: "insufficient trials", no interval
+GRID = np.linspace(0.0, 1.0, 201)  # remaining fractions at which fitted fronts are evaluated
+
+
+def _signs(directions: Sequence[str]) -> np.ndarray:
+    bad = [d for d in directions if d not in ("max", "min")]
+    if bad:
+        raise ValueError(f"directions must be 'max' or 'min', got {bad}")
+    return np.array([-1.0 if d == "max" else 1.0 for d in directions])
+
+
+def _on_front(losses: np.ndarray) -> np.ndarray:
+    """Mask of the non-dominated rows of a (n, d) array of values to minimise."""
+    keep = np.isfinite(losses).all(axis=1)
+    mask = np.zeros(len(losses), dtype=bool)
+    if keep.any():
+        mask[keep] = _is_pareto_front(losses[keep], assume_unique_lexsorted=False)
+    return mask
+
+
+def pareto_front(df: pd.DataFrame, objectives: Mapping[str, str] = OBJECTIVES) -> pd.DataFrame:
+    """The non-dominated rows of ``df`` (in their original order, index kept).
+
+    ``objectives`` maps a column name to "max" or "min". Duplicated non-dominated points are
+    all returned; rows with a missing (NaN) objective are left out.
+    """
+    columns = list(objectives)
+    values = df[columns].to_numpy(dtype=float) if len(df) else np.empty((0, len(columns)))
+    return df[_on_front(values * _signs(list(objectives.values())))]
+
+
+def hypervolume(points, reference: Sequence[float], directions: Sequence[str]) -> float:
+    """Hypervolume of ``points`` (n x d) with respect to ``reference`` (d,).
+
+    ``directions[i]`` says whether objective i is maximised ("max") or minimised ("min").
+    Points that are not at least as good as the reference on every objective add nothing.
+    """
+    signs = _signs(directions)
+    values = np.asarray(points, dtype=float).reshape(-1, len(signs))
+    ref = np.asarray(reference, dtype=float) * signs
+    losses = values * signs
+    inside = np.isfinite(losses).all(axis=1) & (losses <= ref).all(axis=1)
+    return float(compute_hypervolume(losses[inside], ref)) if inside.any() else 0.0
+
+
+def study_hypervolume(df: pd.DataFrame) -> float:
+    """Hypervolume of a study's trials on (val_acc, remaining_fraction) w.r.t. REFERENCE."""
+    return hypervolume(df[list(OBJECTIVES)].to_numpy(dtype=float),
+                       [REFERENCE[c] for c in OBJECTIVES], list(OBJECTIVES.values()))
+
+
+def hypervolume_history(df: pd.DataFrame) -> pd.DataFrame:
+    """Hypervolume of the trials up to and including each trial number (rows sorted by it)."""
+    ordered = df.sort_values("number", kind="stable")
+    values = ordered[list(OBJECTIVES)].to_numpy(dtype=float)
+    history = [study_hypervolume(ordered.iloc[: i + 1]) if len(values) else 0.0
+               for i in range(len(values))]
+    return pd.DataFrame({"number": ordered["number"].to_numpy(), "hypervolume": history})
+
+
+def front_curve(remaining: np.ndarray, acc: np.ndarray, grid: np.ndarray = GRID) -> np.ndarray:
+    """Accuracy of the fitted front at each remaining fraction of ``grid``.
+
+    Isotonic (non-decreasing) regression of accuracy on remaining fraction through the
+    non-dominated points, linear between them. Above the largest remaining fraction the curve
+    stays at the best accuracy (a larger network can reuse that configuration); below the
+    smallest it is NaN (no trial removed that much).
+    """
+    remaining, acc = np.asarray(remaining, float), np.asarray(acc, float)
+    on = _on_front(np.column_stack([-acc, remaining]))
+    x, y = remaining[on], acc[on]
+    curve = np.full(len(grid), np.nan)
+    if len(x) == 0:
+        return curve
+    if np.unique(x).size == 1:
+        curve[grid >= x.min()] = y.max()
+        return curve
+    model = IsotonicRegression(increasing=True, out_of_bounds="clip").fit(x, y)
+    curve = model.predict(grid)
+    curve[grid < x.min()] = np.nan
+    return curve
+
+
+@dataclass
+class FrontFit:
+    """A fitted front on ``grid`` with its pointwise bootstrap 95% band (NaN where undefined)."""
+
+    grid: np.ndarray  # remaining fraction
+    fit: np.ndarray  # accuracy
+    lower: np.ndarray
+    upper: np.ndarray
+    n_trials: int  # trials that were resampled
+    n_boot: int  # 0 when there were too few trials for a band
+
+    def removed_percent(self) -> np.ndarray:
+        return 100.0 * (1.0 - self.grid)
+
+
+def rng_for(seed: int, name: str) -> np.random.Generator:
+    """A generator fixed by the seed and the study's name (independent of study order)."""
+    return np.random.default_rng([seed, zlib.crc32(name.encode())])
+
+
+def fit_front(df: pd.DataFrame, fixed: pd.DataFrame | None = None, n_boot: int = 1000,
+              seed: int = 0, name: str = "", grid: np.ndarray = GRID) -> FrontFit:
+    """Fit the front of ``df`` (val_acc vs remaining_fraction) with a bootstrap band.
+
+    The band resamples the rows of ``df`` with replacement ``n_boot`` times (the rows of
+    ``fixed``, e.g. the unpruned baseline, are in every resample), refits the front and takes
+    the 2.5th and 97.5th percentiles at each grid point. Where a resampled front does not reach
+    a grid point it counts as below every other value, so the band is only drawn where at least
+    97.5% of the resampled fronts reach. Fewer than ``MIN_TRIALS`` rows: no band.
+    """
+    fixed = fixed if fixed is not None else df.iloc[:0]
+    x = df["remaining_fraction"].to_numpy(float)
+    y = df["val_acc"].to_numpy(float)
+    fx = fixed["remaining_fraction"].to_numpy(float)
+    fy = fixed["val_acc"].to_numpy(float)
+    fit = front_curve(np.concatenate([x, fx]), np.concatenate([y, fy]), grid)
+    lower = np.full(len(grid), np.nan)
+    upper = np.full(len(grid), np.nan)
+    if len(df) < MIN_TRIALS or n_boot <= 0:
+        return FrontFit(grid, fit, lower, upper, len(df), 0)
+    rng = rng_for(seed, name)
+    curves = np.empty((n_boot, len(grid)))
+    for b, idx in enumerate(rng.integers(0, len(df), size=(n_boot, len(df)))):
+        curves[b] = front_curve(np.concatenate([x[idx], fx]), np.concatenate([y[idx], fy]),
+                                grid)
+    curves = np.where(np.isnan(curves), -np.inf, curves)
+    lower = np.percentile(curves, 2.5, axis=0, method="lower")  # no interpolation with -inf
+    upper = np.percentile(curves, 97.5, axis=0, method="higher")
+    undefined = ~np.isfinite(lower)
+    lower[undefined] = upper[undefined] = np.nan
+    return FrontFit(grid, fit, lower, upper, len(df), n_boot)

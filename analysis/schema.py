@@ -1,0 +1,150 @@
+"""The trials table: the columns of the search's ``trials.csv`` and their types.
+
+Every loader (``trials.csv`` or an Optuna storage) returns one pandas DataFrame with these
+columns, in this order: the fixed columns below, then every ``TrialConfig`` field by its name,
+then any other search parameter. Unknown values (running or failed trials) are missing (NaN /
+<NA>), accuracies and fractions are in [0, 1], counts are integers, seconds are floats.
+"""
+from __future__ import annotations
+
+import dataclasses
+
+import numpy as np
+import pandas as pd
+
+from hpo_prune.config import TrialConfig
+from hpo_prune.errors import UsageError
+
+STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
+REGIMES = ("pretrained", "scratch")  # pretrained = fine-tuned from pre-trained weights
+OBJECTIVES = {"val_acc": "max", "remaining_fraction": "min"}
+
+FLOATS = ("val_acc", "remaining_fraction", "test_acc", "achieved_sparsity",
+          "val_acc_before_pruning", "seconds")
+INTS = ("number", "params_total", "params_remaining", "macs_dense", "macs_remaining",
+        "epochs_run")
+FIXED = ("study", "number", "state", "baseline", "regime", "val_acc", "remaining_fraction",
+         "test_acc", "params_total", "params_remaining", "macs_dense", "macs_remaining",
+         "achieved_sparsity", "val_acc_before_pruning", "epochs_run", "seconds", "fail_reason")
+CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(TrialConfig))
+CONFIG_TYPES = {f.name: str(f.type) for f in dataclasses.fields(TrialConfig)}
+ALIASES = {"trial": "number"}  # other names the search has used for a column
+# what the analysis reads; a trials.csv without one of these is not the search's
+REQUIRED = ("study", "number", "state", "baseline", "regime", "val_acc", "remaining_fraction",
+            "test_acc", "model", "dataset")
+
+
+def column_order(columns) -> list[str]:
+    """FIXED, then the TrialConfig fields, then the rest in their given order."""
+    known = [c for c in FIXED + CONFIG_FIELDS if c in columns]
+    return known + [c for c in columns if c not in known]
+
+
+def _as_bool(value, where: str) -> bool:
+    if isinstance(value, (bool, np.bool_)):
+        return bool(value)
+    if value is None or (isinstance(value, float) and np.isnan(value)):
+        return False
+    text = str(value).strip().lower()
+    if text in ("true", "1"):
+        return True
+    if text in ("false", "0", ""):
+        return False
+    raise UsageError(f"{where}: column baseline holds {value!r}; expected True or False")
+
+
+def normalise(frame: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Check the required columns and give every known column its type."""
+    frame = frame.rename(columns={k: v for k, v in ALIASES.items()
+                                  if k in frame.columns and v not in frame.columns})
+    missing = [c for c in REQUIRED if c not in frame.columns]
+    if missing:
+        raise UsageError(f"{where} lacks column(s) {', '.join(missing)}: it was not written by "
+                         "python -m hpo_prune.search; pass the search's results directory")
+    df = frame.copy()
+    for name in FIXED:
+        if name not in df.columns:
+            df[name] = np.nan
+    for name in FLOATS:
+        df[name] = _numeric(df[name], name, where).astype(float)
+    for name in INTS:
+        values = _numeric(df[name], name, where)
+        if (values.dropna() % 1 != 0).any():
+            raise UsageError(f"{where}: column {name} holds non-integer values; expected counts")
+        df[name] = values.round().astype("Int64")
+    if df["number"].isna().any():
+        raise UsageError(f"{where}: column number has empty values; every trial needs a number")
+    df["state"] = df["state"].astype(str).str.strip().str.upper()
+    bad = sorted(set(df["state"]) - set(STATES))
+    if bad:
+        raise UsageError(f"{where}: unknown trial state(s) {', '.join(bad)}; expected one of "
+                         f"{', '.join(STATES)}")
+    df["baseline"] = [_as_bool(v, where) for v in df["baseline"]]
+    for name in ("study", "regime", "model", "dataset"):
+        df[name] = df[name].where(df[name].notna(), "").astype(str)
+    df["fail_reason"] = df["fail_reason"].where(df["fail_reason"].notna(), "").astype(str)
+    for name in df.columns:
+        if name not in FIXED:
+            df[name] = _typed(df[name], CONFIG_TYPES.get(name), name, where)
+    df = df[column_order(df.columns)]
+    return df.sort_values(["study", "number"], kind="stable").reset_index(drop=True)
+
+
+def _numeric(column: pd.Series, name: str, where: str) -> pd.Series:
+    blank = column.isna() | (column.astype(str).str.strip() == "")
+    values = pd.to_numeric(column.where(~blank), errors="coerce")
+    bad = values.isna() & ~blank
+    if bad.any():
+        example = column[bad].iloc[0]
+        raise UsageError(f"{where}: column {name} holds the non-numeric value {example!r}; "
+                         "expected numbers (empty where unknown)")
+    return values
+
+
+def _text(value) -> str:
+    if value is None or (isinstance(value, float) and np.isnan(value)) or value is pd.NA:
+        return ""
+    return str(value).strip()
+
+
+def _typed(column: pd.Series, kind: str | None, name: str, where: str) -> pd.Series:
+    """A config / parameter column with its TrialConfig type (inferred for other columns):
+    the same values whether they come typed from Optuna or as text from trials.csv."""
+    text = column.map(_text)
+    filled = text[text != ""]
+    if kind is None:  # a search parameter that is not a TrialConfig field
+        if len(filled) and filled.isin(["True", "False"]).all():
+            kind = "bool"
+        elif len(filled) and filled.str.fullmatch(r"-?\d+").all():
+            kind = "int"
+        elif len(filled) and pd.to_numeric(filled, errors="coerce").notna().all():
+            kind = "float"
+        else:
+            kind = "str"
+    if kind == "bool":
+        bad = filled[~filled.isin(["True", "False"])]
+        if len(bad):
+            raise UsageError(f"{where}: column {name} holds {bad.iloc[0]!r}; expected True or "
+                             "False")
+        return text.map({"True": True, "False": False, "": pd.NA}).astype("boolean")
+    if kind in ("int", "float"):
+        values = _numeric(text, name, where)
+        if kind == "float":
+            return values.astype(float)
+        if (values.dropna() % 1 != 0).any():
+            raise UsageError(f"{where}: column {name} holds non-integer values; expected "
+                             "integers")
+        return values.round().astype("Int64")
+    return text
+
+
+def completed(df: pd.DataFrame) -> pd.DataFrame:
+    """COMPLETE trials with both objectives known: the trials fronts and statistics use."""
+    done = df[(df["state"] == "COMPLETE") & df["val_acc"].notna()
+              & df["remaining_fraction"].notna()]
+    return done.reset_index(drop=True)
+
+
+def state_counts(df: pd.DataFrame) -> dict[str, int]:
+    counts = df["state"].value_counts()
+    return {state: int(counts.get(state, 0)) for state in STATES}

@@ -1,0 +1,145 @@
+"""A real search results directory for the analysis tests: Optuna studies in a temporary
+SQLite storage (trials recorded with ``study.add_trial(create_trial(...))``), search.json and
+a trials.csv written to the search's contract, independently of the analysis' own loaders.
+The test at the bottom checks that both routes give the same trials table."""
+from __future__ import annotations
+
+import csv
+import json
+import warnings
+from pathlib import Path
+
+import optuna
+from optuna.distributions import CategoricalDistribution, FloatDistribution
+from optuna.trial import TrialState, create_trial
+
+from hpo_prune.config import TrialConfig
+
+FIXED = ["study", "number", "state", "baseline", "regime", "val_acc", "remaining_fraction",
+         "test_acc", "params_total", "params_remaining", "macs_dense", "macs_remaining",
+         "achieved_sparsity", "val_acc_before_pruning", "epochs_run", "seconds", "fail_reason"]
+PARAMS_TOTAL = 1000
+DISTRIBUTIONS = {"prune_ratio": FloatDistribution(0.0, 0.99),
+                 "schedule": CategoricalDistribution(["agp", "one_shot", "iterative"]),
+                 "lr": FloatDistribution(1e-3, 0.1, log=True)}
+
+
+def T(val=None, rem=None, test=None, state="COMPLETE", baseline=False, lr=0.01,
+      schedule="agp", fail_reason="") -> dict:
+    """One trial: val_acc, remaining_fraction, test_acc and its state."""
+    return {"val": val, "rem": rem, "test": test, "state": state, "baseline": baseline,
+            "lr": lr, "schedule": schedule, "fail_reason": fail_reason}
+
+
+def baseline(val, test, state="COMPLETE", fail_reason=""):
+    return T(val, 1.0 if state == "COMPLETE" else None, test, state=state, baseline=True,
+             fail_reason=fail_reason)
+
+
+def _record(spec: dict, model: str, dataset: str, regime: str, search: str) -> dict:
+    """The trial's params, values and user attrs as the search records them."""
+    rem = spec["rem"]
+    prune_ratio = 0.0 if spec["baseline"] else round(1 - rem, 6) if rem is not None else 0.5
+    config = TrialConfig(model=model, dataset=dataset, init=regime, lr=spec["lr"],
+                         source="fractal" if regime == "pretrained" else "",
+                         prune_ratio=prune_ratio, schedule=spec["schedule"]).to_dict()
+    done = spec["state"] == "COMPLETE"
+    attrs = {"baseline": spec["baseline"], "config": config, "fail_reason": spec["fail_reason"]}
+    if done:
+        remaining = round(PARAMS_TOTAL * rem)
+        attrs.update(test_acc=spec["test"], params_total=PARAMS_TOTAL,
+                     params_remaining=remaining, macs_dense=5000, macs_remaining=5 * remaining,
+                     achieved_sparsity=1 - rem, val_acc_before_pruning=0.5, epochs_run=3,
+                     seconds=1.5)
+    params = {"prune_ratio": prune_ratio, "schedule": spec["schedule"], "lr": spec["lr"]}
+    return {"params": params, "attrs": attrs, "values": [spec["val"], rem] if done else None}
+
+
+def _cell(value) -> str:
+    return "" if value is None else str(value)
+
+
+def make_search(root: Path, studies: dict[tuple[str, str, str], list[dict]],
+                name: str = "demo", write_csv: bool = True) -> Path:
+    """Write DIR = root/name like python -m hpo_prune.search does; returns DIR.
+
+    ``studies`` maps (model, dataset, regime) to the trials, in trial-number order."""
+    directory = Path(root) / name
+    directory.mkdir(parents=True)
+    url = f"sqlite:///{directory / 'optuna.db'}"
+    storage = optuna.storages.RDBStorage(url)
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    described, rows = [], []
+    for (model, dataset, regime), trials in studies.items():
+        study_name = f"{name}.{model}.{dataset}.{regime}"
+        study = optuna.create_study(study_name=study_name, storage=storage,
+                                    directions=["maximize", "minimize"])
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names(["val_acc", "remaining_fraction"])
+        source = "fractal" if regime == "pretrained" else ""
+        for key, value in {"model": model, "dataset": dataset, "regime": regime,
+                           "source": source, "search": name}.items():
+            study.set_user_attr(key, value)
+        described.append({"name": study_name, "model": model, "dataset": dataset,
+                          "regime": regime, "source": source})
+        for number, spec in enumerate(trials):
+            rec = _record(spec, model, dataset, regime, name)
+            study.add_trial(create_trial(state=TrialState[spec["state"]], values=rec["values"],
+                                         params=rec["params"], distributions=DISTRIBUTIONS,
+                                         user_attrs=rec["attrs"]))
+            attrs, values = rec["attrs"], rec["values"] or [None, None]
+            row = {"study": study_name, "number": number, "state": spec["state"],
+                   "baseline": spec["baseline"], "regime": regime, "val_acc": values[0],
+                   "remaining_fraction": values[1]}
+            row.update({k: attrs.get(k) for k in FIXED if k not in row})
+            row.update(attrs["config"])
+            rows.append(row)
+    (directory / "search.json").write_text(json.dumps(
+        {"name": name, "model": sorted({k[0] for k in studies})[0],
+         "datasets": sorted({k[1] for k in studies}), "regimes": sorted({k[2] for k in studies}),
+         "storage": url, "studies": described, "seed": 0}))
+    if write_csv:
+        columns = FIXED + list(TrialConfig().to_dict())
+        with open(directory / "trials.csv", "w", newline="") as f:
+            writer = csv.writer(f)
+            writer.writerow(columns)
+            writer.writerows([[_cell(row.get(c)) for c in columns] for row in rows])
+    return directory
+
+
+# the standard fixture: one model, one dataset, both regimes; fine-tuned prunes much further
+def standard_studies() -> dict:
+    pretrained = [baseline(0.95, 0.94),
+                  T(0.948, 0.20, 0.93), T(0.946, 0.12, 0.935), T(0.944, 0.10, 0.92),
+                  T(0.943, 0.11, 0.93), T(0.936, 0.05, 0.92), T(0.80, 0.02, 0.79),
+                  T(0.941, 0.09, 0.925, lr=0.05, schedule="one_shot"),
+                  T(0.945, 0.13, 0.93, schedule="iterative"),
+                  T(state="PRUNED"), T(state="FAIL", fail_reason="training diverged"),
+                  T(state="RUNNING")]
+    scratch = [baseline(0.93, 0.925),
+               T(0.928, 0.60, 0.92), T(0.924, 0.55, 0.91), T(0.921, 0.50, 0.915),
+               T(0.926, 0.58, 0.92), T(0.912, 0.40, 0.90), T(0.85, 0.30, 0.84),
+               T(0.923, 0.52, 0.91, lr=0.05, schedule="one_shot"),
+               T(0.927, 0.57, 0.92, schedule="iterative"), T(state="PRUNED")]
+    return {("vgg16", "digits", "pretrained"): pretrained,
+            ("vgg16", "digits", "scratch"): scratch}
+
+
+def test_csv_and_storage_give_the_same_trials_table(tmp_path):
+    from analysis.load import load_csv, load_results
+
+    directory = make_search(tmp_path, standard_studies())
+    from_csv = load_csv(directory / "trials.csv")
+    from_storage = load_results(directory, prefer="storage").trials
+    assert len(from_csv) == 22 and list(from_csv.columns) == list(from_storage.columns)
+    assert list(from_csv.columns[:len(FIXED)]) == FIXED
+    import pandas as pd
+
+    pd.testing.assert_frame_equal(from_csv, from_storage)
+    assert from_csv["state"].value_counts().to_dict() == {"COMPLETE": 18, "PRUNED": 2,
+                                                          "FAIL": 1, "RUNNING": 1}
+    assert from_csv["baseline"].sum() == 2
+    running = from_csv[from_csv["state"] == "RUNNING"].iloc[0]
+    assert pd.isna(running["val_acc"]) and pd.isna(running["params_total"])
+    assert from_csv["params_total"].dtype == "Int64" and from_csv["lr"].dtype == float

@@ -1,0 +1,172 @@
+"""The search end to end: real Ray Tune runs on the CPU over real Optuna storages."""
+from __future__ import annotations
+
+import os
+import signal
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import optuna
+import pandas as pd
+import pytest
+import torch
+
+from hpo_prune import models
+
+TINY = ["--model", "mobilenet_v2", "--train-subset", "64", "--batch-size", "32",
+        "--epochs", "1"]
+ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
+
+
+def search(*args, cwd, check=True, timeout=400):
+    proc = subprocess.run([sys.executable, "-m", "hpo_prune.search", *args], cwd=cwd, env=ENV,
+                          capture_output=True, text=True, timeout=timeout)
+    if check:
+        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
+    return proc
+
+
+def studies(folder: Path) -> dict[str, optuna.Study]:
+    url = f"sqlite:///{folder / 'optuna.db'}"
+    return {name: optuna.load_study(study_name=name, storage=url)
+            for name in optuna.get_all_study_names(url)}
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> Path:
+    """A checkpoint of the right architecture, as the pretrained regime's source."""
+    torch.manual_seed(1)
+    path = tmp_path_factory.mktemp("source") / "mobilenet_v2_digits.pt"
+    torch.save(models.build("mobilenet_v2", 10, 32).state_dict(), path)
+    return path
+
+
+@pytest.fixture(scope="module")
+def two_studies(tmp_path_factory, source):
+    root = tmp_path_factory.mktemp("search")
+    proc = search(*TINY, "--trials", "3", "--source", str(source), "--name", "two",
+                  "--results", str(root), "--max-concurrent", "2", cwd=root)
+    return root / "two", proc
+
+
+def test_search_runs_two_studies_with_both_objectives(two_studies):
+    folder, proc = two_studies
+    found = studies(folder)
+    assert sorted(found) == ["two.mobilenet_v2.digits.pretrained",
+                             "two.mobilenet_v2.digits.scratch"]
+    for name, study in found.items():
+        assert study.directions == [optuna.study.StudyDirection.MAXIMIZE,
+                                    optuna.study.StudyDirection.MINIMIZE]
+        assert study.metric_names == ["val_acc", "remaining_fraction"]
+        assert study.user_attrs["regime"] == name.rsplit(".", 1)[1]
+        complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+        assert len(complete) == 3
+        baseline = [t for t in complete if t.user_attrs["baseline"]]
+        assert len(baseline) == 1 and baseline[0].params["prune_ratio"] == 0.0
+        assert baseline[0].values[1] == pytest.approx(1.0)
+        for trial in complete:
+            acc, remaining = trial.values
+            assert 0 <= acc <= 1 and 0 < remaining <= 1
+            attrs = trial.user_attrs
+            assert 0 <= attrs["test_acc"] <= 1
+            assert remaining == pytest.approx(attrs["params_remaining"] / attrs["params_total"])
+            assert attrs["config"]["prune_ratio"] == trial.params["prune_ratio"]
+            assert attrs["config"]["init"] == study.user_attrs["regime"]
+            assert attrs["epochs_run"] == 1
+        pruned = [t for t in complete if t.params["prune_ratio"] > 0.3]
+        for trial in pruned:  # pruning really shrinks the count
+            assert trial.values[1] < 1 - 0.5 * trial.params["prune_ratio"]
+    assert "Pareto front" in proc.stdout and "optuna-dashboard sqlite:///" in proc.stdout
+
+
+def test_trials_csv_matches_the_storage(two_studies):
+    folder, _ = two_studies
+    table = pd.read_csv(folder / "trials.csv")
+    for column in ("study", "model", "dataset", "regime", "source", "trial", "state", "val_acc",
+                   "test_acc", "remaining_fraction", "params_remaining", "macs_remaining",
+                   "prune_ratio", "schedule", "lr", "granularity", "scope", "epochs", "seconds",
+                   "seed"):
+        assert column in table.columns, column
+    assert not table.duplicated(["study", "trial"]).any()
+    for name, study in studies(folder).items():
+        rows = table[table.study == name].set_index("trial")
+        for trial in study.get_trials():
+            row = rows.loc[trial.number]
+            assert row.state == trial.state.name
+            if trial.values:
+                assert row.val_acc == pytest.approx(trial.values[0])
+                assert row.test_acc == pytest.approx(trial.user_attrs["test_acc"])
+    pretrained = table[table.regime == "pretrained"]
+    assert pretrained.source.str.endswith("mobilenet_v2_digits.pt").all()
+
+
+def test_existing_search_needs_resume_and_resume_of_a_finished_one_runs_nothing(
+        two_studies, source):
+    folder, _ = two_studies
+    again = search(*TINY, "--trials", "3", "--source", str(source), "--name", "two",
+                   "--results", str(folder.parent), cwd=folder.parent, check=False)
+    assert again.returncode == 2
+    assert "--resume" in again.stderr and len(again.stderr.strip().splitlines()) == 1
+    resumed = search(*TINY, "--trials", "3", "--source", str(source), "--name", "two",
+                     "--results", str(folder.parent), "--resume", cwd=folder.parent)
+    assert "nothing to run" in resumed.stdout
+    for study in studies(folder).values():
+        assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 3
+
+
+def test_same_seed_gives_the_same_suggestions_sequentially(tmp_path):
+    first = search(*TINY, "--regimes", "scratch", "--trials", "3", "--max-concurrent", "1",
+                   "--name", "a", "--results", str(tmp_path), "--seed", "7", cwd=tmp_path)
+    second = search(*TINY, "--regimes", "scratch", "--trials", "3", "--max-concurrent", "1",
+                    "--name", "b", "--results", str(tmp_path), "--seed", "7", cwd=tmp_path)
+    assert first.returncode == second.returncode == 0
+    params = [[t.params for t in next(iter(studies(tmp_path / n).values())).get_trials()]
+              for n in ("a", "b")]
+    assert params[0] == params[1] and len(params[0]) == 3
+
+
+def test_diverging_trial_is_recorded_fail_and_the_search_goes_on(tmp_path):
+    space = tmp_path / "space.yaml"
+    space.write_text("params: {}\nfixed: {schedule: one_shot}\n"
+                     "grid:\n  prune_ratio: [0.0]\n  lr: [0.01, 1.0e+30]\n")
+    proc = search(*TINY, "--regimes", "scratch", "--sampler", "grid", "--space", str(space),
+                  "--trials", "2", "--max-concurrent", "1", "--name", "f",
+                  "--results", str(tmp_path), cwd=tmp_path, check=False)
+    study = next(iter(studies(tmp_path / "f").values()))
+    failed = study.get_trials(states=(optuna.trial.TrialState.FAIL,))
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert failed and all("diverged" in t.user_attrs["fail_reason"] for t in failed)
+    assert all(t.params["lr"] == 1e30 for t in failed)
+    assert complete and all(t.params["lr"] == 0.01 for t in complete)
+    table = pd.read_csv(tmp_path / "f" / "trials.csv")
+    assert table[table.state == "FAIL"].fail_reason.str.contains("diverged").all()
+    assert proc.returncode in (0, 1)
+
+
+def test_interrupted_search_resumes_to_exact_counts(tmp_path):
+    args = [*TINY, "--regimes", "scratch", "--trials", "4", "--max-concurrent", "1",
+            "--name", "r", "--results", str(tmp_path)]
+    proc = subprocess.Popen([sys.executable, "-m", "hpo_prune.search", *args], cwd=tmp_path,
+                            env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
+                            text=True, start_new_session=True)
+    csv = tmp_path / "r" / "trials.csv"
+    deadline = time.time() + 300
+    while time.time() < deadline:  # interrupt once the first trial has finished
+        if csv.exists() and (pd.read_csv(csv).state == "COMPLETE").sum() >= 1:
+            break
+        time.sleep(0.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    proc.communicate(timeout=120)
+    study = next(iter(studies(tmp_path / "r").values()))
+    done_before = len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
+    assert 1 <= done_before < 4
+    search(*args, "--resume", cwd=tmp_path)
+    study = next(iter(studies(tmp_path / "r").values()))
+    complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
+    assert len(complete) == 4
+    assert not study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
+    assert sum(t.user_attrs.get("baseline", False) for t in complete) == 1
+    table = pd.read_csv(tmp_path / "r" / "trials.csv")
+    assert (table.state == "COMPLETE").sum() == 4 and not table.duplicated("trial").any()
