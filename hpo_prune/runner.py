@@ -45,8 +45,8 @@ def start_ray(args) -> None:
 
     if args.dashboard:
         try:
+            import aiohttp  # noqa: F401  (only in ray[default])
             import ray.dashboard  # noqa: F401
-            import aiohttp  # noqa: F401
         except ImportError:
             raise UsageError("--dashboard needs Ray's dashboard: pip install -e "
                              "'.[dashboard]'") from None
@@ -91,8 +91,8 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
     from .searcher import StudySearcher
     from .trainable import trainable
 
-    storage = open_storage(storage_url)
     data = prepare(configs)
+    storage = open_storage(storage_url)
     plans = [open_study(storage, study_name(s["name"], c.model, c.dataset, c.init), c, space,
                         args.sampler, args.seed, s["trials"], args.resume)
              for c in configs.values()]
@@ -166,6 +166,6 @@ def _finish(folder: Path, storage_url: str, plans, interrupted: bool) -> int:
     log(f"Optuna dashboard: optuna-dashboard {storage_url}  (pip install -e '.[dashboard]'; "
         "serves on 127.0.0.1:8080)")
     if interrupted:
-        log(f"the search did not finish: continue it with the same command plus --resume")
+        log("the search did not finish: continue it with the same command plus --resume")
         return 1
     return 0

@@ -9,9 +9,8 @@ experiment. See --help for every flag.
 from __future__ import annotations
 
 import json
-import os
+import socket
 import sys
-import time
 from pathlib import Path
 
 from .config import TrialConfig
@@ -142,6 +141,21 @@ def check_results_dir(folder: Path, s: dict, args) -> None:
                          "continue it, or --name for a new one")
 
 
+def check_address(address: str | None) -> None:
+    """Fail fast (Ray itself retries for minutes) when --address names no reachable head."""
+    if address in (None, "auto", "local") or address.startswith("ray://"):
+        return
+    host, _, port = address.rpartition(":")
+    check(bool(host) and port.isdigit(), f"--address {address!r} must be HOST:PORT (e.g. "
+          "127.0.0.1:6379), 'auto' or ray://HOST:PORT")
+    try:
+        socket.create_connection((host, int(port)), timeout=5).close()
+    except OSError as err:
+        raise UsageError(f"cannot reach the Ray cluster at --address {address} "
+                         f"({err.strerror or err}): start it with `ray start --head` or fix "
+                         "the address") from None
+
+
 @cli_main
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
@@ -152,6 +166,7 @@ def main(argv=None) -> int:
     configs = base_configs(args, s)
     folder = Path(args.results).expanduser().resolve() / s["name"]
     check_results_dir(folder, s, args)
+    check_address(args.address)
     storage_url = args.storage or f"sqlite:///{folder / 'optuna.db'}"
     if args.storage is None and args.resume:
         old = json.loads((folder / SEARCH_FILE).read_text())
