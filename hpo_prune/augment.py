@@ -19,23 +19,30 @@ class BatchTransform:
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None):
-        x = x.to(self.device, non_blocking=True)
+        x = to_device(x, self.device)
         if generator is not None:
             x = self._augment(x, generator)
         x = x.float().div_(255).sub_(self.mean).div_(self.std)
         return x.contiguous(memory_format=self.memory_format)
 
     def _augment(self, x: torch.Tensor, generator: torch.Generator) -> torch.Tensor:
-        b, _, h, w = x.shape
+        b, c, h, w = x.shape
         if self.pad:
             padded = F.pad(x, (self.pad,) * 4)
-            dy = torch.randint(0, 2 * self.pad + 1, (b,), generator=generator).to(x.device)
-            dx = torch.randint(0, 2 * self.pad + 1, (b,), generator=generator).to(x.device)
-            rows = (dy[:, None] + torch.arange(h, device=x.device))[:, :, None]  # (B,H,1)
-            cols = (dx[:, None] + torch.arange(w, device=x.device))[:, None, :]  # (B,1,W)
-            batch = torch.arange(b, device=x.device)[:, None, None]
-            x = padded.permute(0, 2, 3, 1)[batch, rows, cols].permute(0, 3, 1, 2)
+            span = 2 * self.pad + 1
+            dy = to_device(torch.randint(0, span, (b,), generator=generator), x.device)
+            dx = to_device(torch.randint(0, span, (b,), generator=generator), x.device)
+            rows = dy[:, None, None] + torch.arange(h, device=x.device)[:, None]  # (B,H,1)
+            cols = dx[:, None, None] + torch.arange(w, device=x.device)  # (B,1,W)
+            # one gather of each crop's pixels by their flat index in the padded image
+            flat = (rows * (w + 2 * self.pad) + cols).view(b, 1, h * w).expand(b, c, h * w)
+            x = padded.view(b, c, -1).gather(2, flat).view(b, c, h, w)
         if self.flip:
-            flips = (torch.rand(b, generator=generator) < 0.5).to(x.device)
+            flips = to_device(torch.rand(b, generator=generator) < 0.5, x.device)
             x = torch.where(flips[:, None, None, None], x.flip(3), x)
         return x
+
+
+def to_device(values: torch.Tensor, device: torch.device) -> torch.Tensor:
+    """Copy to the device without a blocking copy (which would wait for a GPU's queue)."""
+    return values.to(device, non_blocking=True)

@@ -49,8 +49,9 @@ class TrialConfig:
                           hashed=False, group="data")
     val_fraction: float = _opt(0.1, "fraction of the training split held out (stratified) as "
                                "validation data", group="data")
-    split_seed: int = _opt(0, "seed of the train/val (and digits/caltech101 test) split; kept "
-                           "apart from --seed so every trial sees the same val and test data",
+    split_seed: int = _opt(0, "seed of the train/val split (and of --train-subset); kept apart "
+                           "from --seed so every trial sees the same val data. The test split "
+                           "never moves: official, or seed 0 for digits/caltech101",
                            group="data")
     image_size: int = _opt(0, "input size in pixels; 0 = the dataset's own (32; caltech101: 64)",
                            group="data")
@@ -100,6 +101,17 @@ class TrialConfig:
     prune_steps: int = _opt(3, "number of equal steps of the 'iterative' schedule", group="prune")
     prune_every: int = _opt(10, "recompute masks every this many optimizer steps inside the "
                             "window (and always at its end)", group="prune")
+    # --- pre-training of the 'fractal' source (python -m hpo_prune.pretrain)
+    fractal_classes: int = _opt(20, "classes (random IFS systems) of the fractal pre-training "
+                                "corpus", group="pretrain")
+    fractal_per_class: int = _opt(150, "images per class of the fractal corpus (10% of them "
+                                  "held out to measure the corpus accuracy)", group="pretrain")
+    pretrain_epochs: int = _opt(3, "epochs of pre-training on the fractal corpus",
+                                group="pretrain")
+    pretrain_lr: float = _opt(0.01, "peak learning rate of the pre-training (SGD with "
+                              "momentum, cosine decay)", group="pretrain")
+    pretrain_seed: int = _opt(0, "seed of the fractal corpus and of the pre-training",
+                              group="pretrain")
 
     # ------------------------------------------------------------------ derived values
     @property
@@ -141,6 +153,14 @@ class TrialConfig:
               f"[{self.prune_start}, {self.prune_end}]")
         check(self.prune_steps >= 1, f"--prune-steps must be >= 1, got {self.prune_steps}")
         check(self.prune_every >= 1, f"--prune-every must be >= 1, got {self.prune_every}")
+        check(self.fractal_classes >= 2, "--fractal-classes must be >= 2 (a classifier needs "
+              f"two classes), got {self.fractal_classes}")
+        check(self.fractal_per_class >= 2, "--fractal-per-class must be >= 2 (one image per "
+              f"class is held out), got {self.fractal_per_class}")
+        check(self.pretrain_epochs >= 1, f"--pretrain-epochs must be >= 1, got "
+              f"{self.pretrain_epochs}")
+        check(math.isfinite(self.pretrain_lr) and self.pretrain_lr > 0,
+              f"--pretrain-lr must be a finite number > 0, got {self.pretrain_lr}")
         check(self.source == "" or self.init == "pretrained",
               f"--source {self.source!r} only applies to --init pretrained")
         return self
@@ -173,15 +193,17 @@ class TrialConfig:
     # ------------------------------------------------------------------ command line
     @classmethod
     def add_arguments(cls, parser, groups: tuple[str, ...] | None = None,
-                      defaults: dict[str, Any] | None = None) -> None:
-        """Add one --flag per field (of the given groups) to an argparse parser."""
-        defaults = defaults or {}
+                      defaults: dict[str, Any] | None = None, skip: tuple[str, ...] = (),
+                      flags: dict[str, str] | None = None) -> None:
+        """Add one --flag per field (of the given groups, less `skip`) to a parser; `flags`
+        renames some (field -> flag without dashes) where a command's context says it."""
+        defaults, flags = defaults or {}, flags or {}
         titles = {"data": "data", "model": "model and init", "train": "training",
-                  "prune": "pruning"}
+                  "prune": "pruning", "pretrain": "pre-training (the fractal source)"}
         made = {}
         for f in dataclasses.fields(cls):
             group = f.metadata["group"]
-            if groups is not None and group not in groups:
+            if (groups is not None and group not in groups) or f.name in skip:
                 continue
             if group not in made:
                 made[group] = parser.add_argument_group(titles.get(group, group))
@@ -198,7 +220,8 @@ class TrialConfig:
                 help_text += f" {{{', '.join(map(str, choices))}}}"
             if not kwargs.get("action"):
                 help_text += " (default: %(default)s)"
-            made[group].add_argument(f"--{_flag(f.name)}", help=help_text.replace("%", "%%")
+            flag = flags.get(f.name, _flag(f.name))
+            made[group].add_argument(f"--{flag}", help=help_text.replace("%", "%%")
                                      .replace("%%(default)s", "%(default)s"), **kwargs)
 
     @classmethod

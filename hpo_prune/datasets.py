@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from .checkpoint import atomic_write
 from .config import TrialConfig
 from .errors import UsageError
 
@@ -72,12 +73,9 @@ def load(config: TrialConfig) -> Data:
     size = config.image_size or raw.train_x.shape[-1]
     train_idx, val_idx = stratified_split(raw.train_y, config.val_fraction, config.split_seed,
                                           what="--val-fraction")
-    if config.train_subset:
-        if config.train_subset < len(train_idx):
-            keep, _ = stratified_split(raw.train_y[train_idx],
-                                       1 - config.train_subset / len(train_idx),
-                                       config.split_seed, what="--train-subset")
-            train_idx = train_idx[keep]
+    if 0 < config.train_subset < len(train_idx):
+        train_idx = train_idx[stratified_subset(raw.train_y[train_idx], config.train_subset,
+                                                config.split_seed)]
     train = Split(_resize(raw.train_x[train_idx], size), raw.train_y[train_idx])
     val = Split(_resize(raw.train_x[val_idx], size), raw.train_y[val_idx])
     test = Split(_resize(raw.test_x, size), raw.test_y)
@@ -101,6 +99,21 @@ def stratified_split(y: torch.Tensor, fraction: float, seed: int, what: str):
     return torch.from_numpy(np.sort(kept)), torch.from_numpy(np.sort(held))
 
 
+def stratified_subset(y: torch.Tensor, size: int, seed: int) -> torch.Tensor:
+    """Sorted indices of `size` items, each class in proportion to its share, seeded.
+
+    Members of each class are shuffled and ranked (j + 0.5) / class size; the `size` lowest
+    ranks are kept (ties broken by the shuffle), so any size from 1 to len(y) works.
+    """
+    order = torch.randperm(len(y), generator=torch.Generator().manual_seed(seed))
+    rank = torch.empty(len(y), dtype=torch.float64)
+    for c in torch.unique(y):
+        members = order[y[order] == c]
+        rank[members] = (torch.arange(len(members), dtype=torch.float64) + 0.5) / len(members)
+    chosen = order[torch.argsort(rank[order], stable=True)[:size]]
+    return torch.sort(chosen).values
+
+
 def _resize(x: torch.Tensor, size: int) -> torch.Tensor:
     if x.shape[-1] == size and x.shape[-2] == size:
         return x.contiguous()
@@ -120,7 +133,8 @@ def _as_tensors(images: np.ndarray, labels, channels_last: bool) -> tuple:
 
 
 def _missing(name: str, where: Path, layout: str) -> UsageError:
-    return UsageError(f"{name} not found in {where} (expected {layout}): place the files there, "
+    return UsageError(f"{name} not found or incomplete in {where} (expected {layout}; a file "
+                      "that fails its checksum counts as missing): place the files there, "
                       f"point --data-dir or ${DATA_ENV} at them, or pass --download")
 
 
@@ -194,21 +208,30 @@ def _caltech101(root: Path, config: TrialConfig) -> _Raw:
             return _caltech_split(x, y, classes)
     from torchvision import datasets, transforms
 
+    layout = "caltech101/101_ObjectCategories/<category>/image_*.jpg"
+    categories = root / "caltech101" / "101_ObjectCategories"
+    if not config.download and not categories.is_dir():  # torchvision would mkdir the root
+        raise _missing("caltech101", root, layout)
+    if categories.is_dir() and not (categories / "BACKGROUND_Google").is_dir():
+        raise UsageError(f"{categories} lacks BACKGROUND_Google/ (torchvision expects the "
+                         "complete 101_ObjectCategories folder): extract the archive again")
     ds = _torchvision("caltech101", lambda d: datasets.Caltech101(str(root), download=d), root,
-                      "caltech101/101_ObjectCategories/<category>/image_*.jpg",
-                      config.download)
+                      layout, config.download)
     resize = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size)])
     xs, ys = [], []
     for i in range(len(ds)):
-        image, label = ds[i]
-        image = resize(image.convert("RGB"))
+        try:
+            image, label = ds[i]
+            image = resize(image.convert("RGB"))
+        except OSError as err:  # missing or unreadable JPEG (PIL errors are OSErrors)
+            raise UsageError(f"cannot read caltech101 image {i} of {len(ds)} under "
+                             f"{categories}: {err}; files must be named image_0001.jpg, "
+                             "image_0002.jpg, ... in each category") from None
         xs.append(torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1))
         ys.append(label)
     x, y = torch.stack(xs), torch.tensor(ys, dtype=torch.int64)
-    tmp = cache.with_suffix(f".tmp{os.getpid()}")
     classes = len(ds.categories)  # 101: torchvision leaves BACKGROUND_Google out
-    torch.save({"x": x, "y": y, "classes": classes}, tmp)
-    os.replace(tmp, cache)
+    atomic_write(cache, lambda tmp: torch.save({"x": x, "y": y, "classes": classes}, tmp))
     return _caltech_split(x, y, classes)
 
 

@@ -10,9 +10,12 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .augment import BatchTransform
+from .augment import BatchTransform, to_device
 from .datasets import Split
 from .errors import UsageError
+
+
+SYNC_EVERY = 25  # on CUDA, read the loss back (a device sync) only every this many steps
 
 
 class TrialDiverged(UsageError):
@@ -43,13 +46,15 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, s
     model.train()
     device = transform.device
     loss_fn = nn.CrossEntropyLoss()
-    total, seen, started, last_log = 0.0, 0, time.perf_counter(), time.perf_counter()
+    # the loss is summed on the device; reading it back every step would stall a GPU's queue
+    total = torch.zeros((), dtype=torch.float64, device=device)
+    seen, started, last_log = 0, time.perf_counter(), time.perf_counter()
     chunks = batches(len(split), batch_size, generator)
     for i, idx in enumerate(chunks):
         if hooks is not None:
             hooks.before_step()
         x = transform(split.x[idx], generator)
-        y = split.y[idx].to(device, non_blocking=True)
+        y = to_device(split.y[idx], device)
         with autocast(device):
             loss = loss_fn(model(x), y)
         optimizer.zero_grad(set_to_none=True)
@@ -58,19 +63,21 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, s
         scheduler.step()
         if hooks is not None:
             hooks.after_step()
-        value = loss.item()
-        if not math.isfinite(value):
-            raise TrialDiverged(f"training diverged: loss {value} at epoch {epoch + 1}, batch "
-                                f"{i + 1}; lower --lr")
-        total += value * len(idx)
+        total += loss.detach().double() * len(idx)
         seen += len(idx)
+        if device.type != "cuda" or (i + 1) % SYNC_EVERY == 0 or i + 1 == len(chunks):
+            value = total.item() / seen  # non-finite once any batch's loss was
+            if not math.isfinite(value):
+                raise TrialDiverged(f"training diverged: loss {value} at epoch {epoch + 1}, "
+                                    f"batch {i + 1}; lower --lr")
         if log is not None and time.perf_counter() - last_log > 15:
             last_log = time.perf_counter()
-            log(f"  epoch {epoch + 1}: batch {i + 1}/{len(chunks)}, loss {total / seen:.4f}")
+            log(f"  epoch {epoch + 1}: batch {i + 1}/{len(chunks)}, loss "
+                f"{total.item() / seen:.4f}")
     if device.type == "cuda":
         torch.cuda.synchronize(device)
     seconds = time.perf_counter() - started
-    return {"train_loss": total / max(seen, 1), "seconds": seconds,
+    return {"train_loss": total.item() / max(seen, 1), "seconds": seconds,
             "images_per_s": seen / seconds if seconds > 0 else 0.0}
 
 
@@ -79,9 +86,10 @@ def evaluate(model: nn.Module, split: Split, transform: BatchTransform,
              batch_size: int = 256) -> float:
     """Top-1 accuracy in [0, 1]."""
     model.eval()
-    correct = 0
+    device = transform.device
+    correct = torch.zeros((), dtype=torch.int64, device=device)  # one sync, at the end
     for idx in batches(len(split), batch_size, None):
-        with autocast(transform.device):
+        with autocast(device):
             logits = model(transform(split.x[idx]))
-        correct += (logits.argmax(1).cpu() == split.y[idx]).sum().item()
-    return correct / max(len(split), 1)
+        correct += (logits.argmax(1) == to_device(split.y[idx], device)).sum()
+    return correct.item() / max(len(split), 1)

@@ -15,7 +15,6 @@ from __future__ import annotations
 
 from typing import Callable
 
-import torch
 from torch import nn
 
 from .errors import UsageError
@@ -27,6 +26,9 @@ def _vgg(name: str) -> Callable:
     def make(num_classes: int, image_size: int, head: str = "auto") -> nn.Module:
         from torchvision import models
 
+        if image_size < 32:  # five 2x2 max-pools: a smaller map reaches 0x0
+            raise UsageError(f"{name} needs inputs of at least 32 px, got {image_size}: pass "
+                             "--image-size 32 or more (or 0 for the dataset's own size)")
         model = getattr(models, name)(weights=None)
         if head == "auto":
             head = "compact" if image_size <= SMALL_INPUT else "classic"

@@ -6,12 +6,15 @@ keep their fresh, seeded initialisation. Everything loads with ``weights_only=Tr
 """
 from __future__ import annotations
 
+import hashlib
+import urllib.request
 from pathlib import Path
 from typing import Callable
 
 import torch
 from torch import nn
 
+from .checkpoint import atomic_write
 from .config import TrialConfig
 from .errors import UsageError
 
@@ -27,45 +30,72 @@ def hub_checkpoints() -> Path:
 
 
 def _imagenet(config: TrialConfig) -> dict[str, torch.Tensor]:
+    """torchvision's / timm's ImageNet weights, from their caches (downloaded when missing)."""
     if config.model in _TORCHVISION:
         from torchvision import models
 
         url = getattr(models, _TORCHVISION[config.model]).IMAGENET1K_V1.url
-        target = hub_checkpoints() / Path(url).name
-        try:
-            return torch.hub.load_state_dict_from_url(url, map_location="cpu", check_hash=True,
-                                                      weights_only=True)
-        except Exception as err:
-            if target.exists():
-                raise UsageError(f"cannot read ImageNet weights {target}: {err}; delete the "
-                                 "file and place a good copy there") from None
-            raise UsageError(f"ImageNet weights for {config.model} are not cached and could not "
-                             f"be downloaded ({type(err).__name__}): place {Path(url).name} "
-                             f"(from {url}) in {target.parent}") from None
+        return _read(_cached(url, hub_checkpoints() / Path(url).name, config.model),
+                     "ImageNet weights", fix="delete it and place a good copy there")
     if config.model in _TIMM:
-        from safetensors.torch import load_file
-
         name = _TIMM[config.model]
         local = hub_checkpoints() / f"{name}.safetensors"
-        if local.exists():
-            return _read(local, "ImageNet weights")
-        try:
-            from huggingface_hub import hf_hub_download
+        if not local.exists():  # timm's own cache (Hugging Face hub), without network
+            try:
+                from huggingface_hub import hf_hub_download
 
-            return load_file(hf_hub_download(f"timm/{name}", "model.safetensors"))
-        except Exception as err:
-            raise UsageError(f"ImageNet weights for {config.model} are not cached and could not "
-                             f"be downloaded ({type(err).__name__}): place the file "
-                             f"model.safetensors of the Hugging Face repo timm/{name} at "
-                             f"{local}") from None
+                return _read(Path(hf_hub_download(f"timm/{name}", "model.safetensors",
+                                                  local_files_only=True)), "ImageNet weights")
+            except UsageError:
+                raise
+            except Exception:
+                pass
+        url = f"https://huggingface.co/timm/{name}/resolve/main/model.safetensors"
+        return _read(_cached(url, local, config.model), "ImageNet weights",
+                     fix="delete it and place a good copy there")
     raise UsageError(f"no ImageNet weights known for {config.model}; pass a checkpoint path "
                      "as --source")
 
 
-SOURCES: dict[str, Callable[[TrialConfig], dict]] = {"imagenet": _imagenet}
+def _cached(url: str, target: Path, model: str) -> Path:
+    """`target` if it exists, else downloaded from `url` first (fails fast when offline)."""
+    if target.exists():
+        return target
+    print(f"downloading {url} to {target}", flush=True)
+    match = torch.hub.HASH_REGEX.search(target.name)  # torchvision names carry a sha256 prefix
+
+    def write(tmp: Path) -> None:
+        digest = hashlib.sha256()
+        request = urllib.request.Request(url, headers={"User-Agent": "hpo_prune"})
+        with urllib.request.urlopen(request, timeout=60) as response, open(tmp, "wb") as f:
+            while chunk := response.read(1 << 20):
+                f.write(chunk)
+                digest.update(chunk)
+        if match and not digest.hexdigest().startswith(match.group(1)):
+            raise ValueError(f"sha256 {digest.hexdigest()[:12]}... does not match the name")
+
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        atomic_write(target, write)
+    except Exception as err:
+        raise UsageError(f"ImageNet weights for {model} are not cached and could not be "
+                         f"downloaded ({type(err).__name__}: {err}): place {target.name} "
+                         f"(from {url}) in {target.parent}") from None
+    return target
 
 
-def _read(path: Path, what: str = "checkpoint") -> dict[str, torch.Tensor]:
+def _fractal(config: TrialConfig) -> dict[str, torch.Tensor]:
+    """Weights pre-trained on the offline fractal corpus (trained and cached on first use)."""
+    from .pretrain import weights
+
+    return weights(config, "fractal")
+
+
+SOURCES: dict[str, Callable[[TrialConfig], dict]] = {"imagenet": _imagenet, "fractal": _fractal}
+
+
+def _read(path: Path, what: str = "checkpoint",
+          fix: str = "pass a torch state dict saved with torch.save") -> dict[str, torch.Tensor]:
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -74,8 +104,8 @@ def _read(path: Path, what: str = "checkpoint") -> dict[str, torch.Tensor]:
         else:
             blob = torch.load(path, map_location="cpu", weights_only=True)
     except Exception as err:
-        raise UsageError(f"cannot read {what} {path}: {type(err).__name__}: {err}; pass a "
-                         "torch state dict saved with torch.save") from None
+        raise UsageError(f"cannot read {what} {path}: {type(err).__name__}: {err}; {fix}") \
+            from None
     return state_dict_of(blob, path)
 
 
