@@ -75,6 +75,7 @@ def load_model(run_dir: str | os.PathLike) -> nn.Module:
     if any(own[k].shape != v.shape for k, v in state.items() if k in own):
         from .pruning.structured import reshape_like
 
-        reshape_like(model, state)
+        size = blob["image_size"]
+        reshape_like(model, state, (1, 3, size, size))
     model.load_state_dict(state)
     return model.eval()

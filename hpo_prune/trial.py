@@ -74,7 +74,6 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dic
     device = resolve_device(config.device)
     data = data if data is not None else datasets.load(config)
     model, init = build_model(config, data)
-    params_total = models.param_count(model)
     model.to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
@@ -90,10 +89,10 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dic
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
     generator = torch.Generator().manual_seed(config.seed)
     pruner = None
+    input_shape = (1, 3, data.image_size, data.image_size)
     if config.prune_ratio > 0:
         from .pruning import Pruner
 
-        input_shape = (1, 3, data.image_size, data.image_size)
         pruner = Pruner(model, config, total_steps, input_shape,
                         val_acc=lambda: evaluate(model, data.val, transform))
     epochs: list[dict] = []
@@ -122,8 +121,7 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dic
         metrics = {"epoch": epoch + 1, "train_loss": stats["train_loss"], "val_acc": val_acc,
                    "lr": lr, "seconds": stats["seconds"] + time.perf_counter() - started,
                    "images_per_s": stats["images_per_s"]}
-        if pruner is not None:
-            metrics["sparsity"] = pruner.sparsity()
+        metrics["sparsity"] = pruner.sparsity() if pruner is not None else 0.0
         epochs.append(metrics)
         if log is not None:
             log(_epoch_line(metrics, config.epochs))
@@ -136,7 +134,9 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dic
         final.update(pruner.final_metrics())
         final["val_acc"] = evaluate(model, data.val, transform)
     else:
-        final.update(params_total=params_total, params_remaining=params_total)
+        from .pruning import unpruned_metrics
+
+        final.update(unpruned_metrics(model, input_shape))
     final["test_acc"] = evaluate(model, data.test, transform)
     final["remaining_fraction"] = final["params_remaining"] / final["params_total"]
     final["seconds"] = sum(e["seconds"] for e in epochs)

@@ -16,7 +16,7 @@ import torch
 from hpo_prune import models
 
 TINY = ["--model", "mobilenet_v2", "--train-subset", "64", "--batch-size", "32",
-        "--epochs", "1"]
+        "--image-size", "16", "--epochs", "1"]
 ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
 
 

@@ -1,4 +1,13 @@
-"""Pruning engine: masks, schedules, structured removal and honest counting."""
-from .schedules import SCHEDULES, sparsity_at
+"""Pruning engine: masks, schedules, structured removal and honest counting.
 
-__all__ = ["SCHEDULES", "sparsity_at"]
+Public API: ``magnitude_masks``, ``sparsity_at``, ``count`` (see README, "Pruning"); the
+trial drives pruning through ``Pruner``.
+"""
+from .counting import count
+from .masks import magnitude_masks, prunable_layers
+from .pruner import Pruner, unpruned_metrics
+from .schedules import SCHEDULES, sparsity_at
+from .structured import reshape_like
+
+__all__ = ["SCHEDULES", "Pruner", "count", "magnitude_masks", "prunable_layers",
+           "reshape_like", "sparsity_at", "unpruned_metrics"]

@@ -6,6 +6,7 @@ run (fractions of all optimizer steps): sparsity is 0 before the window and the 
 """
 from __future__ import annotations
 
+import inspect
 import math
 from typing import Callable
 
@@ -21,7 +22,7 @@ def one_shot(pos: float, start: float, end: float) -> float:
 
 def iterative(pos: float, start: float, end: float, steps: int = 3) -> float:
     """``steps`` equal jumps, the first at the window's start, the k-th at pos = (k-1)/steps."""
-    k = min(math.floor(pos * steps) + 1, steps)
+    k = min(math.floor(pos * steps + 1e-9) + 1, steps)  # 1e-9: pos = 2/3 is step 3 of 3
     return start + (end - start) * k / steps
 
 
@@ -49,6 +50,16 @@ SCHEDULES: dict[str, Schedule] = {"one_shot": one_shot, "iterative": iterative, 
                                   "one_cycle": one_cycle, "cos": cos, "lin": lin}
 
 
+# Settings each schedule takes, and the TrialConfig field that sets it in a trial.
+SETTINGS: dict[str, dict[str, str]] = {"iterative": {"steps": "prune_steps"}}
+
+
+def settings_of(config) -> dict:
+    """The schedule settings of a TrialConfig, e.g. ``{"steps": 3}`` for 'iterative'."""
+    return {name: getattr(config, field)
+            for name, field in SETTINGS.get(config.schedule, {}).items()}
+
+
 def sparsity_at(schedule: str, progress: float, target: float, start: float = 0.0,
                 end: float = 0.5, **settings) -> float:
     """Target sparsity after ``progress`` (in [0, 1]) of training, for a schedule that prunes
@@ -62,6 +73,15 @@ def sparsity_at(schedule: str, progress: float, target: float, start: float = 0.
     if not 0 <= start < end <= 1:
         raise UsageError(f"the pruning window [{start}, {end}] must satisfy "
                          "0 <= start < end <= 1")
+    if not 0 <= target < 1:
+        raise UsageError(f"target sparsity must be in [0, 1), got {target}")
+    accepted = tuple(inspect.signature(fn).parameters)[3:]
+    unknown = sorted(set(settings) - set(accepted))
+    if unknown:
+        raise UsageError(f"schedule {schedule!r} has no setting {', '.join(unknown)}: "
+                         f"its settings are {', '.join(accepted) or 'none'}")
+    if settings.get("steps", 1) < 1:
+        raise UsageError(f"'iterative' needs steps >= 1, got {settings['steps']}")
     if progress < start:
         return 0.0
     if progress >= end:

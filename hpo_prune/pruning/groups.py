@@ -1,0 +1,188 @@
+"""Channel groups: which parameter slices belong to each prunable channel of a model.
+
+Torch-Pruning's dependency graph traces the model and groups coupled channels: a filter of a
+convolution, the BatchNorm channel after it, the input channel of every layer that reads it,
+the depthwise filter that follows it, and every other filter added to it by a residual
+connection. Masking and removing whole groups keeps the masked model and the physically
+pruned model numerically identical.
+"""
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..errors import UsageError
+from .masks import prunable_layers
+
+
+@dataclass
+class Slice:
+    """Parameter ``name`` along ``dim`` (0 = output, 1 = input channels): entry ``index[i]``
+    belongs to channel ``root[i]`` of its group."""
+    name: str
+    dim: int
+    index: torch.Tensor
+    root: torch.Tensor
+
+
+@dataclass
+class Group:
+    root: nn.Module
+    root_name: str
+    fn: Callable
+    channels: int
+    slices: list[Slice] = field(default_factory=list)
+    filters: list[Slice] = field(default_factory=list)  # output slices of prunable weights
+
+
+def example_input(model: nn.Module, input_shape=None) -> torch.Tensor:
+    """Zeros of ``input_shape`` (default: one 32x32 image) on the model's device and dtype."""
+    param = next(model.parameters())
+    if input_shape is None:
+        first = next(m for m in model.modules() if isinstance(m, nn.Conv2d))
+        input_shape = (1, first.in_channels, 32, 32)
+    return torch.zeros(tuple(input_shape), device=param.device, dtype=param.dtype)
+
+
+def _depthwise(conv: nn.Conv2d) -> bool:
+    return conv.groups > 1 and conv.groups == conv.in_channels == conv.out_channels
+
+
+class ChannelGroups:
+    """The prunable channel groups of ``model`` (its final classifier keeps its outputs).
+
+    Raises UsageError when the dependency graph cannot cover every prunable layer."""
+
+    def __init__(self, model: nn.Module, input_shape=None, what: str = "this model"):
+        import torch_pruning as tp
+        from ..models import classifier
+
+        self.model = model
+        self.prunable = {f"{name}.weight" for name, _ in prunable_layers(model)}
+        names = {m: n for n, m in model.named_modules()}
+        head = classifier(model)
+        hint = "use --granularity weight"
+        for name, m in model.named_modules():
+            if isinstance(m, nn.Conv2d) and m.groups > 1 and not _depthwise(m):
+                raise UsageError(f"filter pruning cannot handle {what}: layer {name} is a "
+                                 f"grouped convolution (groups={m.groups}); {hint}")
+        training = model.training
+        try:
+            with torch.enable_grad():
+                self.graph = tp.DependencyGraph().build_dependency(
+                    model, example_inputs=example_input(model, input_shape), verbose=False)
+            tp_groups = list(self.graph.get_all_groups(
+                ignored_layers=[head], root_module_types=[nn.Conv2d, nn.Linear]))
+        except UsageError:
+            raise
+        except Exception as err:  # the tracer's own failure on an unsupported model
+            message = " ".join(str(err).split())[:200]
+            raise UsageError(f"filter pruning cannot trace {what} ({type(err).__name__}: "
+                             f"{message}); {hint}") from None
+        finally:
+            model.train(training)  # tracing switches the model to eval mode
+        self.groups = [g for g in (self._group(tp_g, names, what, hint) for tp_g in tp_groups)
+                       if g is not None]
+        covered = {s.name for g in self.groups for s in g.filters}
+        missing = sorted(self.prunable - covered)
+        if missing:
+            raise UsageError(f"filter pruning cannot handle {what}: the dependency graph finds "
+                             f"no prunable channel group for {', '.join(missing[:3])}; {hint}")
+
+    def _group(self, tp_group, names, what, hint) -> Group | None:
+        import torch_pruning as tp
+
+        first = tp_group[0]
+        root = first.dep.target.module
+        group = Group(root, names[root], first.dep.handler, len(first.idxs))
+        merged: dict[tuple[str, int], tuple[list, list]] = {}
+        for item in tp_group:
+            module, handler = item.dep.target.module, item.dep.handler
+            if isinstance(module, tp.ops._OutputOp):
+                return None  # these channels are an output of the model: never pruned
+            own = [n for n, _ in module.named_parameters(recurse=False)]
+            if not own:
+                continue  # additions, reshapes, activations: nothing to mask
+            name = names.get(module, type(module).__name__)
+            out = self.graph.is_out_channel_pruning_fn(handler)
+            if isinstance(module, nn.Conv2d):
+                dims = {"weight": 0 if out or _depthwise(module) else 1}
+                if module.bias is not None and dims["weight"] == 0:
+                    dims["bias"] = 0
+            elif isinstance(module, nn.Linear):
+                dims = {"weight": 0 if out else 1}
+                if module.bias is not None and out:
+                    dims["bias"] = 0
+            elif isinstance(module, nn.modules.batchnorm._BatchNorm):
+                dims = {p: 0 for p in own}  # affine weight and bias
+            else:
+                raise UsageError(f"filter pruning cannot handle {what}: layer {name} "
+                                 f"({type(module).__name__}) is coupled to the channels of "
+                                 f"{group.root_name}; {hint}")
+            for param, dim in dims.items():
+                index, root_idx = merged.setdefault((f"{name}.{param}", dim), ([], []))
+                index.extend(item.idxs)
+                root_idx.extend(item.root_idxs)
+        for (name, dim), (index, root_idx) in merged.items():
+            s = Slice(name, dim, torch.tensor(index, dtype=torch.long),
+                      torch.tensor(root_idx, dtype=torch.long))
+            group.slices.append(s)
+            if dim == 0 and name in self.prunable:
+                group.filters.append(s)
+        return group
+
+    # ------------------------------------------------------------------ masks from channels
+    def full_keep(self) -> list[torch.Tensor]:
+        return [torch.ones(g.channels, dtype=torch.bool) for g in self.groups]
+
+    def dim_keep(self, keep: list[torch.Tensor]) -> dict[str, dict[int, torch.Tensor]]:
+        """Per parameter and dim, which entries survive when group ``i`` keeps ``keep[i]``."""
+        params = dict(self.model.named_parameters())
+        out: dict[str, dict[int, torch.Tensor]] = {}
+        for g, kept in zip(self.groups, keep):
+            dropped = ~kept
+            for s in g.slices:
+                vec = out.setdefault(s.name, {}).get(s.dim)
+                if vec is None:
+                    vec = out[s.name][s.dim] = torch.ones(params[s.name].shape[s.dim],
+                                                          dtype=torch.bool)
+                vec[s.index[dropped[s.root]]] = False
+        return out
+
+    def kept_prunable(self, keep: list[torch.Tensor]) -> int:
+        """Prunable weights that survive ``keep`` (exact, without building full masks)."""
+        dims = self.dim_keep(keep)
+        params = dict(self.model.named_parameters())
+        total = 0
+        for name in self.prunable:
+            shape = params[name].shape
+            n = 1
+            for d, size in enumerate(shape):
+                vec = dims.get(name, {}).get(d)
+                n *= int(vec.sum()) if vec is not None else size
+            total += n
+        return total
+
+    def masks(self, keep: list[torch.Tensor]) -> dict[str, torch.Tensor]:
+        """``{parameter name: bool mask}`` (True = kept) of every parameter a removal touches."""
+        params = dict(self.model.named_parameters())
+        result = {}
+        for name, dims in self.dim_keep(keep).items():
+            p = params[name]
+            mask = torch.ones(p.shape, dtype=torch.bool)
+            for d, vec in dims.items():
+                view = [1] * p.dim()
+                view[d] = -1
+                mask &= vec.view(view)
+            result[name] = mask.to(p.device)
+        return result
+
+    def remove(self, keep: list[torch.Tensor]) -> None:
+        """Physically remove the channels ``keep`` drops (Torch-Pruning, in place)."""
+        for g, kept in zip(self.groups, keep):
+            dropped = (~kept).nonzero().flatten().tolist()
+            if dropped:
+                self.graph.get_pruning_group(g.root, g.fn, dropped).prune(record_history=False)

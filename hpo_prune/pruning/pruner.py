@@ -1,0 +1,160 @@
+"""The Pruner: drives masks through training according to a TrialConfig.
+
+``train_epoch`` calls ``before_step()`` and ``after_step()`` around every optimizer step.
+Optimizer step ``s`` (0-based, of ``total_steps``) is inside the pruning window when
+``round(prune_start * total_steps) <= s <= round(prune_end * total_steps)`` (the end clipped
+to the last step). Inside it, masks are recomputed every ``prune_every`` steps and at its
+last step, to the schedule's sparsity at the position of ``s`` in the window; the last
+recomputation reaches the full target. Sparsity never decreases; after the window training
+fine-tunes with the masks fixed. Masks are re-applied after every optimizer step, so
+momentum and weight decay never revive a pruned weight.
+"""
+from __future__ import annotations
+
+from typing import Callable
+
+import torch
+from torch import nn
+
+from ..config import TrialConfig
+from .counting import count
+from .masks import prunable_layers, weight_keep, weight_scores
+from .schedules import settings_of, sparsity_at
+
+
+class Pruner:
+    def __init__(self, model: nn.Module, config: TrialConfig, total_steps: int, input_shape,
+                 val_acc: Callable[[], float] | None = None):
+        self.model, self.config, self.input_shape = model, config, tuple(input_shape)
+        self.val_acc = val_acc
+        self.filter = config.granularity == "filter"
+        self.weights = {f"{n}.weight": m.weight for n, m in prunable_layers(model)}
+        self.prunable_params = sum(w.numel() for w in self.weights.values())
+        dense = count(model, self.input_shape)
+        self.params_total, self.macs_dense = dense["params_total"], dense["macs_dense"]
+        self.groups = None
+        if self.filter:
+            from .groups import ChannelGroups
+
+            self.groups = ChannelGroups(model, self.input_shape, what=config.model)
+        last = max(total_steps - 1, 0)
+        self.end_step = min(round(config.prune_end * total_steps), last)
+        self.start_step = min(round(config.prune_start * total_steps), self.end_step)
+        self.step = 0
+        self.target = 0.0  # sparsity the masks were last computed for
+        self.val_acc_before_pruning: float | None = None
+        self.keep = None  # weight: {name: bool mask}; filter: [bool per group channel]
+        self.kept = self.prunable_params
+        self.finished = False
+        self._pairs: list[tuple[torch.Tensor, torch.Tensor]] = []
+
+    # ------------------------------------------------------------------ training hooks
+    def before_step(self) -> None:
+        s = self.step
+        self.step += 1
+        if not self.start_step <= s <= self.end_step:
+            return
+        if s != self.end_step and (s - self.start_step) % self.config.prune_every:
+            return
+        if self.val_acc_before_pruning is None and self.val_acc is not None:
+            training = self.model.training
+            self.val_acc_before_pruning = float(self.val_acc())
+            self.model.train(training)
+        span = self.end_step - self.start_step
+        position = (s - self.start_step) / span if s < self.end_step else 1.0
+        c = self.config
+        target = sparsity_at(c.schedule, position, c.prune_ratio, 0.0, 1.0, **settings_of(c))
+        if target > self.target:
+            self.prune_to(target)
+
+    def after_step(self) -> None:
+        with torch.no_grad():
+            for param, mask in self._pairs:
+                param.mul_(mask)
+
+    def sparsity(self) -> float:
+        """Achieved sparsity of the prunable weights now, in [0, 1]."""
+        return 1 - self.kept / self.prunable_params
+
+    # ------------------------------------------------------------------ masks
+    def prune_to(self, target: float) -> None:
+        """Recompute the masks for sparsity `target` now and apply them."""
+        c = self.config
+        if self.filter:
+            from .structured import filter_keep, filter_scores
+
+            scores = filter_scores(self.groups, c.criterion, c.norm, c.seed)
+            self._set_keep(filter_keep(self.groups, scores, target, c.scope, self.keep))
+        else:
+            scores = weight_scores(self.weights, c.criterion, c.seed)
+            self._set_keep(weight_keep(scores, target, c.scope, self.keep))
+        self.target = target
+        self.after_step()
+
+    def _set_keep(self, keep) -> None:
+        self.keep = keep
+        params = dict(self.model.named_parameters())
+        if self.filter:
+            masks = self.groups.masks(keep)
+            self.kept = self.groups.kept_prunable(keep)
+        else:
+            masks = {k: v.to(params[k].device) for k, v in keep.items()}
+            self.kept = sum(int(m.sum()) for m in masks.values())
+        self._pairs = [(params[name], mask) for name, mask in masks.items()]
+
+    # ------------------------------------------------------------------ end of training
+    def finish(self) -> nn.Module:
+        """Filter granularity: remove the masked channels for real (the model shrinks in
+        place). Weight granularity: the same model, zeros kept. Returns the model."""
+        if self.filter and not self.finished and self.keep is not None:
+            self.groups.remove(self.keep)
+            self._pairs = []
+            physical = sum(m.weight.numel() for _, m in prunable_layers(self.model))
+            if physical != self.kept:
+                raise RuntimeError(f"pruned model has {physical} prunable weights but the masks "
+                                   f"kept {self.kept}")
+        self.finished = True
+        return self.model
+
+    def final_metrics(self) -> dict:
+        counted = count(self.model, self.input_shape)
+        physical = self.filter and self.finished
+        return {"params_total": self.params_total,
+                "params_remaining": counted["params_total"] if physical
+                else counted["params_nonzero"],
+                "prunable_params": self.prunable_params,
+                "macs_dense": self.macs_dense,
+                "macs_remaining": counted["macs_dense"] if physical else counted["macs"],
+                "achieved_sparsity": self.sparsity(),
+                "requested_sparsity": self.config.prune_ratio,
+                "val_acc_before_pruning": self.val_acc_before_pruning}
+
+    # ------------------------------------------------------------------ resuming
+    def state_dict(self) -> dict:
+        keep = self.keep
+        if isinstance(keep, dict):
+            keep = {k: v.cpu() for k, v in keep.items()}
+        return {"granularity": self.config.granularity, "step": self.step,
+                "target": self.target, "val_acc_before_pruning": self.val_acc_before_pruning,
+                "keep": keep}
+
+    def load_state_dict(self, state: dict) -> None:
+        if state["granularity"] != self.config.granularity:
+            raise ValueError(f"pruner state is for {state['granularity']} pruning, this "
+                             f"pruner does {self.config.granularity}")
+        self.step, self.target = int(state["step"]), float(state["target"])
+        self.val_acc_before_pruning = state["val_acc_before_pruning"]
+        if state["keep"] is not None:
+            self._set_keep(state["keep"])
+            self.after_step()
+
+
+def unpruned_metrics(model: nn.Module, input_shape) -> dict:
+    """The pruning entries of metrics.json for a trial without pruning (same counting)."""
+    counted = count(model, input_shape)
+    return {"params_total": counted["params_total"],
+            "params_remaining": counted["params_total"],
+            "prunable_params": sum(m.weight.numel() for _, m in prunable_layers(model)),
+            "macs_dense": counted["macs_dense"], "macs_remaining": counted["macs_dense"],
+            "achieved_sparsity": 0.0, "requested_sparsity": 0.0,
+            "val_acc_before_pruning": None}
