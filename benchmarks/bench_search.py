@@ -80,7 +80,7 @@ def main() -> None:
         run(args, "--sampler", "grid", "--space", str(space), "--trials",
             str(3 * args.trials), "--name", "grid", cwd=root)
         grid = complete(root / "grid")
-        print(f"sample efficiency (hypervolume, reference val_acc 0 / remaining 1):")
+        print("sample efficiency (hypervolume, reference val_acc 0 / remaining 1):")
         print(f"  TPE  after {len(trials):2d} trials: {study_hypervolume(trials):.4f}")
         print(f"  grid after {len(grid):2d} trials: {study_hypervolume(grid):.4f}")
 

@@ -44,12 +44,11 @@ def start_ray(args) -> None:
     import ray
 
     if args.dashboard:
-        try:
-            import aiohttp  # noqa: F401  (only in ray[default])
-            import ray.dashboard  # noqa: F401
-        except ImportError:
+        import importlib.util
+
+        if importlib.util.find_spec("aiohttp") is None:  # installed with ray[default] only
             raise UsageError("--dashboard needs Ray's dashboard: pip install -e "
-                             "'.[dashboard]'") from None
+                             "'.[dashboard]'")
     # trials report through Tune; their own log lines stay in Ray's log files
     kwargs = {"include_dashboard": args.dashboard, "log_to_driver": False}
     if args.dashboard:

@@ -147,6 +147,6 @@ def _epoch_line(m: dict, epochs: int) -> str:
     line = (f"epoch {m['epoch']}/{epochs}  loss {m['train_loss']:.4f}  val_acc "
             f"{m['val_acc']:.4f}  lr {m['lr']:.2e}  {m['seconds']:.1f}s "
             f"({m['images_per_s']:.0f} img/s)")
-    if "sparsity" in m:
+    if m.get("sparsity"):
         line += f"  sparsity {m['sparsity']:.3f}"
     return line

@@ -1,7 +1,6 @@
 """The search on an existing two-node Ray cluster (both nodes on this machine)."""
 from __future__ import annotations
 
-import os
 
 import optuna
 import pytest
