@@ -56,6 +56,8 @@ def main() -> None:
     p.add_argument("--epochs", type=int, default=2)
     p.add_argument("--train-subset", type=int, default=256)
     p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--scheduling-only", action="store_true",
+                   help="skip the sample-efficiency measurement (the grid search)")
     args = p.parse_args()
     cpus = os.cpu_count() or 1
     with tempfile.TemporaryDirectory() as tmp:
@@ -72,6 +74,8 @@ def main() -> None:
               f"{trials.wall_seconds.sum():.1f}s")
         print(f"  efficiency vs Tune run  ({span:.1f}s): {busy / span:.3f}")
         print(f"  efficiency vs command   ({command_s:.1f}s): {busy / command_s:.3f}")
+        if args.scheduling_only:
+            return
 
         space = root / "grid.yaml"
         ratios = np.round(np.linspace(0.0, 0.9, args.trials), 3).tolist()

@@ -128,6 +128,7 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
         tune.with_resources(tune.with_parameters(trainable, data_refs=refs), resources),
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=-1,
                                     max_concurrent_trials=args.max_concurrent,
+                                    reuse_actors=True,  # no process start + imports per trial
                                     trial_name_creator=_trial_name,
                                     trial_dirname_creator=_trial_name),
         run_config=tune.RunConfig(

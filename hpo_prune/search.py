@@ -9,6 +9,7 @@ experiment. See --help for every flag.
 from __future__ import annotations
 
 import json
+import math
 import socket
 import sys
 from pathlib import Path
@@ -44,7 +45,7 @@ def parser() -> ArgumentParser:
                    "fractal or a checkpoint path (default: fractal for digits, else imagenet)")
     p.add_argument("--trials", type=int, default=None,
                    help="trials that must finish per study, the unpruned baseline included "
-                   "(default: the preset's)")
+                   "(default: the preset's; with --sampler grid, the grid's size)")
     p.add_argument("--epochs", type=int, default=None,
                    help="training epochs per trial (default: the preset's)")
     p.add_argument("--space", default=None, help="search space: a YAML file, or a name under "
@@ -163,6 +164,9 @@ def main(argv=None) -> int:
     from . import space as spaces
 
     space = spaces.load(args.space, args.model)
+    if args.sampler == "grid" and args.trials is None:  # one trial per grid point
+        s["trials"] = max(math.prod(len(v) for v in space.grid_values(r).values())
+                          for r in args.regimes)
     configs = base_configs(args, s)
     folder = Path(args.results).expanduser().resolve() / s["name"]
     check_results_dir(folder, s, args)

@@ -52,4 +52,5 @@ def trainable(spec: dict, data_refs: dict) -> None:
         return
     node = ray.get_runtime_context().get_node_id()
     tune.report({**result.final, "final": True, "epoch": len(result.epochs), "node": node,
-                 "wall_seconds": time.perf_counter() - started})
+                 "wall_seconds": time.perf_counter() - started,
+                 "resumed_from_epoch": resume["epoch"] if resume else 0})

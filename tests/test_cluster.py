@@ -21,7 +21,9 @@ def cluster(monkeypatch):
 
 
 def test_trials_run_on_both_nodes_of_an_existing_cluster(cluster, tmp_path):
+    # trials long enough to overlap: each node (1 CPU) must take one of the two at once
     proc = search(*TINY, "--regimes", "scratch", "--trials", "4", "--name", "c",
+                  "--max-concurrent", "2", "--epochs", "3", "--train-subset", "256",
                   "--results", str(tmp_path), "--address", cluster.address, cwd=tmp_path)
     assert "2 node(s)" in proc.stdout
     study = next(iter(studies(tmp_path / "c").values()))
