@@ -57,7 +57,7 @@ def start_ray(args) -> None:
         context = ray.init(address=args.address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as err:
         where = args.address or "a local Ray instance"
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0].rstrip(".")
         raise UsageError(f"cannot start or reach {where}: {first}; check --address (e.g. "
                          "127.0.0.1:6379) and that the cluster is up") from None
     resources = ray.cluster_resources()
@@ -90,8 +90,8 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
     from .searcher import StudySearcher
     from .trainable import trainable
 
+    storage = open_storage(storage_url)  # a bad URL fails before minutes of preparation
     data = prepare(configs)
-    storage = open_storage(storage_url)
     plans = [open_study(storage, study_name(s["name"], c.model, c.dataset, c.init), c, space,
                         args.sampler, args.seed, s["trials"], args.resume)
              for c in configs.values()]

@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import math
+import shutil
 import socket
 import sys
 from pathlib import Path
@@ -175,11 +176,17 @@ def main(argv=None) -> int:
     if args.storage is None and args.resume:
         old = json.loads((folder / SEARCH_FILE).read_text())
         storage_url = old.get("storage", storage_url)
+    created = not folder.exists()
     folder.mkdir(parents=True, exist_ok=True)
 
     from .runner import run_search
 
-    return run_search(args, s, space, configs, folder, storage_url)
+    try:
+        return run_search(args, s, space, configs, folder, storage_url)
+    except UsageError:
+        if created and not (folder / SEARCH_FILE).exists():  # nothing ran: leave no trace
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
 
 
 if __name__ == "__main__":

@@ -64,7 +64,7 @@ def open_storage(url: str):
         raise UsageError(f"--storage {url}: the database driver is missing ({err.name}); "
                          "install it (for PostgreSQL: pip install psycopg2-binary)") from None
     except Exception as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        first = (str(err).strip().splitlines() or [type(err).__name__])[0].rstrip(".")
         raise UsageError(f"cannot open --storage {url}: {first}; check the URL and that the "
                          "database is reachable") from None
 
