@@ -142,8 +142,11 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
     except KeyboardInterrupt:
         interrupted = True
     searcher.flush()
-    interrupted = interrupted or any(p.finished() < p.target for p in plans
-                                     if searcher.failures[p.name] < searcher.max_failures)
+    for plan in plans:
+        if searcher.failures[plan.name] >= searcher.max_failures:
+            log(f"{plan.name}: stopped after {searcher.failures[plan.name]} failed trials "
+                "(see fail_reason in trials.csv)")
+    interrupted = interrupted or any(p.finished() < p.target for p in plans)
     refresh()
     return _finish(folder, storage_url, plans, interrupted)
 

@@ -8,6 +8,7 @@ experiment. See --help for every flag.
 """
 from __future__ import annotations
 
+import dataclasses
 import json
 import math
 import shutil
@@ -81,7 +82,7 @@ def parser() -> ArgumentParser:
                    "the same --name up to --trials finished trials per study")
     p.add_argument("--dashboard", action="store_true",
                    help="start Ray's dashboard on 127.0.0.1 and print its URL")
-    TrialConfig.add_arguments(p, groups=("data",), skip=("dataset",))
+    TrialConfig.add_arguments(p, groups=("data", "pretrain"), skip=("dataset",))
     p.add_argument("--batch-size", type=int, default=64, help="mini-batch size "
                    "(default: %(default)s)")
     p.add_argument("--device", default="auto",
@@ -115,12 +116,11 @@ def base_configs(args, s) -> dict[tuple[str, str], TrialConfig]:
     for dataset in s["dataset"]:
         for regime in args.regimes:
             out[dataset, regime] = TrialConfig(
+                **{f.name: getattr(args, f.name) for f in dataclasses.fields(TrialConfig)
+                   if f.metadata["group"] in ("data", "pretrain") and f.name != "dataset"},
                 model=args.model, dataset=dataset, init=regime,
                 source=args.source if regime == "pretrained" else "", epochs=s["epochs"],
-                seed=args.seed, batch_size=args.batch_size, device=args.device,
-                data_dir=args.data_dir, download=args.download, val_fraction=args.val_fraction,
-                split_seed=args.split_seed, image_size=args.image_size,
-                train_subset=args.train_subset).validate()
+                seed=args.seed, batch_size=args.batch_size, device=args.device).validate()
     return out
 
 
@@ -165,6 +165,8 @@ def main(argv=None) -> int:
     from . import space as spaces
 
     space = spaces.load(args.space, args.model)
+    check(bool(space.params) or args.sampler == "grid", f"{space.path} samples nothing but "
+          "its grid: run it with --sampler grid")
     if args.sampler == "grid" and args.trials is None:  # one trial per grid point
         s["trials"] = max(math.prod(len(v) for v in space.grid_values(r).values())
                           for r in args.regimes)

@@ -42,7 +42,6 @@ class StudySearcher(Searcher):
         self.last: dict[str, dict] = {}
         self.pending_errors: dict[str, tuple[StudyPlan, optuna.Trial]] = {}
         self.failures: Counter = Counter()
-        self.interrupted = False
 
     # Tune passes its own metric/mode here; the studies carry ours.
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
@@ -63,8 +62,6 @@ class StudySearcher(Searcher):
         return plan.finished() + self.running(plan) < plan.target
 
     def suggest(self, trial_id: str):
-        if self.interrupted:
-            return None
         candidates = [plan for plan in self.plans.values() if self._open(plan)]
         if not candidates:
             return Searcher.FINISHED if not self.live and not self.pending_errors else None
@@ -120,8 +117,8 @@ class StudySearcher(Searcher):
             self.record_error(trial_id, "the trial raised an error (see the Tune logs)")
 
     def _set_attrs(self, trial: optuna.Trial, result: dict) -> None:
-        for key in ATTRS:
-            if result.get(key) is not None:
+        for key in ATTRS:  # an epoch report's "seconds" is that epoch's: keep only totals
+            if result.get(key) is not None and (key != "seconds" or result.get("final")):
                 trial.set_user_attr(key, result[key])
         trial.set_user_attr("epochs_run", int(result.get("epoch", 0)))
 

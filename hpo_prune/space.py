@@ -31,8 +31,11 @@ from .errors import UsageError
 SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
 DEFAULT_SPACE = {"vgg16": "vgg.yaml", "vgg16_bn": "vgg.yaml", "mobilenet_v1": "mobilenet.yaml",
                  "mobilenet_v2": "mobilenet.yaml"}
-# set by the search itself, per study, never sampled
-RESERVED = {"model", "dataset", "init", "source", "data_dir", "download", "device", "seed"}
+# set by the search itself for every trial of a study (its flags), never by a space: the data
+# and the pre-training are prepared once per search, and the epochs bound early stopping
+RESERVED = {f.name for f in dataclasses.fields(TrialConfig)
+            if f.metadata["group"] in ("data", "pretrain")} | {
+    "model", "init", "source", "seed", "device", "epochs"}
 TOP_KEYS = {"description", "models", "params", "fixed", "grid"}
 TYPES = {"float": {"low", "high", "log", "step"}, "int": {"low", "high", "log", "step"},
          "categorical": {"choices"}}
@@ -160,6 +163,10 @@ def _validate(path: Path, doc: Any) -> SearchSpace:
                            f"{', '.join(sorted(fields))}")
     if not params and not grid:
         raise fail("params", "the space samples nothing: give params (or a grid)")
+    for name in fixed:
+        if name in params or name in grid:
+            raise fail(f"fixed.{name}", "also sampled under params or grid: keep it in one "
+                       "place")
     seen: list[str] = []
     for name, spec in params.items():
         key = f"params.{name}"

@@ -5,6 +5,7 @@
 """
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
@@ -35,8 +36,13 @@ def main(argv=None) -> int:
         if not args.overwrite:
             raise UsageError(f"{out} already holds a finished run: pass --overwrite to replace "
                              "it, or choose another --out")
-    if out.exists() and not out.is_dir():
-        raise UsageError(f"--out {out} is a file: pass a directory")
+    existing = out
+    while not existing.exists():  # fail now, not after training, on a path we can't write
+        existing = existing.parent
+    if not existing.is_dir():
+        raise UsageError(f"--out {out}: {existing} is a file; pass a directory path")
+    if not os.access(existing, os.W_OK):
+        raise UsageError(f"--out {out}: {existing} is not writable; choose another --out")
     for name in (METRICS_FILE, MODEL_FILE):  # a failed rerun must not look finished
         (out / name).unlink(missing_ok=True)
 

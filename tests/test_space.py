@@ -65,6 +65,12 @@ BAD = {
                            "{epochs: 0}\n", "fixed.epochs"),
     "grid not a list": ("grid:\n  prune_ratio: 0.5\n", "grid.prune_ratio"),
     "empty": ("{}\n", "params"),
+    "fixed and sampled": ("params:\n  scope: {type: categorical, choices: [local]}\nfixed: "
+                          "{scope: global}\n", "fixed.scope"),
+    "data setting": ("params:\n  image_size: {type: int, low: 32, high: 64}\n",
+                     "params.image_size"),
+    "pretrain setting": ("fixed: {pretrain_epochs: 1}\nparams:\n  lr: {type: float, low: "
+                         "0.01, high: 0.1}\n", "fixed.pretrain_epochs"),
     "broken yaml": ("params: {lr: [\n", "line"),
     "python tag": ("params: !!python/object/apply:os.system ['echo pwned > pwned.txt']\n",
                    "line"),
@@ -93,3 +99,11 @@ def test_cli_reports_a_bad_space_with_exit_2_and_one_line(tmp_path):
     lines = proc.stderr.strip().splitlines()
     assert len(lines) == 1 and "params.prune_ratio" in lines[0] and "Traceback" not in proc.stderr
     assert not (tmp_path / "vgg16_quick").exists()
+
+
+def test_a_grid_only_space_needs_the_grid_sampler(tmp_path):
+    proc = subprocess.run([sys.executable, "-m", "hpo_prune.search", "--space", "paper_grid",
+                           "--results", str(tmp_path)], capture_output=True, text=True,
+                          cwd=tmp_path)
+    assert proc.returncode == 2 and "--sampler grid" in proc.stderr
+    assert len(proc.stderr.strip().splitlines()) == 1

@@ -162,6 +162,14 @@ def test_bad_input_is_one_line_and_exit_2(tmp_path, case):
         assert str(tmp_path / "torch" / "hub" / "checkpoints") in proc.stderr
 
 
+def test_out_below_a_file_fails_before_training(tmp_path):
+    (tmp_path / "afile").write_text("not a directory")
+    out = tmp_path / "afile" / "run"
+    proc = train([*TINY, "--out", str(out)], tmp_path, tmp_path)
+    _one_line_error(proc, out, "is a file")
+    assert "epoch" not in proc.stdout  # refused before any training
+
+
 def test_finished_out_needs_overwrite(finished, tmp_path):
     out = finished["out"]
     before = (out / "metrics.json").read_bytes()
