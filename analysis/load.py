@@ -60,14 +60,17 @@ def _read_search(directory: Path) -> dict:
 
 
 def _storage_url(directory: Path, search: dict) -> str | None:
-    """The storage URL: search.json's, or the directory's optuna.db if the file moved."""
+    """The storage URL: the directory's own optuna.db when it has one (so a copied or moved
+    results folder reads its own copy), else search.json's (e.g. a PostgreSQL server)."""
     url = search.get("storage")
     local = directory / STORAGE_FILE
+    if local.is_file():
+        return f"sqlite:///{local}"
     if isinstance(url, str) and url:
         path = sqlite_path(url)
         if path is None or path.is_file():
             return url
-    return f"sqlite:///{local}" if local.is_file() else None
+    return None
 
 
 def _study_names(search: dict) -> list[str] | None:

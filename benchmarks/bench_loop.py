@@ -6,8 +6,9 @@ on the same model, batch size and images (target: >= 0.95x).
 
 The plain loop is the most favourable baseline: images pre-normalised to float once, then
 ``randperm`` batches -> forward -> backward -> SGD step -> LR-scheduler step, nothing else.
-``train_epoch`` does more per batch: uint8 -> float normalisation, the NaN guard (one
-``loss.item()`` per step) and, in the third column, pad + random crop + horizontal flip.
+``train_epoch`` does more per batch: uint8 -> float normalisation, the NaN guard (a loss
+read-back per step on the CPU, every 25 steps on CUDA) and, in the third column, pad + random
+crop + horizontal flip.
 On CUDA both loops use bf16 autocast and channels_last, as trials do. Each repeat times one
 epoch of every variant, in rotating order, after one warm-up epoch each; the figures are
 medians over repeats. On a CPU shared with other work, wall-clock rates are noisy; images per

@@ -6,7 +6,7 @@
 2. CPU inference latency of VGG16 and MobileNetV2 after 50% and 80% filter removal vs dense,
    next to the MAC reduction.
 
-    python benchmarks/bench_pruning.py            # about 4 minutes on 2 CPU cores
+    python benchmarks/bench_pruning.py            # about 1.5 minutes on an idle 2-core CPU
 
 Figures on a shared machine are noisy: every measurement is repeated, interleaved, and the
 best (lowest time) is kept.
