@@ -23,10 +23,11 @@ def log(line: str) -> None:
     print(line, flush=True)
 
 
-def prepare(configs: dict[tuple[str, str], TrialConfig]) -> dict[str, datasets.Data]:
-    """Load each dataset once and make sure every pretrained source is available (building
-    the fractal checkpoint now, before any trial waits for it)."""
-    data = {}
+def prepare(configs: dict[tuple[str, str], TrialConfig]) -> tuple[dict, dict]:
+    """Load each dataset once, and the pretrained weights once per dataset (building the
+    fractal checkpoint now, before any trial waits for it); trials get both from Ray's object
+    store, so no node reads or trains them again."""
+    data, weights = {}, {}
     for (dataset, regime), config in configs.items():
         if dataset not in data:
             started = time.time()
@@ -36,8 +37,8 @@ def prepare(configs: dict[tuple[str, str], TrialConfig]) -> dict[str, datasets.D
                 f"images, {d.num_classes} classes ({time.time() - started:.1f}s)")
         if regime == "pretrained":
             log(f"pretrained weights for {config.model}: source {config.resolved_source}")
-            sources.resolve(config)
-    return data
+            weights[dataset] = sources.resolve(config)
+    return data, weights
 
 
 def start_ray(args) -> None:
@@ -91,7 +92,7 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
     from .trainable import trainable
 
     storage = open_storage(storage_url)  # a bad URL fails before minutes of preparation
-    data = prepare(configs)
+    data, weights = prepare(configs)
     plans = [open_study(storage, study_name(s["name"], c.model, c.dataset, c.init), c, space,
                         args.sampler, args.seed, s["trials"], args.resume)
              for c in configs.values()]
@@ -119,13 +120,14 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
     searcher = StudySearcher(plans, stopped_early=scheduler.stopped if scheduler else None,
                              on_change=refresh, max_failures=max(3, s["trials"]))
     refs = {name: ray.put(d) for name, d in data.items()}
+    weight_refs = {name: ray.put(w) for name, w in weights.items()}
     resources = {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial}
     tune_dir = folder / "tune"
     run_name = f"run-{len(list(tune_dir.glob('run-*'))) + 1}" if tune_dir.exists() else "run-1"
     log(f"search {s['name']}: {len(plans)} studies x {s['trials']} trials, {s['epochs']} epochs "
         f"each, sampler {args.sampler}, early stop {s['early_stop']} -> {folder}")
     tuner = tune.Tuner(
-        tune.with_resources(tune.with_parameters(trainable, data_refs=refs), resources),
+        tune.with_resources(tune.with_parameters(trainable, data_refs=refs, weight_refs=weight_refs), resources),
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=-1,
                                     max_concurrent_trials=args.max_concurrent,
                                     reuse_actors=True,  # no process start + imports per trial

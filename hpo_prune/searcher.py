@@ -26,7 +26,7 @@ from .studies import INTERRUPTED, StudyPlan
 
 ATTRS = ("test_acc", "params_total", "params_remaining", "macs_dense", "macs_remaining",
          "achieved_sparsity", "requested_sparsity", "val_acc_before_pruning", "seconds",
-         "wall_seconds", "resumed_from_epoch", "node")
+         "wall_seconds", "resumed_from_epoch", "params_loaded", "node")
 State = optuna.trial.TrialState
 
 

@@ -132,15 +132,18 @@ def resolve(config: TrialConfig) -> dict[str, torch.Tensor]:
     return _read(path)
 
 
-def initialise(model: nn.Module, config: TrialConfig) -> dict:
-    """Apply the init regime to a freshly built (seeded) model; returns what was loaded."""
+def initialise(model: nn.Module, config: TrialConfig,
+               weights: dict[str, torch.Tensor] | None = None) -> dict:
+    """Apply the init regime to a freshly built (seeded) model; returns what was loaded.
+    ``weights``: the source's tensors when the caller already has them (a search resolves
+    them once in its driver), else they are resolved here."""
     own = model.state_dict()
     info = {"regime": config.init, "source": config.resolved_source, "tensors_total": len(own),
             "tensors_loaded": 0, "params_loaded": 0, "not_loaded": []}
     if config.init == "scratch":
         info["not_loaded"] = list(own)
         return info
-    weights = resolve(config)
+    weights = resolve(config) if weights is None else weights
     fitting = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
     if not fitting:
         raise UsageError(f"checkpoint {config.resolved_source!r} does not fit {config.model}: "

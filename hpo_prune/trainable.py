@@ -1,10 +1,11 @@
 """The Ray Tune trainable: ``run_trial`` with a reporter that calls ``tune.report``.
 
 Every epoch is reported with a checkpoint of the full training state, so a trial that Tune
-retries (a worker died, a node was lost) resumes from its last epoch. The trial's dataset comes
-from the object store (put there once by the driver), not from disk. A deterministic failure of
-the trial itself (a diverged loss, a setting the model can't take) is reported as
-``fail_reason`` and ends the trial without a retry; anything else raises, and Tune retries it.
+retries (a worker died, a node was lost) resumes from its last epoch. The trial's dataset and
+the pretrained regime's weights come from the object store (put there once by the driver), not
+from disk. A deterministic failure of the trial itself (a diverged loss, a setting the model
+can't take) is reported as ``fail_reason`` and ends the trial without a retry; anything else
+raises, and Tune retries it.
 """
 from __future__ import annotations
 
@@ -21,7 +22,7 @@ from .errors import UsageError
 STATE_FILE = "state.pt"
 
 
-def trainable(spec: dict, data_refs: dict) -> None:
+def trainable(spec: dict, data_refs: dict, weight_refs: dict) -> None:
     import ray
     from ray import tune
 
@@ -33,6 +34,8 @@ def trainable(spec: dict, data_refs: dict) -> None:
     if threads > 0:
         torch.set_num_threads(threads)
     data = ray.get(data_refs[config.dataset])
+    weights = (ray.get(weight_refs[config.dataset])
+               if config.init == "pretrained" and config.dataset in weight_refs else None)
     resume = None
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -46,11 +49,12 @@ def trainable(spec: dict, data_refs: dict) -> None:
             tune.report(dict(metrics), checkpoint=tune.Checkpoint.from_directory(folder))
 
     try:
-        result = run_trial(config, reporter, resume=resume, data=data)
+        result = run_trial(config, reporter, resume=resume, data=data, weights=weights)
     except UsageError as err:
         tune.report({"fail_reason": str(err)})
         return
     node = ray.get_runtime_context().get_node_id()
     tune.report({**result.final, "final": True, "epoch": len(result.epochs), "node": node,
                  "wall_seconds": time.perf_counter() - started,
-                 "resumed_from_epoch": resume["epoch"] if resume else 0})
+                 "resumed_from_epoch": resume["epoch"] if resume else 0,
+                 "params_loaded": result.init["params_loaded"]})

@@ -59,21 +59,25 @@ def transforms_for(data: datasets.Data, device: torch.device) -> BatchTransform:
                           device=device, channels_last=device.type == "cuda")
 
 
-def build_model(config: TrialConfig, data: datasets.Data) -> tuple[nn.Module, dict]:
-    """The seeded model with its init regime applied."""
+def build_model(config: TrialConfig, data: datasets.Data,
+                weights: dict | None = None) -> tuple[nn.Module, dict]:
+    """The seeded model with its init regime applied (``weights``: the source's tensors, if
+    already loaded)."""
     torch.manual_seed(config.seed)
     model = models.build(config.model, data.num_classes, data.image_size, config.head)
-    return model, sources.initialise(model, config)
+    return model, sources.initialise(model, config, weights)
 
 
 def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dict | None = None,
               data: datasets.Data | None = None,
-              log: Callable[[str], None] | None = None) -> TrialResult:
-    """Train one configuration; evaluate on val every epoch and on test once at the end."""
+              log: Callable[[str], None] | None = None,
+              weights: dict | None = None) -> TrialResult:
+    """Train one configuration; evaluate on val every epoch and on test once at the end.
+    ``data`` and ``weights`` (the pretrained source's tensors) may come preloaded."""
     config.validate()
     device = resolve_device(config.device)
     data = data if data is not None else datasets.load(config)
-    model, init = build_model(config, data)
+    model, init = build_model(config, data, weights)
     model.to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)

@@ -75,6 +75,8 @@ def test_search_runs_two_studies_with_both_objectives(two_studies):
             assert attrs["config"]["prune_ratio"] == trial.params["prune_ratio"]
             assert attrs["config"]["init"] == study.user_attrs["regime"]
             assert attrs["epochs_run"] == 1
+            # the pretrained regime really starts from the source's weights
+            assert (attrs["params_loaded"] > 0) == (study.user_attrs["regime"] == "pretrained")
         pruned = [t for t in complete if t.params["prune_ratio"] > 0.3]
         for trial in pruned:  # pruning really shrinks the count
             assert trial.values[1] < 1 - 0.5 * trial.params["prune_ratio"]
