@@ -101,8 +101,7 @@ class StudySearcher(Searcher):
             plan.study.tell(trial, state=State.PRUNED)
         else:
             self._fail(plan, trial, INTERRUPTED, result)
-            plan.study.enqueue_trial(trial.params, user_attrs={
-                "baseline": bool(trial.user_attrs.get("baseline"))})
+            plan.study.enqueue_trial(trial.params)
         self.on_change()
 
     def record_error(self, trial_id: str, reason: str) -> None:

@@ -115,7 +115,7 @@ def open_study(storage, name: str, base: TrialConfig, space: SearchSpace, sample
                            ("regime", base.init), ("source", base.resolved_source)):
             study.set_user_attr(key, value)
         if sampler != "grid":
-            study.enqueue_trial(space.baseline(base.init), user_attrs={"baseline": True})
+            study.enqueue_trial(space.baseline(base.init))  # marked baseline when asked
     else:
         requeue_interrupted(study)
     return StudyPlan(study, base, space, target, sampler)
@@ -128,7 +128,6 @@ def requeue_interrupted(study: optuna.Study) -> int:
                                   states=(optuna.trial.TrialState.RUNNING,)):
         optuna.Trial(study, trial._trial_id).set_user_attr("fail_reason", INTERRUPTED)
         study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-        attrs = {"baseline": True} if trial.user_attrs.get("baseline") else {}
-        study.enqueue_trial(trial.params, user_attrs=attrs, skip_if_exists=False)
+        study.enqueue_trial(trial.params, skip_if_exists=False)
         count += 1
     return count
