@@ -50,7 +50,7 @@ def open_storage(url: str):
     try:
         return optuna.storages.RDBStorage(url)
     except Exception as err:  # sqlalchemy / version errors: the URL is the user's input
-        message = " ".join(str(err).split())[:200]
+        message = " ".join((str(err).strip().splitlines() or [""])[0].split())[:200]
         raise UsageError(f"cannot open the Optuna storage {url}: {type(err).__name__}: "
                          f"{message}; check the URL") from None
 

@@ -26,6 +26,28 @@ def atomic_write(path: Path, write) -> None:
         tmp.unlink(missing_ok=True)
 
 
+def remove_stale_temporaries(path: Path) -> int:
+    """Delete what atomic_write left beside ``path`` when its process was killed mid-write
+    (files named for a process that no longer runs)."""
+    removed = 0
+    for tmp in Path(path).parent.glob(f".{Path(path).name}.tmp*"):
+        pid = tmp.name.rsplit(".tmp", 1)[1]
+        if pid.isdigit() and not _running(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
+
+
 def save_model(run_dir: Path, model: nn.Module, config: TrialConfig, num_classes: int,
                image_size: int) -> Path:
     blob = {"format": 1, "config": config.to_dict(), "num_classes": num_classes,

@@ -162,7 +162,8 @@ class TrialConfig:
         check(math.isfinite(self.pretrain_lr) and self.pretrain_lr > 0,
               f"--pretrain-lr must be a finite number > 0, got {self.pretrain_lr}")
         check(self.source == "" or self.init == "pretrained",
-              f"--source {self.source!r} only applies to --init pretrained")
+              f"--source {self.source!r} only applies to --init pretrained: pass --init "
+              "pretrained, or drop --source")
         return self
 
     # ------------------------------------------------------------------ (de)serialisation

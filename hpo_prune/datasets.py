@@ -94,8 +94,10 @@ def stratified_split(y: torch.Tensor, fraction: float, seed: int, what: str):
         kept, held = train_test_split(index, test_size=fraction, random_state=seed,
                                       stratify=y.numpy(), shuffle=True)
     except ValueError as err:
+        fix = (f"choose a {what} that leaves each class at least one image on both sides"
+               if what.startswith("--") else "the dataset looks incomplete: place all of it")
         raise UsageError(f"cannot split {len(y)} images of {len(torch.unique(y))} classes "
-                         f"with {what}: {err}") from None
+                         f"with {what}: {err}; {fix}") from None
     return torch.from_numpy(np.sort(kept)), torch.from_numpy(np.sort(held))
 
 
@@ -224,9 +226,11 @@ def _caltech101(root: Path, config: TrialConfig) -> _Raw:
             image, label = ds[i]
             image = resize(image.convert("RGB"))
         except OSError as err:  # missing or unreadable JPEG (PIL errors are OSErrors)
-            raise UsageError(f"cannot read caltech101 image {i} of {len(ds)} under "
-                             f"{categories}: {err}; files must be named image_0001.jpg, "
-                             "image_0002.jpg, ... in each category") from None
+            path = categories / ds.categories[ds.y[i]] / f"image_{ds.index[i]:04d}.jpg"
+            reason = "no such file" if not path.is_file() else str(err)
+            raise UsageError(f"cannot read caltech101 image {path}: {reason}; restore it from "
+                             "the archive (each category numbers its images image_0001.jpg, "
+                             "image_0002.jpg, ... without gaps)") from None
         xs.append(torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1))
         ys.append(label)
     x, y = torch.stack(xs), torch.tensor(ys, dtype=torch.int64)

@@ -90,6 +90,7 @@ def ensure(s: dict, device: str = "auto", rebuild: bool = False,
     pt, meta = paths(s)
     if not rebuild and pt.exists() and meta.exists():
         return pt, False
+    heads = _heads(s, device)  # settings that cannot train fail before the cache is touched
     try:
         pt.parent.mkdir(parents=True, exist_ok=True)
     except OSError as err:
@@ -107,20 +108,21 @@ def ensure(s: dict, device: str = "auto", rebuild: bool = False,
         if pt.exists() and meta.exists() and (waited or not rebuild):
             return pt, False
         meta.unlink(missing_ok=True)  # from here on the cache holds no finished result
-        _train(s, pt, meta, device, log)
+        _train(s, pt, meta, device, log, heads)
         return pt, True
     finally:
         lock.release()
 
 
-def _train(s: dict, pt: Path, meta: Path, device: str, log: Log) -> None:
+def _heads(s: dict, device: str) -> list[str]:
+    """The names of the classifier head's tensors; a UsageError when ``s`` cannot train."""
     from . import models
-    from .datasets import Data, Split
-    from .trial import run_trial
+    from .trial import resolve_device
 
     model_name, size = s["model"], s["image_size"]
     check(s["source"] in CORPORA, f"unknown pre-training source {s['source']!r}: use one of "
           f"{', '.join(CORPORA)} (downloaded weights such as imagenet are not trained here)")
+    resolve_device(device)
     probe = models.build(model_name, s["classes"], size, s["head"]).eval()
     try:
         with torch.no_grad():
@@ -131,7 +133,14 @@ def _train(s: dict, pt: Path, meta: Path, device: str, log: Log) -> None:
     head = models.classifier(probe)
     heads = [f"{name}.{p}" for name, m in probe.named_modules() if m is head
              for p in ("weight", "bias")]
-    del probe
+    return heads
+
+
+def _train(s: dict, pt: Path, meta: Path, device: str, log: Log, heads: list[str]) -> None:
+    from .datasets import Data, Split
+    from .trial import run_trial
+
+    model_name, size = s["model"], s["image_size"]
     started = time.perf_counter()
     log(f"pre-training {model_name} on the {s['source']} corpus ({s['classes']} classes x "
         f"{s['per_class']} images, {size} px), {s['epochs']} epochs -> {pt}")

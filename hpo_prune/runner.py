@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import logging
 import os
+import secrets
 import time
 import warnings
 from pathlib import Path
@@ -12,7 +13,7 @@ from pathlib import Path
 import optuna
 
 from . import datasets, sources, trials_table
-from .checkpoint import atomic_write
+from .checkpoint import atomic_write, remove_stale_temporaries
 from .config import TrialConfig
 from .errors import UsageError
 from .space import SearchSpace
@@ -93,11 +94,16 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
 
     storage = open_storage(storage_url)  # a bad URL fails before minutes of preparation
     data, weights = prepare(configs)
+    # drivers sharing studies (--join) must not draw the same suggestions: each joining one
+    # adds its own offset to the sampler seed (recorded in search.json)
+    offset = secrets.randbelow(2**30) if args.join else 0
     plans = [open_study(storage, study_name(s["name"], c.model, c.dataset, c.init), c, space,
-                        args.sampler, args.seed, s["trials"], args.resume)
+                        args.sampler, args.seed, s["trials"], args.resume, join=args.join,
+                        seed_offset=offset)
              for c in configs.values()]
     record = {"name": s["name"], "model": args.model, "datasets": s["dataset"],
               "regimes": list(args.regimes), "storage": storage_url, "seed": args.seed,
+              "join": args.join, "seed_offset": offset,
               "sampler": args.sampler, "trials": s["trials"], "epochs": s["epochs"],
               "early_stop": s["early_stop"], "preset": args.preset, "space": str(space.path),
               "studies": [{"name": p.name, "model": p.base.model, "dataset": p.base.dataset,
@@ -106,14 +112,16 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
     atomic_write(folder / "search.json", lambda tmp: tmp.write_text(json.dumps(record,
                                                                                 indent=2)))
     csv_path = folder / "trials.csv"
+    remove_stale_temporaries(csv_path)  # a driver killed while writing it left one
 
     def refresh() -> None:
         trials_table.write(csv_path, [p.study for p in plans])
 
     refresh()
-    if all(p.finished() >= p.target for p in plans):
-        log(f"every study already has {s['trials']} finished trials: nothing to run")
-        return _finish(folder, storage_url, plans, interrupted=False)
+    if all(p.busy() >= p.target for p in plans):  # finished, or running in other drivers
+        log(f"every study already has {s['trials']} finished or running trials: nothing to "
+            "run")
+        return _finish(folder, storage_url, plans, interrupted=False, join=args.join)
 
     start_ray(args)
     scheduler = SparsityASHA(max_t=s["epochs"]) if s["early_stop"] == "asha" else None
@@ -144,32 +152,50 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
     except KeyboardInterrupt:
         interrupted = True
     searcher.flush()
+    failed = False  # a study that cannot reach its target by running on: --resume won't help
     for plan in plans:
         if searcher.failures[plan.name] >= searcher.max_failures:
             log(f"{plan.name}: stopped after {searcher.failures[plan.name]} failed trials "
                 "(see fail_reason in trials.csv)")
-    interrupted = interrupted or any(p.finished() < p.target for p in plans)
+            failed = True
+        elif plan.exhausted() and plan.busy() < plan.target:
+            log(f"{plan.name}: every grid point has run; {plan.target - plan.busy()} failed "
+                "(see fail_reason in trials.csv) and are not run again")
+            failed = True
+    # done when finished + RUNNING (other drivers' trials, with --join) reach the target
+    interrupted = interrupted or any(p.busy() < p.target for p in plans)
     refresh()
-    return _finish(folder, storage_url, plans, interrupted)
+    return _finish(folder, storage_url, plans, interrupted, join=args.join, failed=failed)
 
 
 def _trial_name(trial) -> str:
     return f"{trial.config['study']}.{trial.config['trial']}_{trial.trial_id}"
 
 
-def _finish(folder: Path, storage_url: str, plans, interrupted: bool) -> int:
+def _finish(folder: Path, storage_url: str, plans, interrupted: bool, join: bool = False,
+            failed: bool = False) -> int:
     from .progress import front
 
     log("")
     for plan in plans:
-        done = plan.finished()
+        done, others = plan.finished(), plan.busy() - plan.finished()
         points = front([t for t in plan.study.get_trials(deepcopy=False) if t.values])
-        log(f"{plan.name}: {done}/{plan.target} finished; Pareto front (val_acc, params left): "
+        running = f", {others} running in other drivers" if others else ""
+        log(f"{plan.name}: {done}/{plan.target} finished{running}; Pareto front (val_acc, "
+            "params left): "
             + (", ".join(f"{a:.3f} @ {r:.1%}" for a, r in points) or "none yet"))
     log(f"\ntrials: {folder / 'trials.csv'}")
     log(f"analysis: python -m analysis --results {folder}")
     log(f"Optuna dashboard: optuna-dashboard {storage_url}  (pip install -e '.[dashboard]'; "
         "serves on 127.0.0.1:8080)")
+    if failed:
+        log("the search ended short of --trials because of failed trials: fix their cause "
+            "(fail_reason), then run it again under a new --name")
+        return 1
+    if interrupted and join:
+        log("the search did not finish: continue it with the same command (--join); once no "
+            "driver runs, --resume also re-runs the trials a killed driver left RUNNING")
+        return 1
     if interrupted:
         log("the search did not finish: continue it with the same command plus --resume")
         return 1

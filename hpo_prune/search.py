@@ -78,6 +78,11 @@ def parser() -> ArgumentParser:
     p.add_argument("--retries", type=int, default=2,
                    help="times Tune retries a crashed trial from its last checkpoint "
                    "(default: %(default)s)")
+    p.add_argument("--join", action="store_true", help="run alongside other drivers of the "
+                   "same search (same --name and settings, each with its own --results) on a "
+                   "shared server --storage such as PostgreSQL: open its studies (creating "
+                   "those not there yet), leave the other drivers' RUNNING trials alone and "
+                   "stop once each study has --trials finished trials between all drivers")
     p.add_argument("--resume", action="store_true", help="continue an interrupted search of "
                    "the same --name up to --trials finished trials per study")
     p.add_argument("--dashboard", action="store_true",
@@ -101,10 +106,18 @@ def settings(args) -> dict:
     check(args.max_concurrent is None or args.max_concurrent >= 1,
           f"--max-concurrent must be >= 1, got {args.max_concurrent}")
     check(args.retries >= 0, f"--retries must be >= 0, got {args.retries}")
-    check(len(set(args.regimes)) == len(args.regimes), "--regimes lists a regime twice")
-    check(len(set(s["dataset"])) == len(s["dataset"]), "--dataset lists a dataset twice")
+    check(len(set(args.regimes)) == len(args.regimes),
+          "--regimes lists a regime twice: list each once")
+    check(len(set(s["dataset"])) == len(s["dataset"]),
+          "--dataset lists a dataset twice: list each once")
     check(not args.source or "pretrained" in args.regimes,
           "--source only applies to the pretrained regime: add it to --regimes")
+    check(not (args.join and args.resume), "--join and --resume contradict: --join runs "
+          "alongside live drivers, --resume takes over from a dead one (it fails the trials "
+          "left RUNNING); pass one of them")
+    check(not args.join or bool(args.storage) and not args.storage.startswith("sqlite"),
+          "--join needs a database server that every driver reaches, as --storage "
+          "postgresql://user:pass@host:5432/db (SQLite is not safe for concurrent drivers)")
     s["name"] = args.name or f"{args.model}_{args.preset}"
     check(s["name"].replace("-", "").replace("_", "").isalnum(),
           f"--name {s['name']!r} may hold only letters, digits, '-' and '_'")
@@ -134,11 +147,13 @@ def check_results_dir(folder: Path, s: dict, args) -> None:
     try:
         old = json.loads(record.read_text())
     except ValueError:
-        raise UsageError(f"{record} is not a search record; choose another --name") from None
+        old = None
+    if not isinstance(old, dict):
+        raise UsageError(f"{record} is not a search record; choose another --name")
     if old.get("model") != args.model:
         raise UsageError(f"{folder} holds a search of model {old.get('model')!r}, not "
                          f"{args.model!r}: choose another --name or --results")
-    if not args.resume:
+    if not args.resume and not args.join:  # a joining driver may come back to its folder
         raise UsageError(f"{folder} already holds search {s['name']!r}: pass --resume to "
                          "continue it, or --name for a new one")
 
@@ -179,15 +194,24 @@ def main(argv=None) -> int:
         old = json.loads((folder / SEARCH_FILE).read_text())
         storage_url = old.get("storage", storage_url)
     created = not folder.exists()
-    folder.mkdir(parents=True, exist_ok=True)
+    top = folder  # the outermost folder made here, removed again if nothing ran
+    while not top.parent.exists():
+        top = top.parent
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise UsageError(f"cannot create the results folder {folder} ({err.strerror}): pass "
+                         "a writable directory as --results") from None
 
+    from .folder_lock import one_driver
     from .runner import run_search
 
     try:
-        return run_search(args, s, space, configs, folder, storage_url)
+        with one_driver(folder):
+            return run_search(args, s, space, configs, folder, storage_url)
     except UsageError:
         if created and not (folder / SEARCH_FILE).exists():  # nothing ran: leave no trace
-            shutil.rmtree(folder, ignore_errors=True)
+            shutil.rmtree(top, ignore_errors=True)
         raise
 
 

@@ -15,6 +15,8 @@ Test accuracy is stored, never told: the objectives are validation accuracy and 
 """
 from __future__ import annotations
 
+import os
+import socket
 from collections import Counter
 from typing import Callable
 
@@ -28,6 +30,7 @@ ATTRS = ("test_acc", "params_total", "params_remaining", "macs_dense", "macs_rem
          "achieved_sparsity", "requested_sparsity", "val_acc_before_pruning", "seconds",
          "wall_seconds", "resumed_from_epoch", "params_loaded", "node")
 State = optuna.trial.TrialState
+DRIVER = f"{socket.gethostname()}:{os.getpid()}"  # which driver asked a trial (--join)
 
 
 class StudySearcher(Searcher):
@@ -53,20 +56,22 @@ class StudySearcher(Searcher):
     def restore(self, checkpoint_path: str) -> None:
         pass
 
-    def running(self, plan: StudyPlan) -> int:
-        return sum(1 for p, _ in self.live.values() if p is plan)
-
-    def _open(self, plan: StudyPlan) -> bool:
+    def _open(self, plan: StudyPlan, busy: int) -> bool:
+        """Room for one more trial. ``busy`` (finished + RUNNING) comes from the storage, so
+        drivers sharing a study (--join) stop together at its target."""
         if self.max_failures is not None and self.failures[plan.name] >= self.max_failures:
             return False
-        return plan.finished() + self.running(plan) < plan.target
+        return busy < plan.target and not plan.exhausted()
 
     def suggest(self, trial_id: str):
-        candidates = [plan for plan in self.plans.values() if self._open(plan)]
+        busy = {name: plan.busy() for name, plan in self.plans.items()}
+        candidates = [plan for plan in self.plans.values() if self._open(plan, busy[plan.name])]
         if not candidates:
             return Searcher.FINISHED if not self.live and not self.pending_errors else None
-        plan = min(candidates, key=lambda p: p.finished() + self.running(p))
-        trial = plan.study.ask()
+        plan = min(candidates, key=lambda p: busy[p.name])
+        trial = plan.ask()  # None: another driver took the last place meanwhile
+        if trial is None:
+            return None
         try:
             config = plan.sample(trial).validate()
         except UsageError as err:  # a combination the space allows but the trial can't run
@@ -74,6 +79,7 @@ class StudySearcher(Searcher):
             return None
         trial.set_user_attr("config", config.to_dict())
         trial.set_user_attr("baseline", config.prune_ratio == 0)
+        trial.set_user_attr("driver", DRIVER)
         self.live[trial_id] = (plan, trial)
         return {"study": plan.name, "trial": trial.number, "config": config.to_dict()}
 
@@ -111,9 +117,15 @@ class StudySearcher(Searcher):
             self.on_change()
 
     def flush(self) -> None:
-        """After the Tune run: tell what is still open (errors whose reason never came)."""
+        """After the Tune run: tell what is still open (errors whose reason never came, and
+        trials an interrupted run never completed: FAIL, their parameters queued again)."""
         for trial_id in list(self.pending_errors):
             self.record_error(trial_id, "the trial raised an error (see the Tune logs)")
+        for trial_id in list(self.live):
+            plan, trial = self.live.pop(trial_id)
+            self._fail(plan, trial, INTERRUPTED, self.last.pop(trial_id, None))
+            plan.study.enqueue_trial(trial.params, skip_if_exists=False)
+        self.on_change()
 
     def _set_attrs(self, trial: optuna.Trial, result: dict) -> None:
         for key in ATTRS:  # an epoch report's "seconds" is that epoch's: keep only totals

@@ -14,6 +14,7 @@ from typing import Callable
 import torch
 from torch import nn
 
+from . import models
 from .checkpoint import atomic_write
 from .config import TrialConfig
 from .errors import UsageError
@@ -95,7 +96,8 @@ SOURCES: dict[str, Callable[[TrialConfig], dict]] = {"imagenet": _imagenet, "fra
 
 
 def _read(path: Path, what: str = "checkpoint",
-          fix: str = "pass a torch state dict saved with torch.save") -> dict[str, torch.Tensor]:
+          fix: str = "pass a torch state dict saved with torch.save (loads use "
+          "weights_only=True: pickled objects and code are refused)") -> dict[str, torch.Tensor]:
     try:
         if path.suffix == ".safetensors":
             from safetensors.torch import load_file
@@ -103,8 +105,9 @@ def _read(path: Path, what: str = "checkpoint",
             blob = load_file(str(path))
         else:
             blob = torch.load(path, map_location="cpu", weights_only=True)
-    except Exception as err:
-        raise UsageError(f"cannot read {what} {path}: {type(err).__name__}: {err}; {fix}") \
+    except Exception as err:  # torch's first sentence: its advice (weights_only=False) is
+        reason = " ".join(str(err).split()).split(". ")[0][:200]  # not for a user to follow
+        raise UsageError(f"cannot read {what} {path}: {type(err).__name__}: {reason}; {fix}") \
             from None
     return state_dict_of(blob, path)
 
@@ -149,8 +152,16 @@ def initialise(model: nn.Module, config: TrialConfig,
         raise UsageError(f"checkpoint {config.resolved_source!r} does not fit {config.model}: "
                          "no tensor matches by name and shape; pass weights of the same "
                          "architecture")
-    model.load_state_dict(fitting, strict=False)
     params = dict(model.named_parameters())
+    head = models.classifier(model)
+    head_params = {k for k, p in params.items() if any(p is q for q in head.parameters())}
+    missing = [k for k in params if k not in fitting and k not in head_params]
+    if missing:  # only the new classifier head may keep its fresh init
+        raise UsageError(f"checkpoint {config.resolved_source!r} does not fit {config.model}: "
+                         f"{len(missing)} of its {len(params) - len(head_params)} weight tensors "
+                         f"outside the classifier (e.g. {missing[0]}) match none by name and "
+                         "shape; pass weights of the same architecture")
+    model.load_state_dict(fitting, strict=False)
     info.update(tensors_loaded=len(fitting),
                 params_loaded=sum(v.numel() for k, v in fitting.items() if k in params),
                 not_loaded=[k for k in own if k not in fitting])

@@ -18,6 +18,7 @@ malformed or out-of-range file is one error naming the file, the key and what is
 from __future__ import annotations
 
 import dataclasses
+import itertools
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -78,6 +79,11 @@ class SearchSpace:
     def suggest_grid(self, trial, regime: str) -> dict[str, Any]:
         grid = self.grid_values(regime)
         return {name: trial.suggest_categorical(name, values) for name, values in grid.items()}
+
+    def grid_points(self, regime: str) -> list[dict[str, Any]]:
+        """Every combination of the grid's values, in the file's order."""
+        values = self.grid_values(regime)
+        return [dict(zip(values, combo)) for combo in itertools.product(*values.values())]
 
     def grid_values(self, regime: str) -> dict[str, list]:
         if not self.grid:
@@ -140,6 +146,9 @@ def load(space: str | None, model: str) -> SearchSpace:
                          "search_spaces/vgg.yaml)") from None
     except OSError as err:
         raise UsageError(f"cannot read search space {path}: {err.strerror}") from None
+    except UnicodeDecodeError as err:
+        raise UsageError(f"{path} is not a text file ({err.reason} at byte {err.start}); the "
+                         "file must be plain YAML (see search_spaces/vgg.yaml)") from None
     return _validate(path, doc)
 
 

@@ -9,6 +9,9 @@ raises, and Tune retries it.
 """
 from __future__ import annotations
 
+import ctypes
+import ctypes.util
+import gc
 import os
 import tempfile
 import time
@@ -50,11 +53,30 @@ def trainable(spec: dict, data_refs: dict, weight_refs: dict) -> None:
 
     try:
         result = run_trial(config, reporter, resume=resume, data=data, weights=weights)
-    except UsageError as err:
-        tune.report({"fail_reason": str(err)})
+    except UsageError as err:  # e.g. out of memory: the failed trial's tensors are freed
+        reason = str(err)      # once this block ends, before the actor takes the next trial
+    else:
+        reason = None
+    if reason is not None:
+        release_memory()
+        tune.report({"fail_reason": reason})
         return
     node = ray.get_runtime_context().get_node_id()
     tune.report({**result.final, "final": True, "epoch": len(result.epochs), "node": node,
                  "wall_seconds": time.perf_counter() - started,
                  "resumed_from_epoch": resume["epoch"] if resume else 0,
                  "params_loaded": result.init["params_loaded"]})
+
+
+def release_memory() -> None:
+    """Hand freed memory back to the system: Tune reuses this process for the next trial, and
+    the allocator would otherwise keep what a failed (e.g. out-of-memory) trial had taken."""
+    gc.collect()
+    if torch.cuda.is_available():
+        torch.cuda.empty_cache()
+    libc = ctypes.util.find_library("c")
+    if libc:
+        try:
+            ctypes.CDLL(libc).malloc_trim(0)  # glibc only
+        except AttributeError:
+            pass

@@ -8,6 +8,8 @@ after every epoch, where ``checkpoint()`` returns the full training state (pass 
 """
 from __future__ import annotations
 
+import contextlib
+import re
 import time
 from dataclasses import dataclass, field
 from typing import Callable, Protocol
@@ -20,6 +22,30 @@ from .augment import BatchTransform
 from .config import TrialConfig
 from .errors import UsageError
 from .loop import batches, evaluate, train_epoch
+
+
+class TrialOutOfMemory(UsageError):
+    """An allocation failed: the model and batch do not fit in the memory the trial has."""
+
+
+@contextlib.contextmanager
+def out_of_memory_is_a_failure(config: TrialConfig):
+    """A real allocation failure (CUDA or CPU allocator, or Python's MemoryError) becomes a
+    TrialOutOfMemory: the same configuration would fail again, so it is recorded, not retried."""
+    try:
+        yield
+    except (MemoryError, RuntimeError) as err:
+        text = str(err)
+        if not (isinstance(err, (MemoryError, torch.OutOfMemoryError))
+                or "can't allocate memory" in text or "out of memory" in text.lower()):
+            raise
+        found = re.search(r"[Tt]ried to allocate [^.;(]+", text)
+        what = found.group(0).strip() if found else type(err).__name__
+        if torch.cuda.is_available():
+            torch.cuda.empty_cache()
+        raise TrialOutOfMemory(f"out of memory ({what}): lower --batch-size (it is "
+                               f"{config.batch_size}) or --image-size, or give each trial more "
+                               "memory") from None
 
 
 class Reporter(Protocol):
@@ -73,8 +99,14 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dic
               log: Callable[[str], None] | None = None,
               weights: dict | None = None) -> TrialResult:
     """Train one configuration; evaluate on val every epoch and on test once at the end.
-    ``data`` and ``weights`` (the pretrained source's tensors) may come preloaded."""
+    ``data`` and ``weights`` (the pretrained source's tensors) may come preloaded. Running out
+    of memory raises TrialOutOfMemory (a UsageError)."""
     config.validate()
+    with out_of_memory_is_a_failure(config):
+        return _run(config, reporter, resume, data, log, weights)
+
+
+def _run(config, reporter, resume, data, log, weights) -> TrialResult:
     device = resolve_device(config.device)
     data = data if data is not None else datasets.load(config)
     model, init = build_model(config, data, weights)

@@ -14,7 +14,8 @@ from .config import TrialConfig
 LEADING = ["study", "trial", "state", "baseline", "model", "dataset", "regime", "source",
            "val_acc", "test_acc", "remaining_fraction", "params_total", "params_remaining",
            "macs_dense", "macs_remaining", "achieved_sparsity", "requested_sparsity",
-           "val_acc_before_pruning", "epochs_run", "seconds", "wall_seconds", "fail_reason"]
+           "val_acc_before_pruning", "epochs_run", "seconds", "wall_seconds", "driver",
+           "fail_reason"]
 CONFIG = [f.name for f in dataclasses.fields(TrialConfig)
           if f.name not in ("model", "dataset", "source")]
 COLUMNS = LEADING + CONFIG

@@ -149,3 +149,6 @@ def tiny_digits():
     small = datasets.Split
     return replace(data, val=small(data.val.x[:40], data.val.y[:40]),
                    test=small(data.test.x[:40], data.test.y[:40]))
+
+
+from postgres import postgres_server, postgres_url  # noqa: E402,F401  (a test PostgreSQL server)

@@ -1,4 +1,5 @@
-"""The search on an existing two-node Ray cluster (both nodes on this machine)."""
+"""The search on an existing two-node Ray cluster (both nodes on this machine). An unreachable
+--address: tests/test_bad_inputs.py."""
 from __future__ import annotations
 
 
@@ -32,10 +33,48 @@ def test_trials_run_on_both_nodes_of_an_existing_cluster(cluster, tmp_path):
     assert len({t.user_attrs["node"] for t in complete}) == 2
 
 
-def test_unreachable_cluster_is_one_line_exit_2(tmp_path):
-    proc = search(*TINY, "--regimes", "scratch", "--trials", "1", "--name", "u",
-                  "--results", str(tmp_path), "--address", "127.0.0.1:1", cwd=tmp_path,
-                  check=False, timeout=180)
-    assert proc.returncode == 2, proc.stderr[-2000:]
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "--address" in lines[0], proc.stderr[-2000:]
+@pytest.fixture
+def three_nodes(monkeypatch):
+    """A head that runs no trials (it hosts the driver) and two 1-CPU worker nodes."""
+    monkeypatch.setenv("RAY_AUTH_MODE", "disabled")
+    from ray.cluster_utils import Cluster
+
+    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 0})
+    workers = [cluster.add_node(num_cpus=1) for _ in range(2)]
+    cluster.wait_for_nodes()
+    yield cluster, workers
+    cluster.shutdown()
+
+
+def test_lost_worker_node_trial_resumes_on_the_other_node(three_nodes, tmp_path):
+    """A whole worker node dies (its raylet and workers SIGKILLed) mid-trial: Tune retries the
+    trial on the surviving node from its last checkpoint and the search completes."""
+    import psutil
+    from test_faults import start, wait_for
+
+    cluster, workers = three_nodes
+    args = ["--model", "mobilenet_v2", "--image-size", "16", "--train-subset", "512",
+            "--batch-size", "32", "--epochs", "6", "--regimes", "scratch", "--trials", "1",
+            "--name", "n", "--results", str(tmp_path), "--address", cluster.address]
+    proc = start(args, tmp_path)
+    assert wait_for(lambda: any((tmp_path / "n" / "tune").glob("run-1/*/checkpoint_000001")))
+
+    def node_of_trial():
+        for node in workers:
+            raylet = node.all_processes["raylet"][0].process.pid
+            for child in psutil.Process(raylet).children(recursive=True):
+                if any("ImplicitFunc" in part for part in child.cmdline()):
+                    return node
+        return None
+
+    assert wait_for(lambda: node_of_trial() is not None, timeout=30)
+    lost = node_of_trial()
+    cluster.remove_node(lost, allow_graceful=False)
+    out, _ = proc.communicate(timeout=300)
+    assert proc.returncode == 0, out[-3000:]
+    (trial,) = next(iter(studies(tmp_path / "n").values())).get_trials()
+    assert trial.state == optuna.trial.TrialState.COMPLETE
+    assert trial.user_attrs["epochs_run"] == 6
+    assert trial.user_attrs["resumed_from_epoch"] >= 2  # not from scratch
+    survivor = next(node for node in workers if node is not lost)
+    assert trial.user_attrs["node"] == survivor.node_id

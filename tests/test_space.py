@@ -2,8 +2,6 @@
 from __future__ import annotations
 
 import math
-import subprocess
-import sys
 
 import optuna
 import pytest
@@ -87,23 +85,3 @@ def test_malformed_space_is_one_error_naming_file_and_key(tmp_path, case):
     message = str(err.value)
     assert str(path) in message and key in message and "\n" not in message
     assert not (tmp_path / "pwned.txt").exists()
-
-
-def test_cli_reports_a_bad_space_with_exit_2_and_one_line(tmp_path):
-    path = tmp_path / "space.yaml"
-    path.write_text("params:\n  prune_ratio: {type: float, low: 0.0, high: 1.0}\n")
-    proc = subprocess.run([sys.executable, "-m", "hpo_prune.search", "--space", str(path),
-                           "--results", str(tmp_path)], capture_output=True, text=True,
-                          cwd=tmp_path)
-    assert proc.returncode == 2
-    lines = proc.stderr.strip().splitlines()
-    assert len(lines) == 1 and "params.prune_ratio" in lines[0] and "Traceback" not in proc.stderr
-    assert not (tmp_path / "vgg16_quick").exists()
-
-
-def test_a_grid_only_space_needs_the_grid_sampler(tmp_path):
-    proc = subprocess.run([sys.executable, "-m", "hpo_prune.search", "--space", "paper_grid",
-                           "--results", str(tmp_path)], capture_output=True, text=True,
-                          cwd=tmp_path)
-    assert proc.returncode == 2 and "--sampler grid" in proc.stderr
-    assert len(proc.stderr.strip().splitlines()) == 1

@@ -1,0 +1,593 @@
+"""The bad-input corpus: every command, fed something wrong, answers with exit status 2 and one
+line on stderr that names the problem and the fix, prints no traceback, runs no code smuggled
+into a file, and leaves nothing behind that could later pass for a result.
+
+Most cases call the command's ``main(argv)`` in this process (``cli_main`` turns a UsageError
+into SystemExit(2)); a few run the real ``python -m ...`` entry points. Every case runs in an
+empty working directory with the caches, the data root, the torch hub and $HOME inside it, and
+that whole tree is compared before and after: no file or folder may appear, vanish or change.
+
+A case is (command, argv, expected substrings of the error line, setup). The setup writes the
+bad files and returns values for the ``{placeholders}`` of argv; ``{tmp}`` is the directory.
+"""
+from __future__ import annotations
+
+import json
+import os
+import subprocess
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import write_caltech101, write_cifar
+from hpo_prune.folder_lock import LOCK_FILE
+
+CUDA = torch.cuda.is_available()
+DEAD_PROXY = "http://127.0.0.1:9"  # nothing listens there: a download attempt fails at once
+MARKER = "pwned"  # the file a smuggled payload would create in the working directory
+
+TRAIN = ["--model", "mobilenet_v2", "--dataset", "digits", "--train-subset", "64",
+         "--epochs", "1", "--batch-size", "16", "--image-size", "16", "--device", "cpu"]
+PRETRAIN = ["--model", "mobilenet_v2", "--image-size", "16", "--classes", "3",
+            "--per-class", "8", "--epochs", "1", "--device", "cpu"]
+SEARCH = ["--model", "mobilenet_v2", "--train-subset", "64", "--batch-size", "32",
+          "--image-size", "16", "--epochs", "1", "--regimes", "scratch", "--trials", "1",
+          "--name", "s"]
+
+
+@dataclass
+class Case:
+    command: str  # train, pretrain, search or analysis
+    argv: list[str]
+    expect: tuple[str, ...]  # substrings of the error line: the problem and the fix
+    setup: Callable[[Path, pytest.MonkeyPatch], dict] | None = None
+    real: bool = False  # run `python -m ...` in a subprocess instead of main(argv)
+    base: bool = True  # prepend the command's small default arguments
+
+
+# ------------------------------------------------------------------------------ bad files
+def _payload(tmp: Path) -> str:
+    return f"touch {tmp / MARKER}"
+
+
+class _RunsCode:
+    """Pickles as a call of os.system: loading it without weights_only would run the shell."""
+
+    def __init__(self, command: str):
+        self.command = command
+
+    def __reduce__(self):
+        return os.system, (self.command,)
+
+
+def random_bytes(tmp, mp) -> dict:
+    path = tmp / "in" / "random.pt"
+    path.parent.mkdir()
+    path.write_bytes(np.random.default_rng(0).bytes(4096))
+    return {"file": str(path)}
+
+
+def code_pickle(tmp, mp) -> dict:
+    path = tmp / "in" / "code.pt"
+    path.parent.mkdir()
+    torch.save({"state_dict": {"features.0.0.weight": _RunsCode(_payload(tmp))}}, path)
+    return {"file": str(path)}
+
+
+def tensorless(tmp, mp) -> dict:
+    path = tmp / "in" / "tensorless.pt"
+    path.parent.mkdir()
+    torch.save({"epoch": 3, "note": "no weights"}, path)
+    return {"file": str(path)}
+
+
+def other_architecture(tmp, mp) -> dict:
+    """A real checkpoint of vgg16_bn, offered to vgg16: a few names and shapes coincide."""
+    from hpo_prune import models
+
+    path = tmp / "in" / "vgg16_bn.pt"
+    path.parent.mkdir()
+    torch.manual_seed(0)
+    torch.save(models.build("vgg16_bn", 10, 32).state_dict(), path)
+    return {"file": str(path)}
+
+
+def unrelated_architecture(tmp, mp) -> dict:
+    from hpo_prune import models
+
+    path = tmp / "in" / "mobilenet_v2.pt"
+    path.parent.mkdir()
+    torch.manual_seed(0)
+    torch.save(models.build("mobilenet_v2", 10, 16).state_dict(), path)
+    return {"file": str(path)}
+
+
+def space(text: str) -> Callable:
+    def write(tmp, mp) -> dict:
+        path = tmp / "in" / "space.yaml"
+        path.parent.mkdir()
+        path.write_text(text.format(payload=_payload(tmp)))
+        return {"space": str(path)}
+
+    return write
+
+
+def binary_space(tmp, mp) -> dict:
+    path = tmp / "in" / "space.yaml"
+    path.parent.mkdir()
+    path.write_bytes(b"\xff\xfe\x00params" + np.random.default_rng(1).bytes(256))
+    return {"space": str(path)}
+
+
+def cifar_truncated(tmp, mp) -> dict:
+    write_cifar(tmp / "data", 10, mp)
+    batch = tmp / "data" / "cifar-10-batches-py" / "data_batch_1"
+    batch.write_bytes(batch.read_bytes()[:1000])
+    return {}
+
+
+def caltech(damage: str) -> Callable:
+    def write(tmp, mp) -> dict:
+        write_caltech101(tmp / "data", per_category=6)
+        top = tmp / "data" / "caltech101" / "101_ObjectCategories"
+        if damage == "background":
+            for f in (top / "BACKGROUND_Google").iterdir():
+                f.unlink()
+            (top / "BACKGROUND_Google").rmdir()
+        elif damage == "gap":  # image_0003.jpg missing: torchvision asks for image_0006.jpg
+            (top / "airplanes" / "image_0003.jpg").unlink()
+        else:  # a JPEG cut short by a broken copy
+            (top / "chair" / "image_0002.jpg").write_bytes(b"\xff\xd8\xff\xe0 not a jpeg")
+        return {}
+
+    return write
+
+
+def _pretrain_settings() -> dict:
+    from hpo_prune import pretrain
+    from hpo_prune.config import TrialConfig
+
+    return pretrain.settings(TrialConfig(model="mobilenet_v2", image_size=16, fractal_classes=3,
+                                         fractal_per_class=8, pretrain_epochs=1))
+
+
+def pretrain_cache(content: str) -> Callable:
+    """The cached checkpoint of PRETRAIN's settings (and of the trial's --source fractal),
+    with a good record but a bad .pt file."""
+    def write(tmp, mp) -> dict:
+        from hpo_prune import pretrain
+
+        s = _pretrain_settings()
+        pt, meta = pretrain.paths(s)  # $HPO_PRUNE_CACHE is tmp/cache
+        pt.parent.mkdir(parents=True)
+        meta.write_text(json.dumps({"settings": s, "corpus_acc": 0.5}))
+        if content == "random":
+            pt.write_bytes(np.random.default_rng(2).bytes(2048))
+        elif content == "code":
+            torch.save({"format": 1, "settings": s, "head": [],
+                        "state_dict": {"x": _RunsCode(_payload(tmp))}}, pt)
+        else:  # a good checkpoint, of other settings
+            torch.save({"format": 1, "settings": {**s, "epochs": 9}, "head": [],
+                        "state_dict": {"x": torch.zeros(1)}}, pt)
+        return {}
+
+    return write
+
+
+def cache_is_a_file(tmp, mp) -> dict:
+    (tmp / "in").mkdir()
+    (tmp / "in" / "afile").write_text("a file, not a folder")
+    mp.setenv("HPO_PRUNE_CACHE", str(tmp / "in" / "afile" / "cache"))
+    return {}
+
+
+def a_file(tmp, mp) -> dict:
+    (tmp / "in").mkdir()
+    (tmp / "in" / "afile").write_text("a file, not a folder")
+    return {"file": str(tmp / "in" / "afile")}
+
+
+def search_dir(record=None, db: bytes | None = None) -> Callable:
+    """results/s (the SEARCH's folder) holding a search.json (text, or JSON of `record`)."""
+    def write(tmp, mp) -> dict:
+        folder = tmp / "results" / "s"
+        folder.mkdir(parents=True)
+        text = record if isinstance(record, str) else json.dumps(record)
+        (folder / "search.json").write_text(text)
+        if db is not None:
+            (folder / "optuna.db").write_bytes(db)
+        return {"dir": str(folder)}
+
+    return write
+
+
+def empty_dir(tmp, mp) -> dict:
+    (tmp / "in").mkdir()
+    return {"dir": str(tmp / "in")}
+
+
+def results_with(**files: bytes | str) -> Callable:
+    def write(tmp, mp) -> dict:
+        folder = tmp / "in"
+        folder.mkdir()
+        for name, content in files.items():
+            path = folder / name.replace("_", ".")
+            if isinstance(content, bytes):
+                path.write_bytes(content)
+            else:
+                path.write_text(content)
+        return {"dir": str(folder)}
+
+    return write
+
+
+def good_search(tmp, mp) -> dict:
+    from test_analysis_fixture import make_search, standard_studies
+
+    folder = make_search(tmp / "in", standard_studies())
+    (tmp / "in" / "afile").write_text("a file, not a folder")
+    return {"dir": str(folder), "file": str(tmp / "in" / "afile")}
+
+
+# ------------------------------------------------------------------------------ the corpus
+CUDA_MISSING = pytest.mark.skipif(CUDA, reason="needs a machine without CUDA")
+GARBAGE = np.random.default_rng(3).bytes(1024)
+
+CASES = {
+    # --- python -m hpo_prune.train: unknown names
+    "train-unknown-model": Case("train", ["--model", "resnet50"],
+                                ("unknown model 'resnet50'", "use one of vgg16")),
+    "train-unknown-dataset": Case("train", ["--dataset", "mnist"],
+                                  ("unknown dataset 'mnist'", "use one of digits")),
+    "train-unknown-regime": Case("train", ["--init", "imagenet"],
+                                 ("unknown init 'imagenet'", "scratch, pretrained")),
+    "train-unknown-source": Case("train", ["--init", "pretrained", "--source", "nowhere.pt"],
+                                 ("unknown source 'nowhere.pt'", "path of an existing")),
+    "train-unknown-granularity": Case("train", ["--granularity", "channel"],
+                                      ("unknown granularity 'channel'", "weight, filter")),
+    "train-unknown-criterion": Case("train", ["--criterion", "taylor"],
+                                    ("unknown criterion 'taylor'", "magnitude, random")),
+    "train-unknown-schedule": Case("train", ["--schedule", "exp"],
+                                   ("unknown schedule 'exp'", "one_shot")),
+    "train-unknown-scope": Case("train", ["--scope", "layer"], ("unknown scope", "global")),
+    "train-unknown-device": Case("train", ["--device", "tpu"],
+                                 ("unknown device 'tpu'", "use auto, cpu")),
+    # --- train: out-of-range numbers
+    "train-prune-ratio-above-1": Case("train", ["--prune-ratio", "1.5"],
+                                      ("--prune-ratio must be in [0, 1)", "1.5")),
+    "train-prune-ratio-negative": Case("train", ["--prune-ratio=-0.1"],
+                                       ("--prune-ratio must be in [0, 1)",)),
+    "train-lr-zero": Case("train", ["--lr", "0"], ("--lr must be > 0",)),
+    "train-lr-negative": Case("train", ["--lr=-0.1"], ("--lr must be > 0", "-0.1")),
+    "train-lr-nan": Case("train", ["--lr", "nan"], ("--lr must be a finite number",)),
+    "train-epochs-zero": Case("train", ["--epochs", "0"], ("--epochs must be >= 1",)),
+    "train-epochs-not-a-number": Case("train", ["--epochs", "two"],
+                                      ("--epochs", "invalid int value: 'two'", "--help")),
+    "train-batch-size-zero": Case("train", ["--batch-size", "0"],
+                                  ("--batch-size must be >= 1",)),
+    "train-val-fraction-zero": Case("train", ["--val-fraction", "0"],
+                                    ("--val-fraction must be in (0, 1)",)),
+    "train-val-fraction-one": Case("train", ["--val-fraction", "1"],
+                                   ("--val-fraction must be in (0, 1)",)),
+    "train-val-fraction-too-small": Case(
+        "train", ["--val-fraction", "0.001"],
+        ("cannot split 1437 images", "choose a --val-fraction that leaves each class")),
+    "train-momentum-one": Case("train", ["--momentum", "1"], ("--momentum must be in [0, 1)",)),
+    "train-weight-decay-negative": Case("train", ["--weight-decay=-1e-4"],
+                                        ("--weight-decay must be >= 0",)),
+    "train-image-size-8": Case("train", ["--image-size", "8"],
+                               ("--image-size must be 0 (dataset default) or >= 16",)),
+    "train-vgg-at-16px": Case("train", ["--model", "vgg16"],
+                              ("vgg16 needs inputs of at least 32 px", "--image-size 32")),
+    "train-subset-negative": Case("train", ["--train-subset=-5"],
+                                  ("--train-subset must be >= 0",)),
+    "train-prune-steps-zero": Case("train", ["--prune-steps", "0"],
+                                   ("--prune-steps must be >= 1",)),
+    "train-cuda-missing": Case("train", ["--device", "cuda"],
+                               ("no CUDA device is available", "--device cpu")),
+    # --- train: flags that contradict each other
+    "train-prune-start-after-end": Case("train", ["--prune-start", "0.6", "--prune-end", "0.5"],
+                                        ("--prune-start < --prune-end", "[0.6, 0.5]")),
+    "train-source-with-scratch": Case("train", ["--source", "fractal"],
+                                      ("--source 'fractal'", "drop --source")),
+    # --- train: missing or corrupt data
+    "train-cifar10-missing": Case("train", ["--dataset", "cifar10"],
+                                  ("cifar10 not found", "--download")),
+    "train-svhn-missing": Case("train", ["--dataset", "svhn"], ("svhn not found", "--download")),
+    "train-cifar10-truncated": Case("train", ["--dataset", "cifar10"],
+                                    ("cifar10 not found or incomplete", "checksum"),
+                                    cifar_truncated),
+    "train-caltech101-no-background": Case(
+        "train", ["--dataset", "caltech101"], ("lacks BACKGROUND_Google", "extract the archive"),
+        caltech("background")),
+    "train-caltech101-missing-image": Case(
+        "train", ["--dataset", "caltech101"],
+        ("airplanes/image_0003.jpg: no such file", "restore it from the archive"),
+        caltech("gap")),
+    "train-caltech101-corrupt-jpeg": Case(
+        "train", ["--dataset", "caltech101"],
+        ("cannot read caltech101 image", "chair/image_0002.jpg", "restore it from the archive"),
+        caltech("jpeg")),
+    # --- train: missing or corrupt checkpoints
+    "train-source-random-bytes": Case("train", ["--init", "pretrained", "--source", "{file}"],
+                                      ("cannot read checkpoint", "random.pt", "torch.save"),
+                                      random_bytes),
+    "train-source-runs-code": Case("train", ["--init", "pretrained", "--source", "{file}"],
+                                   ("cannot read checkpoint", "Weights only load failed;",
+                                    "weights_only=True"), code_pickle, real=True),
+    "train-source-without-tensors": Case(
+        "train", ["--init", "pretrained", "--source", "{file}"],
+        ("holds no state dict of tensors", "torch.save(model.state_dict()"), tensorless),
+    "train-source-unrelated-architecture": Case(
+        "train", ["--model", "vgg16", "--image-size", "32", "--init", "pretrained", "--source",
+                  "{file}"], ("does not fit vgg16", "same architecture"),
+        unrelated_architecture),
+    "train-source-other-architecture": Case(
+        "train", ["--model", "vgg16", "--image-size", "32", "--init", "pretrained", "--source",
+                  "{file}"], ("does not fit vgg16", "same architecture"), other_architecture),
+    "train-fractal-cache-runs-code": Case(
+        "train", ["--init", "pretrained", "--source", "fractal", "--fractal-classes", "3",
+                  "--fractal-per-class", "8", "--pretrain-epochs", "1"],
+        ("is corrupt", "--rebuild"), pretrain_cache("code")),
+    "train-out-is-a-file": Case("train", ["--out", "{file}"], ("is a file", "directory"),
+                                a_file),
+    # --- python -m hpo_prune.pretrain
+    "pretrain-unknown-source": Case("pretrain", ["--source", "imagenet"],
+                                    ("unknown pre-training source 'imagenet'", "fractal")),
+    "pretrain-unknown-head": Case("pretrain", ["--head", "huge"],
+                                  ("unknown head 'huge'", "compact")),
+    "pretrain-unknown-model": Case("pretrain", ["--model", "resnet"], ("unknown model 'resnet'",
+                                                                       "mobilenet_v2")),
+    "pretrain-classes-one": Case("pretrain", ["--classes", "1"], ("--classes must be >= 2",)),
+    "pretrain-lr-negative": Case("pretrain", ["--lr=-0.5"], ("--lr must be a finite number > 0",)),
+    "pretrain-vgg-at-16px": Case("pretrain", ["--model", "vgg16"],
+                                 ("vgg16 needs inputs of at least 32 px", "--image-size 32")),
+    "pretrain-cuda-missing": Case("pretrain", ["--device", "cuda"],
+                                  ("no CUDA device is available", "--device cpu")),
+    "pretrain-cache-random-bytes": Case("pretrain", [], ("is corrupt", "--rebuild"),
+                                        pretrain_cache("random")),
+    "pretrain-cache-runs-code": Case("pretrain", [], ("is corrupt", "--rebuild"),
+                                     pretrain_cache("code")),
+    "pretrain-cache-other-settings": Case("pretrain", [], ("no checkpoint of these settings",
+                                                           "--rebuild"),
+                                          pretrain_cache("other")),
+    "pretrain-cache-dir-is-a-file": Case("pretrain", [], ("cannot create the cache directory",
+                                                          "writable directory"),
+                                         cache_is_a_file, real=True),
+    # --- python -m hpo_prune.search: unknown names
+    "search-unknown-model": Case("search", ["--model", "resnet50"],
+                                 ("unknown model 'resnet50'", "use one of")),
+    "search-unknown-dataset": Case("search", ["--dataset", "mnist"],
+                                   ("unknown dataset 'mnist'", "use one of")),
+    "search-unknown-sampler": Case("search", ["--sampler", "cmaes"],
+                                   ("--sampler", "invalid choice: 'cmaes'", "choose from")),
+    "search-unknown-regime": Case("search", ["--regimes", "imagenet"],
+                                  ("--regimes", "invalid choice: 'imagenet'", "choose from")),
+    "search-unknown-preset": Case("search", ["--preset", "huge"], ("--preset", "choose from")),
+    "search-unknown-space": Case("search", ["--space", "nope"],
+                                 ("search space 'nope' not found", "vgg.yaml")),
+    "search-unknown-source": Case("search", ["--regimes", "pretrained", "--source", "nowhere.pt"],
+                                  ("unknown source 'nowhere.pt'", "path of an existing")),
+    # --- search: out-of-range numbers
+    "search-trials-zero": Case("search", ["--trials", "0"], ("--trials must be >= 1",)),
+    "search-epochs-zero": Case("search", ["--epochs", "0"], ("--epochs must be >= 1",)),
+    "search-gpus-negative": Case("search", ["--gpus-per-trial", "-1"],
+                                 ("--gpus-per-trial must be >= 0",)),
+    "search-cpus-zero": Case("search", ["--cpus-per-trial", "0"],
+                             ("--cpus-per-trial must be > 0",)),
+    "search-max-concurrent-zero": Case("search", ["--max-concurrent", "0"],
+                                       ("--max-concurrent must be >= 1",)),
+    "search-retries-negative": Case("search", ["--retries", "-1"], ("--retries must be >= 0",)),
+    "search-val-fraction-above-1": Case("search", ["--val-fraction", "1.5"],
+                                        ("--val-fraction must be in (0, 1)",)),
+    "search-batch-size-zero": Case("search", ["--batch-size", "0"],
+                                   ("--batch-size must be >= 1",)),
+    # --- search: malformed and hostile search spaces (nothing in them may run)
+    "search-space-apply-os-system": Case(
+        "search", ["--space", "{space}"], ("python/object/apply:os.system", "plain YAML"),
+        space("params: !!python/object/apply:os.system ['{payload}']\n"), real=True),
+    "search-space-object-new": Case(
+        "search", ["--space", "{space}"], ("python/object/new", "plain YAML"),
+        space("fixed: !!python/object/new:subprocess.Popen [['sh', '-c', '{payload}']]\n")),
+    "search-space-python-name": Case(
+        "search", ["--space", "{space}"], ("python/name:os.system", "plain YAML"),
+        space("params:\n  lr: !!python/name:os.system\n")),
+    "search-space-broken-yaml": Case("search", ["--space", "{space}"], ("line", "plain YAML"),
+                                     space("params: {{lr: [\n")),
+    "search-space-binary": Case("search", ["--space", "{space}"], ("space.yaml", "YAML"),
+                                binary_space),
+    "search-space-out-of-range": Case(
+        "search", ["--space", "{space}"], ("params.prune_ratio", "[0, 1)"),
+        space("params:\n  prune_ratio: {{type: float, low: 0.0, high: 1.0}}\n")),
+    # --- search: flags that contradict each other
+    "search-grid-only-space-without-grid-sampler": Case(
+        "search", ["--space", "paper_grid"], ("samples nothing but its grid", "--sampler grid")),
+    "search-grid-sampler-without-grid": Case(
+        "search", ["--sampler", "grid", "--trials", "1", "--space", "{space}"],
+        ("needs a 'grid' section", "grid:"),
+        space("params:\n  lr: {{type: float, low: 0.01, high: 0.1}}\n")),
+    "search-grid-sampler-without-grid-default-trials": Case(
+        "search", ["--model", "mobilenet_v2", "--regimes", "scratch", "--sampler", "grid",
+                   "--space", "{space}"], ("needs a 'grid' section", "grid:"),
+        space("params:\n  lr: {{type: float, low: 0.01, high: 0.1}}\n"), base=False),
+    "search-source-with-scratch-only": Case("search", ["--source", "fractal"],
+                                            ("--source only applies", "add it to --regimes")),
+    "search-dataset-twice": Case("search", ["--dataset", "digits", "digits"],
+                                 ("--dataset lists a dataset twice", "list each once")),
+    "search-regimes-twice": Case("search", ["--regimes", "scratch", "scratch"],
+                                 ("--regimes lists a regime twice", "list each once")),
+    "search-bad-name": Case("search", ["--name", "a/b"], ("--name 'a/b'", "letters, digits")),
+    # --- search: unreachable cluster or database, and results folders that don't fit
+    "search-unreachable-ray": Case("search", ["--address", "127.0.0.1:1"],
+                                   ("cannot reach the Ray cluster at --address 127.0.0.1:1",
+                                    "ray start --head"), real=True),
+    "search-malformed-address": Case("search", ["--address", "localhost"],
+                                     ("--address 'localhost' must be HOST:PORT",)),
+    "search-unreachable-database": Case(
+        "search", ["--storage", "postgresql://u@127.0.0.1:1/db"],
+        ("cannot open --storage postgresql://u@127.0.0.1:1/db", "database is reachable")),
+    "search-storage-not-a-url": Case("search", ["--storage", "results.db"],
+                                     ("cannot open --storage results.db", "check the URL")),
+    "search-storage-in-missing-folder": Case(
+        "search", ["--storage", "sqlite:///{tmp}/nowhere/optuna.db"],
+        ("unable to open database file", "check the URL")),
+    "search-results-is-a-file": Case("search", ["--results", "{file}"],
+                                     ("--results", "directory"), a_file),
+    "search-resume-nothing": Case("search", ["--resume"], ("holds no search to resume",
+                                                           "drop --resume")),
+    "search-resume-other-model": Case(
+        "search", ["--resume"], ("holds a search of model 'vgg16'", "choose another --name"),
+        search_dir({"name": "s", "model": "vgg16"})),
+    "search-existing-without-resume": Case(
+        "search", [], ("already holds search 's'", "pass --resume"),
+        search_dir({"name": "s", "model": "mobilenet_v2"})),
+    "search-resume-corrupt-record": Case("search", ["--resume"], ("not a search record",),
+                                         search_dir("{ not json")),
+    "search-resume-record-not-a-mapping": Case("search", ["--resume"], ("not a search record",),
+                                               search_dir([1, 2, 3])),
+    "search-resume-corrupt-database": Case(
+        "search", ["--resume"], ("optuna.db", "not a database"),
+        search_dir({"name": "s", "model": "mobilenet_v2"}, db=GARBAGE)),
+    "search-cifar100-missing": Case("search", ["--dataset", "cifar100"],
+                                    ("cifar100 not found", "--download")),
+    "search-source-random-bytes": Case(
+        "search", ["--regimes", "pretrained", "--source", "{file}"],
+        ("cannot read checkpoint", "torch.save"), random_bytes),
+    # --- python -m analysis
+    "analysis-empty-folder": Case("analysis", ["--results", "{dir}"],
+                                  ("holds neither trials.csv nor an Optuna storage",
+                                   "pass the results directory"), empty_dir, real=True),
+    "analysis-results-is-a-file": Case("analysis", ["--results", "{file}"],
+                                       ("is a file, not a results directory",), a_file),
+    "analysis-corrupt-trials-csv": Case("analysis", ["--results", "{dir}"],
+                                        ("trials.csv is not a readable CSV",
+                                         "pass the results directory"),
+                                        results_with(trials_csv=GARBAGE)),
+    "analysis-corrupt-search-json": Case("analysis", ["--results", "{dir}"],
+                                         ("search.json is not valid JSON",
+                                          "pass the results directory"),
+                                         results_with(search_json="{ not json",
+                                                      trials_csv="study\n")),
+    "analysis-corrupt-optuna-db": Case("analysis", ["--results", "{dir}"],
+                                       ("is not an SQLite database", "pass the optuna.db"),
+                                       results_with(optuna_db=GARBAGE)),
+    "analysis-csv-only-but-storage-asked": Case(
+        "analysis", ["--results", "{dir}", "--trials-from", "storage"],
+        ("has no Optuna storage", "--trials-from csv"), results_with(trials_csv="study\n")),
+    "analysis-unknown-trials-from": Case("analysis", ["--results", "{dir}", "--trials-from",
+                                                      "db"],
+                                         ("--trials-from", "invalid choice: 'db'"), empty_dir),
+    "analysis-missing-storage-file": Case(
+        "analysis", ["--storage", "sqlite:///{tmp}/missing.db", "--out", "{tmp}/report"],
+        ("no such file", "pass the storage URL")),
+    "analysis-unreachable-database": Case(
+        "analysis", ["--storage", "postgresql://u@127.0.0.1:1/db", "--out", "{tmp}/report"],
+        ("cannot open the Optuna storage postgresql://u@127.0.0.1:1/db", "Connection refused;",
+         "check the URL")),
+    "analysis-out-is-a-file": Case("analysis", ["--results", "{dir}", "--out", "{file}",
+                                                "--no-optuna-pages", "--bootstrap", "100"],
+                                   ("--out", "directory"), good_search),
+}
+
+
+# ------------------------------------------------------------------------------ the check
+def snapshot(root: Path) -> dict[str, object]:
+    """Every path under root: folders as such, files with their size and modification time."""
+    tree = {}
+    for path in root.rglob("*"):
+        stat = path.lstat()
+        key = path.relative_to(root).as_posix()
+        tree[key] = "dir" if path.is_dir() else (stat.st_size, stat.st_mtime_ns)
+    return tree
+
+
+def _main(command: str):
+    if command == "analysis":
+        from analysis.__main__ import main
+    else:
+        import importlib
+
+        main = importlib.import_module(f"hpo_prune.{command}").main
+    return main
+
+
+def _refuse(what: str):
+    def refuse(*args, **kwargs):
+        raise AssertionError(f"the bad input was not refused: the command {what}")
+
+    return refuse
+
+
+@pytest.fixture(scope="session")
+def matplotlib_cache(tmp_path_factory) -> Path:
+    return tmp_path_factory.mktemp("matplotlib")
+
+
+@pytest.fixture
+def workdir(tmp_path, monkeypatch, matplotlib_cache):
+    """An empty working directory holding every place a command could write to (but
+    matplotlib's font cache, which importing the analysis builds once per $HOME)."""
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("MPLCONFIGDIR", str(matplotlib_cache))
+    for name, folder in (("HPO_PRUNE_CACHE", "cache"), ("HPO_PRUNE_DATA", "data"),
+                         ("TORCH_HOME", "torch"), ("HF_HUB_CACHE", "hf"), ("HOME", "home")):
+        monkeypatch.setenv(name, str(tmp_path / folder))
+    for name in ("http_proxy", "https_proxy", "HTTP_PROXY", "HTTPS_PROXY"):
+        monkeypatch.setenv(name, DEAD_PROXY)
+    for name in ("no_proxy", "NO_PROXY"):
+        monkeypatch.delenv(name, raising=False)
+    monkeypatch.setattr("hpo_prune.runner.start_ray", _refuse("started Ray"))
+    monkeypatch.setattr("hpo_prune.trial.train_epoch", _refuse("started training"))
+    environ = dict(os.environ)
+    yield tmp_path
+    for name in set(os.environ) - set(environ):  # the search sets Ray's variables itself
+        del os.environ[name]
+
+
+def _case_params():
+    for name, case in CASES.items():
+        marks = [CUDA_MISSING] if "cuda-missing" in name else []
+        yield pytest.param(case, id=name, marks=marks)
+
+
+@pytest.mark.parametrize("case", _case_params())
+def test_bad_input(case: Case, workdir: Path, monkeypatch, capfd):
+    values = {"tmp": str(workdir)}
+    if case.setup is not None:
+        values.update(case.setup(workdir, monkeypatch))
+    base = {"train": TRAIN, "pretrain": PRETRAIN, "search": SEARCH, "analysis": []}
+    argv = [*(base[case.command] if case.base else []),
+            *(arg.format(**values) for arg in case.argv)]
+    before = snapshot(workdir)
+    capfd.readouterr()
+    if case.real:
+        module = {"analysis": "analysis"}.get(case.command, f"hpo_prune.{case.command}")
+        proc = subprocess.run([sys.executable, "-m", module, *argv], capture_output=True,
+                              text=True, timeout=120)
+        code, out, err = proc.returncode, proc.stdout, proc.stderr
+    else:
+        with pytest.raises(SystemExit) as stop:
+            _main(case.command)(argv)
+        code = stop.value.code
+        out, err = capfd.readouterr()
+    after = snapshot(workdir)
+
+    lines = err.splitlines()
+    assert code == 2, (code, out[-2000:], err[-2000:])
+    assert "Traceback" not in out and "Traceback" not in err, err[-3000:]
+    assert len(lines) == 1 and lines[0].strip(), err[-3000:]
+    for expected in case.expect:
+        assert expected in lines[0], lines[0]
+    assert not (workdir / MARKER).exists(), "a payload in the input ran"
+    # the search's driver lock in a results folder that was there before stays, empty and
+    # unlocked, by design: deleting a lock file races with a driver that is waiting on it
+    new = sorted(k for k in set(after) - set(before)
+                 if not (k.endswith(f"/{LOCK_FILE}") and k.rsplit("/", 1)[0] in before))
+    gone = sorted(set(before) - set(after))
+    changed = sorted(k for k in set(before) & set(after) if before[k] != after[k])
+    assert (new, gone, changed) == ([], [], []), "the failed command touched the tree"
