@@ -54,7 +54,7 @@ def start_ray(args) -> None:
     # trials report through Tune; their own log lines stay in Ray's log files
     kwargs = {"include_dashboard": args.dashboard, "log_to_driver": False}
     if args.dashboard:
-        kwargs["dashboard_host"] = "127.0.0.1"
+        kwargs["dashboard_host"] = args.dashboard_host
     try:
         context = ray.init(address=args.address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as err:

@@ -86,7 +86,10 @@ def parser() -> ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue an interrupted search of "
                    "the same --name up to --trials finished trials per study")
     p.add_argument("--dashboard", action="store_true",
-                   help="start Ray's dashboard on 127.0.0.1 and print its URL")
+                   help="start Ray's dashboard and print its URL")
+    p.add_argument("--dashboard-host", default="127.0.0.1",
+                   help="address the dashboard listens on; anything but 127.0.0.1 exposes it "
+                   "(token-protected) to the network (default: %(default)s)")
     TrialConfig.add_arguments(p, groups=("data", "pretrain"), skip=("dataset",))
     p.add_argument("--batch-size", type=int, default=64, help="mini-batch size "
                    "(default: %(default)s)")
