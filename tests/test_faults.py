@@ -232,3 +232,24 @@ def test_trial_exception_and_out_of_memory_are_failures_the_search_survives(tmp_
     fronts = pd.read_csv(tmp_path / "t" / "report" / "fronts.csv")
     assert len(fronts) and (fronts.state == "COMPLETE").all()
     assert set(fronts.number) <= set(table[table.state == "COMPLETE"].trial)
+
+
+def test_a_study_stops_asking_after_repeated_failures(tmp_path):
+    """Trials that keep failing (here: every one reports a fail_reason) close their study
+    after max_failures, instead of being replaced forever; the FAILs keep their reasons."""
+    from hpo_prune import space as spaces
+    from hpo_prune.config import TrialConfig
+    from hpo_prune.searcher import StudySearcher
+    from hpo_prune.studies import open_storage, open_study
+
+    storage = open_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
+    base = TrialConfig(model="mobilenet_v2", dataset="digits", init="scratch").validate()
+    plan = open_study(storage, "f.mobilenet_v2.digits.scratch", base,
+                      spaces.load(None, "mobilenet_v2"), "tpe", 0, 10, False)
+    searcher = StudySearcher([plan], max_failures=3)
+    for i in range(3):
+        assert isinstance(searcher.suggest(f"t{i}"), dict)
+        searcher.on_trial_complete(f"t{i}", {"fail_reason": f"broken {i}"})
+    assert searcher.suggest("t3") == StudySearcher.FINISHED
+    failed = plan.study.get_trials(states=(State.FAIL,))
+    assert [t.user_attrs["fail_reason"] for t in failed] == ["broken 0", "broken 1", "broken 2"]
