@@ -17,7 +17,7 @@ import pandas as pd
 import psutil
 import pytest
 
-from test_search import ENV, TINY, search, studies
+from test_search import ENV, TINY, studies
 
 State = optuna.trial.TrialState
 FAULTS = Path(__file__).resolve().parent / "faults"
@@ -47,35 +47,6 @@ def wait_for(condition, timeout=300):
             return True
         time.sleep(0.2)
     return False
-
-
-def test_killed_driver_resumes_to_exact_counts(tmp_path):
-    """SIGKILL to the driver and its local Ray processes, mid-search: --resume marks the
-    trials left RUNNING as interrupted, runs their parameters again, and ends at exactly the
-    requested count with no trial counted twice."""
-    args = [*TINY, "--regimes", "scratch", "--trials", "4", "--max-concurrent", "2",
-            "--name", "k", "--results", str(tmp_path)]
-    proc = start(args, tmp_path)
-    csv = tmp_path / "k" / "trials.csv"
-    assert wait_for(lambda: csv.exists() and (pd.read_csv(csv).state == "COMPLETE").sum() >= 1)
-    os.killpg(proc.pid, signal.SIGKILL)
-    proc.wait(timeout=60)
-    study = next(iter(studies(tmp_path / "k").values()))
-    before = {t.number: t.state for t in study.get_trials()}
-    running = [n for n, s in before.items() if s == State.RUNNING]
-    assert running, before  # killed mid-trial: the storage still says RUNNING
-    search(*args, "--resume", cwd=tmp_path)
-    study = next(iter(studies(tmp_path / "k").values()))
-    trials = study.get_trials()
-    assert sum(t.state == State.COMPLETE for t in trials) == 4
-    assert not [t for t in trials if t.state in (State.RUNNING, State.WAITING)]
-    for number in running:  # each interrupted trial: FAIL with the reason, params run again
-        old = trials[number]
-        assert old.state == State.FAIL and "interrupted" in old.user_attrs["fail_reason"]
-        assert any(t.state == State.COMPLETE and t.params == old.params and t.number > number
-                   for t in trials)
-    table = pd.read_csv(tmp_path / "k" / "trials.csv")
-    assert (table.state == "COMPLETE").sum() == 4 and not table.duplicated("trial").any()
 
 
 def test_killed_worker_is_retried_from_its_last_checkpoint(tmp_path):
