@@ -1,6 +1,7 @@
 """The live view of a search in the terminal: one line per finished trial, and every few
 seconds a status block per study (finished / running / failed, the front so far, elapsed and
-estimated time left). Also forwards the reason of a crashed trial to the searcher."""
+estimated time left). Also forwards the reason of a crashed trial, and where Tune put each
+checkpoint, to the searcher."""
 from __future__ import annotations
 
 import time
@@ -80,6 +81,9 @@ class Progress(Callback):
         self.out(f"{trial.config.get('study')} #{trial.config.get('trial')} "
                  f"(prune_ratio {config.get('prune_ratio', 0):.2f}, {config.get('schedule')}, "
                  f"lr {config.get('lr', 0):.1e}): {what}")
+
+    def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
+        self.searcher.record_checkpoint(trial.trial_id, checkpoint.path)
 
     def on_trial_error(self, iteration, trials, trial, **info):
         reason = "the trial raised an error"

@@ -126,7 +126,8 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
     start_ray(args)
     scheduler = SparsityASHA(max_t=s["epochs"]) if s["early_stop"] == "asha" else None
     searcher = StudySearcher(plans, stopped_early=scheduler.stopped if scheduler else None,
-                             on_change=refresh, max_failures=max(3, s["trials"]))
+                             on_change=refresh, max_failures=max(3, s["trials"]),
+                             results=folder)
     refs = {name: ray.put(d) for name, d in data.items()}
     weight_refs = {name: ray.put(w) for name, w in weights.items()}
     resources = {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial}

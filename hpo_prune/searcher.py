@@ -4,7 +4,9 @@ Every Tune trial belongs to one study. ``suggest`` asks the study with the fewes
 running trials (so studies progress together), ``on_trial_complete`` tells it:
 
 - a trial that ran to its end (its last report carries ``final``) -> COMPLETE with
-  (val_acc, remaining_fraction) and the trial's measurements as user attributes;
+  (val_acc, remaining_fraction) and the trial's measurements as user attributes, among them
+  ``model_dir``: the folder of its trained model (its last Tune checkpoint, relative to the
+  results folder);
 - a trial stopped by the early-stopping scheduler -> PRUNED (never COMPLETE with partial values);
 - a trial that raised, or reported a ``fail_reason`` (e.g. a diverged loss) -> FAIL with the
   reason as user attribute;
@@ -18,6 +20,7 @@ from __future__ import annotations
 import os
 import socket
 from collections import Counter
+from pathlib import Path
 from typing import Callable
 
 import optuna
@@ -35,8 +38,11 @@ DRIVER = f"{socket.gethostname()}:{os.getpid()}"  # which driver asked a trial (
 
 class StudySearcher(Searcher):
     def __init__(self, plans: list[StudyPlan], stopped_early: set[str] | None = None,
-                 on_change: Callable[[], None] | None = None, max_failures: int | None = None):
+                 on_change: Callable[[], None] | None = None, max_failures: int | None = None,
+                 results: Path | None = None):
         super().__init__(metric=None, mode=None)
+        self.results = results
+        self.checkpoints: dict[str, str] = {}  # Tune trial -> the folder of its last checkpoint
         self.plans = {plan.name: plan for plan in plans}
         self.stopped_early = stopped_early if stopped_early is not None else set()
         self.on_change = on_change or (lambda: None)
@@ -87,6 +93,16 @@ class StudySearcher(Searcher):
         if trial_id in self.live:
             self.last[trial_id] = result
 
+    def record_checkpoint(self, trial_id: str, path: str) -> None:
+        """Tune registered a checkpoint of a live trial (the final one is its model)."""
+        if trial_id not in self.live:
+            return
+        if self.results is not None:  # relative, so a copied results folder still finds it
+            full, root = Path(path).resolve(), Path(self.results).resolve()
+            if full.is_relative_to(root):
+                path = str(full.relative_to(root))
+        self.checkpoints[trial_id] = path
+
     def on_trial_complete(self, trial_id: str, result: dict | None = None,
                           error: bool = False) -> None:
         if trial_id not in self.live:
@@ -94,6 +110,7 @@ class StudySearcher(Searcher):
         plan, trial = self.live.pop(trial_id)
         result = result or self.last.get(trial_id) or {}
         self.last.pop(trial_id, None)
+        model_dir = self.checkpoints.pop(trial_id, None)
         if error:  # the reason arrives through record_error (Tune calls its callbacks later)
             self.pending_errors[trial_id] = (plan, trial)
             return
@@ -101,6 +118,8 @@ class StudySearcher(Searcher):
             self._fail(plan, trial, result["fail_reason"], result)
         elif result.get("final"):
             self._set_attrs(trial, result)
+            if model_dir is not None:
+                trial.set_user_attr("model_dir", model_dir)
             plan.study.tell(trial, [result["val_acc"], result["remaining_fraction"]])
         elif trial_id in self.stopped_early:
             self._set_attrs(trial, result)
@@ -123,6 +142,7 @@ class StudySearcher(Searcher):
             self.record_error(trial_id, "the trial raised an error (see the Tune logs)")
         for trial_id in list(self.live):
             plan, trial = self.live.pop(trial_id)
+            self.checkpoints.pop(trial_id, None)
             self._fail(plan, trial, INTERRUPTED, self.last.pop(trial_id, None))
             plan.study.enqueue_trial(trial.params, skip_if_exists=False)
         self.on_change()

@@ -1,9 +1,12 @@
 """The Ray Tune trainable: ``run_trial`` with a reporter that calls ``tune.report``.
 
 Every epoch is reported with a checkpoint of the full training state, so a trial that Tune
-retries (a worker died, a node was lost) resumes from its last epoch. The trial's dataset and
-the pretrained regime's weights come from the object store (put there once by the driver), not
-from disk. A deterministic failure of the trial itself (a diverged loss, a setting the model
+retries (a worker died, a node was lost) resumes from its last epoch. The final report's
+checkpoint is the trial's trained (pruned) model instead, as ``python -m hpo_prune.train``
+writes it (model.pt, metrics.json: ``hpo_prune.load_model`` reads it); Tune keeps one
+checkpoint per trial, so a finished trial keeps its model and no optimizer state. The trial's
+dataset and the pretrained regime's weights come from the object store (put there once by the
+driver), not from disk. A deterministic failure of the trial itself (a diverged loss, a setting the model
 can't take) is reported as ``fail_reason`` and ends the trial without a retry; anything else
 raises, and Tune retries it.
 """
@@ -12,6 +15,7 @@ from __future__ import annotations
 import ctypes
 import ctypes.util
 import gc
+import json
 import os
 import tempfile
 import time
@@ -19,10 +23,12 @@ from pathlib import Path
 
 import torch
 
+from .checkpoint import save_model, write_metrics
 from .config import TrialConfig
 from .errors import UsageError
 
 STATE_FILE = "state.pt"
+REPORT_FILE = "report.json"  # in the final checkpoint: the trial's final report
 
 
 def trainable(spec: dict, data_refs: dict, weight_refs: dict) -> None:
@@ -39,12 +45,18 @@ def trainable(spec: dict, data_refs: dict, weight_refs: dict) -> None:
     data = ray.get(data_refs[config.dataset])
     weights = (ray.get(weight_refs[config.dataset])
                if config.init == "pretrained" and config.dataset in weight_refs else None)
-    resume = None
+    resume, finished = None, None
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
         with checkpoint.as_directory() as folder:
-            resume = torch.load(Path(folder) / STATE_FILE, map_location="cpu",
-                                weights_only=True)
+            if (Path(folder) / REPORT_FILE).exists():
+                finished = json.loads((Path(folder) / REPORT_FILE).read_text())
+            else:
+                resume = torch.load(Path(folder) / STATE_FILE, map_location="cpu",
+                                    weights_only=True)
+    if finished is not None:  # retried after its final report: it had finished, say so again
+        tune.report(finished, checkpoint=checkpoint)
+        return
 
     def reporter(metrics: dict, state) -> None:
         with tempfile.TemporaryDirectory() as folder:
@@ -62,10 +74,15 @@ def trainable(spec: dict, data_refs: dict, weight_refs: dict) -> None:
         tune.report({"fail_reason": reason})
         return
     node = ray.get_runtime_context().get_node_id()
-    tune.report({**result.final, "final": True, "epoch": len(result.epochs), "node": node,
-                 "wall_seconds": time.perf_counter() - started,
-                 "resumed_from_epoch": resume["epoch"] if resume else 0,
-                 "params_loaded": result.init["params_loaded"]})
+    final = {**result.final, "final": True, "epoch": len(result.epochs), "node": node,
+             "wall_seconds": time.perf_counter() - started,
+             "resumed_from_epoch": resume["epoch"] if resume else 0,
+             "params_loaded": result.init["params_loaded"]}
+    with tempfile.TemporaryDirectory() as folder:
+        save_model(Path(folder), result.model, config, result.num_classes, result.image_size)
+        write_metrics(Path(folder), result.metrics())
+        (Path(folder) / REPORT_FILE).write_text(json.dumps(final))
+        tune.report(final, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
 def release_memory() -> None:

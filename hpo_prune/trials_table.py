@@ -15,7 +15,7 @@ LEADING = ["study", "trial", "state", "baseline", "model", "dataset", "regime", 
            "val_acc", "test_acc", "remaining_fraction", "params_total", "params_remaining",
            "macs_dense", "macs_remaining", "achieved_sparsity", "requested_sparsity",
            "val_acc_before_pruning", "epochs_run", "seconds", "wall_seconds", "driver",
-           "fail_reason"]
+           "fail_reason", "model_dir"]
 CONFIG = [f.name for f in dataclasses.fields(TrialConfig)
           if f.name not in ("model", "dataset", "source")]
 COLUMNS = LEADING + CONFIG

@@ -1,6 +1,7 @@
 """The search end to end: real Ray Tune runs on the CPU over real Optuna storages."""
 from __future__ import annotations
 
+import json
 import os
 import signal
 import subprocess
@@ -102,6 +103,36 @@ def test_trials_csv_matches_the_storage(two_studies):
                 assert row.test_acc == pytest.approx(trial.user_attrs["test_acc"])
     pretrained = table[table.regime == "pretrained"]
     assert pretrained.source.str.endswith("mobilenet_v2_digits.pt").all()
+
+
+def test_every_complete_trial_keeps_its_trained_model(two_studies):
+    """model_dir (relative to the results folder) is the trial's final checkpoint: the model
+    as python -m hpo_prune.train saves it, loadable with load_model, with the trial's size and
+    test accuracy; no training state (optimizer, masks) is kept once a trial has finished."""
+    from hpo_prune import TrialConfig, datasets, load_model
+    from hpo_prune.loop import evaluate
+    from hpo_prune.pruning import count
+    from hpo_prune.trial import transforms_for
+
+    folder, _ = two_studies
+    table = pd.read_csv(folder / "trials.csv")
+    complete = table[table.state == "COMPLETE"]
+    assert len(complete) == 6 and complete.model_dir.notna().all()
+    data = None
+    for row in complete.itertuples():
+        run_dir = folder / row.model_dir
+        assert not Path(row.model_dir).is_absolute() and run_dir.is_dir()
+        assert sorted(p.name for p in run_dir.iterdir()) == ["metrics.json", "model.pt",
+                                                            "report.json"]
+        assert len(list(run_dir.parent.glob("checkpoint_*"))) == 1  # the epochs' are gone
+        model = load_model(run_dir)
+        assert count(model, (1, 3, 16, 16))["params_nonzero"] == row.params_remaining
+        if data is None:  # every trial of the search sees the same test split
+            config = TrialConfig.from_dict(json.loads((run_dir / "metrics.json").read_text())
+                                           ["config"])
+            data = datasets.load(config)
+        acc = evaluate(model, data.test, transforms_for(data, torch.device("cpu")))
+        assert acc == pytest.approx(row.test_acc)
 
 
 def test_existing_search_needs_resume_and_resume_of_a_finished_one_runs_nothing(
