@@ -49,21 +49,21 @@ def wait_for(condition, timeout=300):
     return False
 
 
+def results_logged(folder: Path) -> int:
+    """Results the driver has handled in the search's first Tune run. Tune's driver appends a
+    result to result.json before it registers that result's checkpoint, and handles results in
+    order: with 3 lines logged, the checkpoint of epoch 2 is registered (a checkpoint folder on
+    disk alone may not be yet, and a trial retried then starts from the one before)."""
+    return sum(len(p.read_text().splitlines())
+               for p in folder.glob("tune/run-1/*/result.json"))
+
+
 def test_killed_worker_is_retried_from_its_last_checkpoint(tmp_path):
     args = ["--model", "mobilenet_v2", "--image-size", "16", "--train-subset", "512",
             "--batch-size", "32", "--epochs", "8", "--regimes", "scratch", "--trials", "1",
             "--name", "w", "--results", str(tmp_path)]
     proc = start(args, tmp_path)
-    tune_dir = tmp_path / "w" / "tune"
-
-    def results_logged() -> int:
-        # Tune's driver appends a result to result.json before it registers that result's
-        # checkpoint, and handles results in order: with 3 lines logged, the checkpoint of
-        # epoch 2 is registered (a checkpoint folder on disk alone is not yet)
-        return sum(len(p.read_text().splitlines())
-                   for p in tune_dir.glob("run-1/*/result.json"))
-
-    assert wait_for(lambda: results_logged() >= 3)
+    assert wait_for(lambda: results_logged(tmp_path / "w") >= 3)
 
     def workers():
         return [p for p in psutil.process_iter(["cmdline"])
@@ -103,9 +103,18 @@ def tune_trials(folder: Path) -> dict[tuple[str, int], dict]:
         key = (study, int(number))
         assert key not in out, f"two Tune trials for {key}"
         assert params is None or key == (params["study"], params["trial"])
-        epochs = [int(c.name.rsplit("_", 1)[1]) + 1 for c in trial_dir.glob("checkpoint_*")]
+        # an epoch's checkpoint_K (K from 0) is the state after epoch K + 1; the final one
+        # holds the trained model and the final report (report.json) instead
+        epochs, model = [], False
+        for c in trial_dir.glob("checkpoint_*"):
+            final = c / "report.json"
+            if final.exists():
+                epochs.append(json.loads(final.read_text())["epoch"])
+                model = (c / "model.pt").exists()
+            else:
+                epochs.append(int(c.name.rsplit("_", 1)[1]) + 1)
         out[key] = {"run": trial_dir.parent.name, "config": params and params["config"],
-                    "reports": reports, "epochs": max(epochs, default=0)}
+                    "reports": reports, "epochs": max(epochs, default=0), "model": model}
     return out
 
 
@@ -156,7 +165,7 @@ def test_driver_killed_at_each_point_resumes_to_exact_counts(tmp_path):
     last_run = max(t["run"] for t in tune.values())
     for trial in complete:  # each COMPLETE trial ran to its last epoch in one Tune trial
         entry = tune[(study.study_name, trial.number)]
-        assert entry["epochs"] == 2
+        assert entry["epochs"] == 2 and entry["model"]
         finals = [r for r in entry["reports"] if r.get("final")]
         assert finals or entry["run"] != last_run  # the clean run lost no report
         for report in finals:
