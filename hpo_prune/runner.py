@@ -127,7 +127,9 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
     scheduler = SparsityASHA(max_t=s["epochs"]) if s["early_stop"] == "asha" else None
     searcher = StudySearcher(plans, stopped_early=scheduler.stopped if scheduler else None,
                              on_change=refresh, max_failures=max(3, s["trials"]),
-                             results=folder)
+                             # drivers sharing a study (--join) each have their own folder:
+                             # their trials' model_dir stays absolute, naming which
+                             results=None if args.join else folder)
     refs = {name: ray.put(d) for name, d in data.items()}
     weight_refs = {name: ray.put(w) for name, w in weights.items()}
     resources = {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial}

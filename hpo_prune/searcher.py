@@ -5,8 +5,8 @@ running trials (so studies progress together), ``on_trial_complete`` tells it:
 
 - a trial that ran to its end (its last report carries ``final``) -> COMPLETE with
   (val_acc, remaining_fraction) and the trial's measurements as user attributes, among them
-  ``model_dir``: the folder of its trained model (its last Tune checkpoint, relative to the
-  results folder);
+  ``model_dir``: the folder of its trained model (its last Tune checkpoint; relative to
+  ``results`` when given);
 - a trial stopped by the early-stopping scheduler -> PRUNED (never COMPLETE with partial values);
 - a trial that raised, or reported a ``fail_reason`` (e.g. a diverged loss) -> FAIL with the
   reason as user attribute;

@@ -130,6 +130,14 @@ def test_two_drivers_share_one_search_with_join(postgres_url, tmp_path):
     assert len(set(sampled)) == len(sampled)  # B's sampler is not A's seeded twin
     drivers = {t.user_attrs["driver"] for t in trials if t.state == State.COMPLETE}
     assert drivers == {f"{HOST}:{first.pid}", f"{HOST}:{second.pid}"}, out
+    for t in trials:  # each model in its driver's folder: B (--join) names it absolutely
+        model_dir = Path(t.user_attrs["model_dir"])
+        if t.user_attrs["driver"] == f"{HOST}:{second.pid}":
+            assert model_dir.is_relative_to((tmp_path / "B").resolve()), model_dir
+        else:
+            assert not model_dir.is_absolute()
+            model_dir = tmp_path / "A" / "shared" / model_dir
+        assert (model_dir / "model.pt").is_file()
     # each driver exports the whole study; the one that finished last has every trial ended,
     # the other may still show the first one's last trials RUNNING
     csvs = sorted((tmp_path / name / "shared" / "trials.csv" for name in ("A", "B")),
