@@ -41,7 +41,7 @@ class StudySearcher(Searcher):
                  on_change: Callable[[], None] | None = None, max_failures: int | None = None,
                  results: Path | None = None):
         super().__init__(metric=None, mode=None)
-        self.results = results
+        self.results = Path(results).resolve() if results is not None else None
         self.checkpoints: dict[str, str] = {}  # Tune trial -> the folder of its last checkpoint
         self.plans = {plan.name: plan for plan in plans}
         self.stopped_early = stopped_early if stopped_early is not None else set()
@@ -98,9 +98,9 @@ class StudySearcher(Searcher):
         if trial_id not in self.live:
             return
         if self.results is not None:  # relative, so a copied results folder still finds it
-            full, root = Path(path).resolve(), Path(self.results).resolve()
-            if full.is_relative_to(root):
-                path = str(full.relative_to(root))
+            full = Path(path).resolve()
+            if full.is_relative_to(self.results):
+                path = str(full.relative_to(self.results))
         self.checkpoints[trial_id] = path
 
     def on_trial_complete(self, trial_id: str, result: dict | None = None,

@@ -6,9 +6,9 @@ checkpoint is the trial's trained (pruned) model instead, as ``python -m hpo_pru
 writes it (model.pt, metrics.json: ``hpo_prune.load_model`` reads it); Tune keeps one
 checkpoint per trial, so a finished trial keeps its model and no optimizer state. The trial's
 dataset and the pretrained regime's weights come from the object store (put there once by the
-driver), not from disk. A deterministic failure of the trial itself (a diverged loss, a setting the model
-can't take) is reported as ``fail_reason`` and ends the trial without a retry; anything else
-raises, and Tune retries it.
+driver), not from disk. A deterministic failure of the trial itself (a diverged loss, a setting
+the model can't take) is reported as ``fail_reason`` and ends the trial without a retry;
+anything else raises, and Tune retries it.
 """
 from __future__ import annotations
 
@@ -20,6 +20,7 @@ import os
 import tempfile
 import time
 from pathlib import Path
+from typing import Callable
 
 import torch
 
@@ -59,9 +60,8 @@ def trainable(spec: dict, data_refs: dict, weight_refs: dict) -> None:
         return
 
     def reporter(metrics: dict, state) -> None:
-        with tempfile.TemporaryDirectory() as folder:
-            torch.save(state(), Path(folder) / STATE_FILE)
-            tune.report(dict(metrics), checkpoint=tune.Checkpoint.from_directory(folder))
+        report_with_checkpoint(dict(metrics), lambda folder: torch.save(state(),
+                                                                        folder / STATE_FILE))
 
     try:
         result = run_trial(config, reporter, resume=resume, data=data, weights=weights)
@@ -78,11 +78,22 @@ def trainable(spec: dict, data_refs: dict, weight_refs: dict) -> None:
              "wall_seconds": time.perf_counter() - started,
              "resumed_from_epoch": resume["epoch"] if resume else 0,
              "params_loaded": result.init["params_loaded"]}
+
+    def write_model(folder: Path) -> None:
+        save_model(folder, result.model, config, result.num_classes, result.image_size)
+        write_metrics(folder, result.metrics())
+        (folder / REPORT_FILE).write_text(json.dumps(final))
+
+    report_with_checkpoint(final, write_model)
+
+
+def report_with_checkpoint(metrics: dict, write: Callable[[Path], None]) -> None:
+    """``tune.report`` with a checkpoint of what ``write`` puts in a fresh folder."""
+    from ray import tune
+
     with tempfile.TemporaryDirectory() as folder:
-        save_model(Path(folder), result.model, config, result.num_classes, result.image_size)
-        write_metrics(Path(folder), result.metrics())
-        (Path(folder) / REPORT_FILE).write_text(json.dumps(final))
-        tune.report(final, checkpoint=tune.Checkpoint.from_directory(folder))
+        write(Path(folder))
+        tune.report(metrics, checkpoint=tune.Checkpoint.from_directory(folder))
 
 
 def release_memory() -> None:
