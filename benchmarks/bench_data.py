@@ -23,10 +23,11 @@ import torch
 from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
-from hpo_prune import TrialConfig, datasets
-from hpo_prune.augment import BatchTransform, to_device
+from hpo_prune import TrialConfig
+from hpo_prune.data import datasets
+from hpo_prune.data.augment import BatchTransform, to_device
 from hpo_prune.errors import ArgumentParser, check, cli_main
-from hpo_prune.loop import batches
+from hpo_prune.training.loop import batches
 from hpo_prune.trial import resolve_device
 
 

@@ -1,4 +1,4 @@
-"""Images/s of the trial's training loop (``hpo_prune.loop.train_epoch``) vs a plain PyTorch loop
+"""Images/s of the trial's training loop (``hpo_prune.training.loop.train_epoch``) vs a plain PyTorch loop
 on the same model, batch size and images (target: >= 0.95x).
 
     python benchmarks/bench_loop.py [--model vgg16] [--batch-size 64] [--images 128]
@@ -24,10 +24,11 @@ import time
 import torch
 from torch import nn
 
-from hpo_prune import TrialConfig, datasets, models
-from hpo_prune.augment import BatchTransform
+from hpo_prune import TrialConfig, models
+from hpo_prune.data import datasets
+from hpo_prune.data.augment import BatchTransform
 from hpo_prune.errors import ArgumentParser, check, cli_main
-from hpo_prune.loop import autocast, train_epoch
+from hpo_prune.training.loop import autocast, train_epoch
 from hpo_prune.trial import resolve_device
 
 

@@ -18,10 +18,11 @@ import time
 
 import torch
 
-from hpo_prune import datasets, models
+from hpo_prune.data import datasets
+from hpo_prune import models
 from hpo_prune.config import TrialConfig
 from hpo_prune.errors import cli_main
-from hpo_prune.loop import train_epoch
+from hpo_prune.training.loop import train_epoch
 from hpo_prune.pruning import Pruner, count
 from hpo_prune.trial import transforms_for
 

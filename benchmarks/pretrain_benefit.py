@@ -23,7 +23,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
-from hpo_prune.checkpoint import METRICS_FILE, is_finished
+from hpo_prune.training.checkpoint import METRICS_FILE, is_finished
 
 
 def run(cmd: list[str], env: dict, log: Path) -> None:
@@ -71,7 +71,8 @@ def main() -> None:
         print(f"{model}: pre-training (or cached)", flush=True)
         run(py + ["hpo_prune.pretrain", "--model", model, "--device", args.device]
             + [short.get(a, a) for a in extra], env, out / f"{model}_pretrain.log")
-        from hpo_prune import TrialConfig, pretrain
+        from hpo_prune import TrialConfig
+        from hpo_prune.sources import pretrain
 
         config = TrialConfig(model=model, init="pretrained", **_fields(extra))
         _, records[model] = pretrain.load(pretrain.settings(config))

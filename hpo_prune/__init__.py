@@ -11,7 +11,7 @@ def __getattr__(name):  # torch-heavy modules load on first use, not on `import 
 
         return run_trial
     if name == "load_model":
-        from .checkpoint import load_model
+        from .training.checkpoint import load_model
 
         return load_model
     raise AttributeError(name)

@@ -29,7 +29,7 @@ def _models() -> tuple:
 
 
 def _datasets() -> tuple:
-    from .datasets import DATASETS
+    from .data.datasets import DATASETS
     return tuple(DATASETS)
 
 

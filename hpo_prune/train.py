@@ -9,7 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from .checkpoint import METRICS_FILE, MODEL_FILE, is_finished, save_model, write_metrics
+from .files import METRICS_FILE, MODEL_FILE
+from .training.checkpoint import is_finished, save_model, write_metrics
 from .config import TrialConfig
 from .errors import ArgumentParser, UsageError, cli_main
 

@@ -143,7 +143,8 @@ def imagenet_mobilenet_v2(torch_home) -> dict:
 @pytest.fixture(scope="session")
 def tiny_digits():
     """digits at 16 px with 64 training images and small val/test splits, for quick trials."""
-    from hpo_prune import TrialConfig, datasets
+    from hpo_prune import TrialConfig
+    from hpo_prune.data import datasets
 
     data = datasets.load(TrialConfig(dataset="digits", train_subset=64, image_size=16))
     small = datasets.Split

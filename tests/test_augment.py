@@ -5,8 +5,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from hpo_prune import TrialConfig, datasets
-from hpo_prune.augment import BatchTransform
+from hpo_prune import TrialConfig
+from hpo_prune.data import datasets
+from hpo_prune.data.augment import BatchTransform
 
 CPU = torch.device("cpu")
 

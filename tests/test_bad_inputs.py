@@ -25,7 +25,7 @@ import pytest
 import torch
 
 from conftest import write_caltech101, write_cifar
-from hpo_prune.folder_lock import LOCK_FILE
+from hpo_prune.files import LOCK_FILE
 
 CUDA = torch.cuda.is_available()
 DEAD_PROXY = "http://127.0.0.1:9"  # nothing listens there: a download attempt fails at once
@@ -149,7 +149,7 @@ def caltech(damage: str) -> Callable:
 
 
 def _pretrain_settings() -> dict:
-    from hpo_prune import pretrain
+    from hpo_prune.sources import pretrain
     from hpo_prune.config import TrialConfig
 
     return pretrain.settings(TrialConfig(model="mobilenet_v2", image_size=16, fractal_classes=3,
@@ -160,7 +160,7 @@ def pretrain_cache(content: str) -> Callable:
     """The cached checkpoint of PRETRAIN's settings (and of the trial's --source fractal),
     with a good record but a bad .pt file."""
     def write(tmp, mp) -> dict:
-        from hpo_prune import pretrain
+        from hpo_prune.sources import pretrain
 
         s = _pretrain_settings()
         pt, meta = pretrain.paths(s)  # $HPO_PRUNE_CACHE is tmp/cache
@@ -541,8 +541,8 @@ def workdir(tmp_path, monkeypatch, matplotlib_cache):
         monkeypatch.setenv(name, DEAD_PROXY)
     for name in ("no_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
-    monkeypatch.setattr("hpo_prune.runner.start_ray", _refuse("started Ray"))
-    monkeypatch.setattr("hpo_prune.trial.train_epoch", _refuse("started training"))
+    monkeypatch.setattr("hpo_prune.search.runner.start_ray", _refuse("started Ray"))
+    monkeypatch.setattr("hpo_prune.training.fit.train_epoch", _refuse("started training"))
     environ = dict(os.environ)
     yield tmp_path
     for name in set(os.environ) - set(environ):  # the search sets Ray's variables itself

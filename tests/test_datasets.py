@@ -9,7 +9,8 @@ import pytest
 import torch
 
 from conftest import write_caltech101, write_cifar, write_svhn
-from hpo_prune import TrialConfig, datasets
+from hpo_prune import TrialConfig
+from hpo_prune.data import datasets
 from hpo_prune.errors import UsageError
 
 

@@ -7,11 +7,11 @@ import pytest
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
-from hpo_prune import space as spaces
+from hpo_prune.search import space as spaces
 from hpo_prune.config import TrialConfig
-from hpo_prune.early_stop import SparsityASHA
-from hpo_prune.searcher import StudySearcher
-from hpo_prune.studies import INTERRUPTED, open_study
+from hpo_prune.search.scheduler import SparsityASHA
+from hpo_prune.search.searcher import StudySearcher
+from hpo_prune.search.studies import INTERRUPTED, open_study
 
 State = optuna.trial.TrialState
 

@@ -225,10 +225,10 @@ def test_trial_exception_and_out_of_memory_are_failures_the_search_survives(tmp_
 def test_a_study_stops_asking_after_repeated_failures(tmp_path):
     """Trials that keep failing (here: every one reports a fail_reason) close their study
     after max_failures, instead of being replaced forever; the FAILs keep their reasons."""
-    from hpo_prune import space as spaces
+    from hpo_prune.search import space as spaces
     from hpo_prune.config import TrialConfig
-    from hpo_prune.searcher import StudySearcher
-    from hpo_prune.studies import open_storage, open_study
+    from hpo_prune.search.searcher import StudySearcher
+    from hpo_prune.search.studies import open_storage, open_study
 
     storage = open_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
     base = TrialConfig(model="mobilenet_v2", dataset="digits", init="scratch").validate()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from hpo_prune import fractal
+from hpo_prune.data import fractal
 from hpo_prune.errors import UsageError
 
 

@@ -13,7 +13,10 @@ from pathlib import Path
 import pytest
 import torch
 
-from hpo_prune import datasets, pretrain, train, trial
+from hpo_prune.data import datasets
+from hpo_prune.sources import pretrain
+from hpo_prune import pretrain as pretrain_cli
+from hpo_prune import train, trial
 from hpo_prune.config import TrialConfig
 
 TINY = ["--model", "mobilenet_v2", "--image-size", "16", "--classes", "3", "--per-class", "8",
@@ -155,13 +158,13 @@ def test_trial_fine_tunes_from_the_fractal_source_cold_and_warm(cache, tmp_path,
 
 
 def test_corrupt_checkpoint_exits_2_and_rebuild_repairs_it(cache, tmp_path, capsys):
-    assert pretrain.main(TINY) == 0
+    assert pretrain_cli.main(TINY) == 0
     capsys.readouterr()
     pt = next(cache.glob("*.pt"))
     pt.write_bytes(pt.read_bytes()[:1000])
 
     with pytest.raises(SystemExit) as stop:
-        pretrain.main(TINY)
+        pretrain_cli.main(TINY)
     err = capsys.readouterr().err.strip()
     assert stop.value.code == 2 and len(err.splitlines()) == 1
     assert str(pt) in err and "corrupt" in err and "--rebuild" in err
@@ -172,16 +175,16 @@ def test_corrupt_checkpoint_exits_2_and_rebuild_repairs_it(cache, tmp_path, caps
     assert stop.value.code == 2 and str(pt) in err and "--rebuild" in err
     assert not (tmp_path / "run" / "metrics.json").exists()
 
-    assert pretrain.main(TINY + ["--rebuild"]) == 0
+    assert pretrain_cli.main(TINY + ["--rebuild"]) == 0
     assert "pre-training mobilenet_v2" in capsys.readouterr().out
     assert set(torch.load(pt, weights_only=True)["head"]) == set(HEAD)
-    assert pretrain.main(TINY) == 0
+    assert pretrain_cli.main(TINY) == 0
     assert "using cached checkpoint" in capsys.readouterr().out
 
     meta = pt.with_suffix(".json")
     meta.write_text("{ not json")
     with pytest.raises(SystemExit) as stop:
-        pretrain.main(TINY)
+        pretrain_cli.main(TINY)
     err = capsys.readouterr().err.strip()
     assert stop.value.code == 2 and str(meta) in err and "--rebuild" in err
 
@@ -195,7 +198,7 @@ def test_corrupt_checkpoint_exits_2_and_rebuild_repairs_it(cache, tmp_path, caps
 ])
 def test_bad_pretrain_input_exits_2_with_one_line(cache, capsys, args, message):
     with pytest.raises(SystemExit) as stop:
-        pretrain.main(["--model", "mobilenet_v2", "--device", "cpu", *args])
+        pretrain_cli.main(["--model", "mobilenet_v2", "--device", "cpu", *args])
     err = capsys.readouterr().err.strip()
     assert stop.value.code == 2 and len(err.splitlines()) == 1 and message in err, err
     assert not cache.exists() or finished(cache) == []

@@ -7,9 +7,9 @@ import pytest
 import torch
 from torch import nn
 
-from hpo_prune import datasets
+from hpo_prune.data import datasets
 from hpo_prune.config import TrialConfig
-from hpo_prune.loop import batches, evaluate, train_epoch
+from hpo_prune.training.loop import batches, evaluate, train_epoch
 from hpo_prune.pruning import Pruner, prunable_layers, sparsity_at
 from hpo_prune.trial import transforms_for
 

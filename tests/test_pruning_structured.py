@@ -6,7 +6,7 @@ from torch import nn
 import torch.nn.functional as F
 
 from hpo_prune import models
-from hpo_prune.checkpoint import load_model, save_model
+from hpo_prune.training.checkpoint import load_model, save_model
 from hpo_prune.config import TrialConfig
 from hpo_prune.errors import UsageError
 from hpo_prune.pruning import Pruner, count, prunable_layers, reshape_like

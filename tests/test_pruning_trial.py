@@ -7,8 +7,8 @@ import pytest
 import torch
 
 import hpo_prune
-from hpo_prune import datasets
-from hpo_prune.loop import evaluate
+from hpo_prune.data import datasets
+from hpo_prune.training.loop import evaluate
 from hpo_prune.pruning import prunable_layers
 from hpo_prune.train import main
 from hpo_prune.trial import run_trial, transforms_for

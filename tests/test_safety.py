@@ -65,7 +65,7 @@ def test_ray_dashboard_listens_on_loopback_only(monkeypatch, capsys):
                     pytrace=False)
     import ray
 
-    from hpo_prune.runner import start_ray
+    from hpo_prune.search.runner import start_ray
 
     monkeypatch.setenv("RAY_AUTH_MODE", "disabled")  # a throwaway local cluster
     args = types.SimpleNamespace(dashboard=True, address=None, dashboard_host="127.0.0.1")

@@ -109,8 +109,9 @@ def test_every_complete_trial_keeps_its_trained_model(two_studies):
     """model_dir (relative to the results folder) is the trial's final checkpoint: the model
     as python -m hpo_prune.train saves it, loadable with load_model, with the trial's size and
     test accuracy; no training state (optimizer, masks) is kept once a trial has finished."""
-    from hpo_prune import TrialConfig, datasets, load_model
-    from hpo_prune.loop import evaluate
+    from hpo_prune import TrialConfig, load_model
+    from hpo_prune.data import datasets
+    from hpo_prune.training.loop import evaluate
     from hpo_prune.pruning import count
     from hpo_prune.trial import transforms_for
 

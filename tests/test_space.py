@@ -6,7 +6,7 @@ import math
 import optuna
 import pytest
 
-from hpo_prune import space as spaces
+from hpo_prune.search import space as spaces
 from hpo_prune.errors import UsageError
 
 

@@ -14,9 +14,9 @@ import optuna
 import pandas as pd
 import pytest
 
-from hpo_prune import space as spaces
+from hpo_prune.search import space as spaces
 from hpo_prune.config import TrialConfig
-from hpo_prune.studies import INTERRUPTED, open_storage, open_study
+from hpo_prune.search.studies import INTERRUPTED, open_storage, open_study
 from test_search import ENV, TINY, search
 
 State = optuna.trial.TrialState
@@ -225,7 +225,7 @@ def test_join_misuse_is_one_line_exit_2(tmp_path, flags, says):
 def test_a_second_live_driver_on_one_results_folder_is_refused(postgres_url, tmp_path):
     from filelock import FileLock
 
-    from hpo_prune.folder_lock import LOCK_FILE
+    from hpo_prune.files import LOCK_FILE
 
     folder = tmp_path / "busy"
     folder.mkdir()

@@ -14,9 +14,10 @@ import pytest
 import torch
 
 from conftest import MOBILENET_V2_FILE
-from hpo_prune import TrialConfig, datasets, load_model, models
+from hpo_prune import TrialConfig, load_model, models
+from hpo_prune.data import datasets
 from hpo_prune.errors import UsageError
-from hpo_prune.loop import evaluate
+from hpo_prune.training.loop import evaluate
 from hpo_prune.trial import run_trial, transforms_for
 
 # mobilenet_v2 at 16 px is the cheapest trial on a CPU (a whole 2-epoch run: ~8 CPU-seconds)

@@ -4,7 +4,8 @@ Public API: ``magnitude_masks``, ``sparsity_at``, ``count`` (see README, "Prunin
 trial drives pruning through ``Pruner``.
 """
 from .counting import count
-from .masks import magnitude_masks, prunable_layers
+from .layers import prunable_layers
+from .magnitude import magnitude_masks
 from .pruner import Pruner, unpruned_metrics
 from .schedules import SCHEDULES, sparsity_at
 from .structured import reshape_like

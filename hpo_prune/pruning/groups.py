@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from ..errors import UsageError
-from .masks import prunable_layers
+from ..models import classifier
+from .layers import prunable_layers
 
 
 @dataclass
@@ -58,7 +59,6 @@ class ChannelGroups:
 
     def __init__(self, model: nn.Module, input_shape=None, what: str = "this model"):
         import torch_pruning as tp
-        from ..models import classifier
 
         self.model = model
         self.prunable = {f"{name}.weight" for name, _ in prunable_layers(model)}

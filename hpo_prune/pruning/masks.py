@@ -1,8 +1,6 @@
-"""What is prunable, how weights are scored (magnitude or random) and how a sparsity target
-becomes masks (global or local scope), for unstructured (weight) pruning.
+"""Unstructured (weight) pruning: how weights are scored (magnitude or random) and how a
+sparsity target becomes masks (global or local scope).
 
-Prunable = every Conv2d and Linear layer except the final classifier; their ``weight`` tensors
-are the prunable parameters (biases, BatchNorm and the classifier are counted, never pruned).
 No layer is pruned away: each keeps at least its highest-scoring weight. When a global
 threshold would remove a whole layer, that weight survives and the threshold moves on to the
 other layers, so the requested number of weights is still removed.
@@ -10,33 +8,6 @@ other layers, so the requested number of weights is still removed.
 from __future__ import annotations
 
 import torch
-from torch import nn
-
-from ..errors import UsageError
-
-GRANULARITIES = ("weight", "filter")
-SCOPES = ("global", "local")
-CRITERIA = ("magnitude", "random")
-
-
-def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:
-    """``[(name, layer)]`` of every Conv2d and Linear except the final classifier."""
-    from ..models import classifier
-
-    head = classifier(model)
-    return [(name, m) for name, m in model.named_modules()
-            if isinstance(m, (nn.Conv2d, nn.Linear)) and m is not head]
-
-
-def check_choice(what: str, value, accepted: tuple) -> None:
-    if value not in accepted:
-        raise UsageError(f"unknown {what} {value!r}: use one of "
-                         f"{', '.join(map(str, accepted))}")
-
-
-def check_ratio(ratio: float) -> None:
-    if not 0 <= ratio < 1:
-        raise UsageError(f"pruning ratio must be in [0, 1), got {ratio}")
 
 
 @torch.no_grad()
@@ -81,29 +52,3 @@ def _lowest_dropped(scores: torch.Tensor, k: int) -> torch.Tensor:
     if k > 0:
         kept[torch.topk(scores, k, largest=False, sorted=False).indices] = False
     return kept
-
-
-def magnitude_masks(model: nn.Module, ratio: float, granularity: str = "weight",
-                    scope: str = "global", norm: int = 1,
-                    input_shape=None) -> dict[str, torch.Tensor]:
-    """Masks ``{parameter name: bool tensor}`` (True = kept) that remove ``ratio`` of the
-    prunable weights of ``model`` by magnitude, computed from its current weights.
-
-    ``weight``: one mask per prunable weight. ``filter``: filters ranked by their L``norm``
-    norm, removed with all their coupled slices, so masks cover every parameter the removal
-    touches (next layers' inputs, BatchNorm, biases); ``input_shape`` (default one 32x32
-    image) is only used to trace the model.
-    """
-    check_ratio(ratio)
-    check_choice("granularity", granularity, GRANULARITIES)
-    check_choice("scope", scope, SCOPES)
-    check_choice("norm", norm, (1, 2))
-    if granularity == "filter":
-        from .groups import ChannelGroups
-        from .structured import filter_keep, filter_scores
-
-        groups = ChannelGroups(model, input_shape)
-        keep = filter_keep(groups, filter_scores(groups, "magnitude", norm), ratio, scope)
-        return groups.masks(keep)
-    weights = {f"{name}.weight": m.weight for name, m in prunable_layers(model)}
-    return weight_keep(weight_scores(weights, "magnitude"), ratio, scope)

@@ -18,7 +18,8 @@ from torch import nn
 
 from ..config import TrialConfig
 from .counting import count
-from .masks import prunable_layers, weight_keep, weight_scores
+from .layers import prunable_layers
+from .masks import weight_keep, weight_scores
 from .schedules import settings_of, sparsity_at
 
 

@@ -112,7 +112,8 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
 
 if FAULT:
     if "kill" in FAULT:
-        patches = {"hpo_prune.searcher": _searcher, "hpo_prune.trials_table": _trials_table}
+        patches = {"hpo_prune.search.searcher": _searcher,
+                   "hpo_prune.search.trials_table": _trials_table}
     else:
         patches = {"hpo_prune.trial": _trial}
     sys.meta_path.insert(0, _PatchOnImport(patches))

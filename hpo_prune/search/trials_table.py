@@ -8,8 +8,8 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from .checkpoint import atomic_write
-from .config import TrialConfig
+from ..files import atomic_write
+from ..config import TrialConfig
 
 LEADING = ["study", "trial", "state", "baseline", "model", "dataset", "regime", "source",
            "val_acc", "test_acc", "remaining_fraction", "params_total", "params_remaining",

@@ -11,6 +11,7 @@ from typing import Callable
 import optuna
 from ray.tune import Callback
 
+from ..objectives import non_dominated
 from .searcher import StudySearcher
 
 State = optuna.trial.TrialState
@@ -18,14 +19,9 @@ State = optuna.trial.TrialState
 
 def front(trials) -> list[tuple[float, float]]:
     """Non-dominated (val_acc, remaining_fraction) points, densest first."""
-    points = sorted(((t.values[0], t.values[1]) for t in trials if t.values),
-                    key=lambda p: (p[1], -p[0]))
-    best, out = -1.0, []
-    for acc, remaining in points:  # ascending remaining: keep points that beat all smaller
-        if acc > best:
-            out.append((acc, remaining))
-            best = acc
-    return out[::-1]
+    points = [(t.values[0], t.values[1]) for t in trials if t.values]
+    kept = [p for p, on in zip(points, non_dominated(points)) if on] if points else []
+    return sorted(kept, key=lambda p: (-p[1], -p[0]))
 
 
 def _clock(seconds: float) -> str:

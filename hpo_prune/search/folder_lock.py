@@ -14,9 +14,9 @@ from pathlib import Path
 
 from filelock import FileLock, Timeout
 
-from .errors import UsageError
+from ..errors import UsageError
+from ..files import LOCK_FILE
 
-LOCK_FILE = ".driver.lock"
 
 
 @contextlib.contextmanager

@@ -16,16 +16,16 @@ import socket
 import sys
 from pathlib import Path
 
-from .config import TrialConfig
-from .errors import ArgumentParser, UsageError, check, cli_main
+from ..config import TrialConfig
+from ..errors import ArgumentParser, UsageError, check, cli_main
+from ..files import SEARCH_FILE, STORAGE_FILE
+from ..objectives import REGIMES
 
 PRESETS = {
     "quick": {"dataset": ["digits"], "trials": 8, "epochs": 3, "early_stop": "none"},
     "paper": {"dataset": ["cifar10", "cifar100", "svhn", "caltech101"], "trials": 60,
               "epochs": 30, "early_stop": "asha"},
 }
-REGIMES = ("pretrained", "scratch")
-SEARCH_FILE = "search.json"
 
 
 def parser() -> ArgumentParser:
@@ -192,7 +192,7 @@ def main(argv=None) -> int:
     folder = Path(args.results).expanduser().resolve() / s["name"]
     check_results_dir(folder, s, args)
     check_address(args.address)
-    storage_url = args.storage or f"sqlite:///{folder / 'optuna.db'}"
+    storage_url = args.storage or f"sqlite:///{folder / STORAGE_FILE}"
     if args.storage is None and args.resume:
         old = json.loads((folder / SEARCH_FILE).read_text())
         storage_url = old.get("storage", storage_url)

@@ -15,12 +15,11 @@ from typing import Callable, ContextManager
 import optuna
 
 from .ask_lock import AskLock
-from .config import TrialConfig
-from .errors import UsageError
+from ..config import TrialConfig
+from ..errors import UsageError
+from ..objectives import DIRECTIONS, METRICS
 from .space import SearchSpace
 
-DIRECTIONS = ["maximize", "minimize"]
-METRICS = ["val_acc", "remaining_fraction"]
 FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
 SAMPLERS = ("tpe", "nsga2", "random", "grid")
 INTERRUPTED = "interrupted before it finished; its parameters were queued again"

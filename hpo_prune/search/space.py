@@ -18,6 +18,7 @@ malformed or out-of-range file is one error naming the file, the key and what is
 from __future__ import annotations
 
 import dataclasses
+import importlib.resources
 import itertools
 import math
 from dataclasses import dataclass
@@ -26,10 +27,12 @@ from typing import Any
 
 import yaml
 
-from .config import TrialConfig
-from .errors import UsageError
+from ..config import TrialConfig
+from ..errors import UsageError
+from ..objectives import REGIMES
 
-SPACES_DIR = Path(__file__).resolve().parent.parent / "search_spaces"
+# shipped inside the installed package (search_spaces/ at the repository's top level)
+SPACES_DIR = Path(str(importlib.resources.files("search_spaces")))
 DEFAULT_SPACE = {"vgg16": "vgg.yaml", "vgg16_bn": "vgg.yaml", "mobilenet_v1": "mobilenet.yaml",
                  "mobilenet_v2": "mobilenet.yaml"}
 # set by the search itself for every trial of a study (its flags), never by a space: the data
@@ -40,7 +43,6 @@ RESERVED = {f.name for f in dataclasses.fields(TrialConfig)
 TOP_KEYS = {"description", "models", "params", "fixed", "grid"}
 TYPES = {"float": {"low", "high", "log", "step"}, "int": {"low", "high", "log", "step"},
          "categorical": {"choices"}}
-REGIMES = ("scratch", "pretrained")
 
 
 @dataclass

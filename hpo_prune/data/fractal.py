@@ -22,8 +22,8 @@ from dataclasses import dataclass
 import numpy as np
 import torch
 
+from ..errors import check
 from .datasets import Split
-from .errors import check
 
 MAX_MAPS = 4
 MIN_FILL = 0.08  # a class's plain rendering must cover at least this fraction of its box

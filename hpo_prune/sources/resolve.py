@@ -14,10 +14,10 @@ from typing import Callable
 import torch
 from torch import nn
 
-from . import models
-from .checkpoint import atomic_write
-from .config import TrialConfig
-from .errors import UsageError
+from .. import models
+from ..config import TrialConfig
+from ..errors import UsageError
+from ..files import atomic_write
 
 # torchvision's ImageNet weights (the standard weights API's files and URLs)
 _TORCHVISION = {"vgg16": "VGG16_Weights", "vgg16_bn": "VGG16_BN_Weights",

@@ -24,9 +24,9 @@ from typing import Callable
 
 import torch
 
-from .checkpoint import save_model, write_metrics
-from .config import TrialConfig
-from .errors import UsageError
+from ..training.checkpoint import save_model, write_metrics
+from ..config import TrialConfig
+from ..errors import UsageError
 
 STATE_FILE = "state.pt"
 REPORT_FILE = "report.json"  # in the final checkpoint: the trial's final report
@@ -36,7 +36,7 @@ def trainable(spec: dict, data_refs: dict, weight_refs: dict) -> None:
     import ray
     from ray import tune
 
-    from .trial import run_trial
+    from ..trial import run_trial
 
     started = time.perf_counter()
     config = TrialConfig.from_dict(spec["config"])

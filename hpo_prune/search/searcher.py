@@ -26,7 +26,7 @@ from typing import Callable
 import optuna
 from ray.tune.search import Searcher
 
-from .errors import UsageError
+from ..errors import UsageError
 from .studies import INTERRUPTED, StudyPlan
 
 ATTRS = ("test_acc", "params_total", "params_remaining", "macs_dense", "macs_remaining",

@@ -10,9 +10,9 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .augment import BatchTransform, to_device
-from .datasets import Split
-from .errors import UsageError
+from ..data.augment import BatchTransform, to_device
+from ..data.datasets import Split
+from ..errors import UsageError
 
 
 SYNC_EVERY = 25  # on CUDA, read the loss back (a device sync) only every this many steps

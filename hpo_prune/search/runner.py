@@ -12,10 +12,13 @@ from pathlib import Path
 
 import optuna
 
-from . import datasets, sources, trials_table
-from .checkpoint import atomic_write, remove_stale_temporaries
-from .config import TrialConfig
-from .errors import UsageError
+from .. import sources
+from ..data import datasets
+from ..files import (SEARCH_FILE, TRIALS_FILE, TUNE_DIR, atomic_write,
+                     remove_stale_temporaries)
+from . import trials_table
+from ..config import TrialConfig
+from ..errors import UsageError
 from .space import SearchSpace
 from .studies import open_storage, open_study, study_name
 
@@ -87,7 +90,7 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
     import ray
     from ray import tune
 
-    from .early_stop import SparsityASHA
+    from .scheduler import SparsityASHA
     from .progress import Progress
     from .searcher import StudySearcher
     from .trainable import trainable
@@ -109,9 +112,9 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
               "studies": [{"name": p.name, "model": p.base.model, "dataset": p.base.dataset,
                            "regime": p.base.init, "source": p.base.resolved_source}
                           for p in plans]}
-    atomic_write(folder / "search.json", lambda tmp: tmp.write_text(json.dumps(record,
+    atomic_write(folder / SEARCH_FILE, lambda tmp: tmp.write_text(json.dumps(record,
                                                                                 indent=2)))
-    csv_path = folder / "trials.csv"
+    csv_path = folder / TRIALS_FILE
     remove_stale_temporaries(csv_path)  # a driver killed while writing it left one
 
     def refresh() -> None:
@@ -133,7 +136,7 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
     refs = {name: ray.put(d) for name, d in data.items()}
     weight_refs = {name: ray.put(w) for name, w in weights.items()}
     resources = {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial}
-    tune_dir = folder / "tune"
+    tune_dir = folder / TUNE_DIR
     run_name = f"run-{len(list(tune_dir.glob('run-*'))) + 1}" if tune_dir.exists() else "run-1"
     log(f"search {s['name']}: {len(plans)} studies x {s['trials']} trials, {s['epochs']} epochs "
         f"each, sampler {args.sampler}, early stop {s['early_stop']} -> {folder}")

@@ -11,15 +11,17 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
-from .checkpoint import atomic_write
-from .config import TrialConfig
-from .errors import UsageError
+from ..errors import UsageError
+from ..files import atomic_write
+
+if TYPE_CHECKING:  # the config names these loaders; they only read its fields
+    from ..config import TrialConfig
 
 DATA_ENV = "HPO_PRUNE_DATA"
 TEST_FRACTION = 0.2  # digits and caltech101 have no official test split

@@ -8,44 +8,9 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from .config import TrialConfig
-from .errors import UsageError
-
-MODEL_FILE = "model.pt"
-METRICS_FILE = "metrics.json"
-
-
-def atomic_write(path: Path, write) -> None:
-    """Write through a temporary file and rename, so readers never see half a file."""
-    path = Path(path)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    try:
-        write(tmp)
-        os.replace(tmp, path)
-    finally:
-        tmp.unlink(missing_ok=True)
-
-
-def remove_stale_temporaries(path: Path) -> int:
-    """Delete what atomic_write left beside ``path`` when its process was killed mid-write
-    (files named for a process that no longer runs)."""
-    removed = 0
-    for tmp in Path(path).parent.glob(f".{Path(path).name}.tmp*"):
-        pid = tmp.name.rsplit(".tmp", 1)[1]
-        if pid.isdigit() and not _running(int(pid)):
-            tmp.unlink(missing_ok=True)
-            removed += 1
-    return removed
-
-
-def _running(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+from ..config import TrialConfig
+from ..errors import UsageError
+from ..files import METRICS_FILE, MODEL_FILE, atomic_write
 
 
 def save_model(run_dir: Path, model: nn.Module, config: TrialConfig, num_classes: int,
@@ -80,7 +45,7 @@ def load_model(run_dir: str | os.PathLike) -> nn.Module:
     zeros, so the parameter count (nonzero for weight pruning) equals the run's
     ``final.params_remaining``.
     """
-    from . import models
+    from .. import models
 
     path = Path(run_dir) / MODEL_FILE
     try:
@@ -95,7 +60,7 @@ def load_model(run_dir: str | os.PathLike) -> nn.Module:
     model = models.build(config.model, blob["num_classes"], blob["image_size"], config.head)
     own = model.state_dict()
     if any(own[k].shape != v.shape for k, v in state.items() if k in own):
-        from .pruning.structured import reshape_like
+        from ..pruning.structured import reshape_like
 
         size = blob["image_size"]
         reshape_like(model, state, (1, 3, size, size))

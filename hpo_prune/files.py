@@ -1,0 +1,56 @@
+"""The names of the files the project writes, and how it writes them (atomically).
+
+A run folder (``python -m hpo_prune.train --out``, or a search trial's final checkpoint) holds
+MODEL_FILE and METRICS_FILE; a search's results folder holds SEARCH_FILE, STORAGE_FILE (unless
+--storage points elsewhere), TRIALS_FILE, TUNE_DIR/run-K/ and LOCK_FILE while a driver runs.
+"""
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+__all__ = ["MODEL_FILE", "METRICS_FILE", "SEARCH_FILE", "STORAGE_FILE", "TRIALS_FILE",
+           "TUNE_DIR", "LOCK_FILE", "atomic_write", "remove_stale_temporaries"]
+
+# a run folder
+MODEL_FILE = "model.pt"
+METRICS_FILE = "metrics.json"
+# a search's results folder
+SEARCH_FILE = "search.json"
+STORAGE_FILE = "optuna.db"
+TRIALS_FILE = "trials.csv"
+TUNE_DIR = "tune"
+LOCK_FILE = ".driver.lock"
+
+
+def atomic_write(path: Path, write) -> None:
+    """Write through a temporary file and rename, so readers never see half a file."""
+    path = Path(path)
+    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
+    try:
+        write(tmp)
+        os.replace(tmp, path)
+    finally:
+        tmp.unlink(missing_ok=True)
+
+
+def remove_stale_temporaries(path: Path) -> int:
+    """Delete what atomic_write left beside ``path`` when its process was killed mid-write
+    (files named for a process that no longer runs)."""
+    removed = 0
+    for tmp in Path(path).parent.glob(f".{Path(path).name}.tmp*"):
+        pid = tmp.name.rsplit(".tmp", 1)[1]
+        if pid.isdigit() and not _running(int(pid)):
+            tmp.unlink(missing_ok=True)
+            removed += 1
+    return removed
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True

@@ -1,0 +1,14 @@
+"""The search: Ray Tune schedules the trials, Optuna samples them, one study per (model,
+dataset, regime). ``python -m hpo_prune.search`` is its command line (``cli``).
+
+Reading order: ``cli`` (flags, presets, the results folder) -> ``runner`` (data and weights
+once, the Tune experiment) -> ``studies`` (Optuna studies and the storage) and ``space`` (YAML
+search spaces) -> ``searcher`` (Optuna ask/tell inside Tune) -> ``trainable`` (one trial in a
+Tune worker: ``run_trial`` reporting to Tune) -> ``scheduler`` (sparsity-bucketed ASHA),
+``progress`` (the terminal view), ``trials_table`` (trials.csv), ``folder_lock`` and
+``ask_lock`` (one driver per folder; drivers sharing a study never over-ask).
+
+Everything here is internal to the command line; its public surface is the command and the
+files it writes (see README).
+"""
+__all__: list[str] = []
