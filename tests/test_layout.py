@@ -1,0 +1,262 @@
+"""The project's layout: no import cycles and imports that only go one way (the library never
+reaches into the search or the analysis), a wheel that finds its search spaces from any working
+directory, and package ``__all__`` lists that name what the packages hold."""
+from __future__ import annotations
+
+import ast
+import importlib
+import os
+import shutil
+import subprocess
+import sys
+import textwrap
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGES = ("hpo_prune", "analysis")
+
+
+# ------------------------------------------------------------------ the import graph
+def _modules() -> dict[str, tuple[Path, bool]]:
+    """Every module of PACKAGES: dotted name -> (file, is a package)."""
+    found = {}
+    for package in PACKAGES:
+        for path in sorted((ROOT / package).rglob("*.py")):
+            parts = list(path.relative_to(ROOT).with_suffix("").parts)
+            is_package = parts[-1] == "__init__"
+            if is_package:
+                parts.pop()
+            found[".".join(parts)] = (path, is_package)
+    return found
+
+
+MODULES = _modules()
+
+
+def _is_type_checking(test: ast.expr) -> bool:
+    return ((isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
+            or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"))
+
+
+def _import_nodes(node: ast.AST):
+    """Every import statement under ``node``, in functions too, but not those under
+    ``if TYPE_CHECKING:`` (their ``else:`` branch is kept)."""
+    for child in ast.iter_child_nodes(node):
+        if isinstance(child, ast.If) and _is_type_checking(child.test):
+            for stmt in child.orelse:
+                yield from _import_nodes_of(stmt)
+            continue
+        yield from _import_nodes_of(child)
+
+
+def _import_nodes_of(node: ast.AST):
+    if isinstance(node, (ast.Import, ast.ImportFrom)):
+        yield node
+    yield from _import_nodes(node)
+
+
+def _targets(module: str, is_package: bool, node: ast.Import | ast.ImportFrom) -> set[str]:
+    """The modules of PACKAGES one import statement of ``module`` imports (the deepest module
+    each name resolves to; ``from pkg import name`` with ``name`` a submodule is that
+    submodule)."""
+    if isinstance(node, ast.Import):
+        names = [alias.name for alias in node.names]
+    else:
+        if node.level:
+            base = module.split(".") if is_package else module.split(".")[:-1]
+            base = base[:len(base) - (node.level - 1)]
+            source = ".".join(base + ([node.module] if node.module else []))
+        else:
+            source = node.module or ""
+        names = [f"{source}.{alias.name}" if f"{source}.{alias.name}" in MODULES else source
+                 for alias in node.names]
+    found = set()
+    for name in names:
+        parts = name.split(".")
+        known = [".".join(parts[:i]) for i in range(len(parts), 0, -1)
+                 if ".".join(parts[:i]) in MODULES]
+        if known:
+            found.add(known[0])
+    return found - {module}
+
+
+def import_graph() -> dict[str, set[str]]:
+    graph = {}
+    for module, (path, is_package) in MODULES.items():
+        tree = ast.parse(path.read_text(encoding="utf-8"), filename=str(path))
+        graph[module] = set().union(*(_targets(module, is_package, node)
+                                      for node in _import_nodes(tree)))
+    return graph
+
+
+def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
+    """One cycle of ``graph`` as [a, b, ..., a], or None (iterative depth-first search)."""
+    WHITE, GREY, BLACK = 0, 1, 2
+    colour = dict.fromkeys(graph, WHITE)
+    for start in sorted(graph):
+        if colour[start] != WHITE:
+            continue
+        path, stack = [start], [iter(sorted(graph[start]))]
+        colour[start] = GREY
+        while stack:
+            nxt = next(stack[-1], None)
+            if nxt is None:
+                colour[path.pop()] = BLACK
+                stack.pop()
+            elif colour.get(nxt, BLACK) == GREY:
+                return path[path.index(nxt):] + [nxt]
+            elif colour.get(nxt) == WHITE:
+                colour[nxt] = GREY
+                path.append(nxt)
+                stack.append(iter(sorted(graph[nxt])))
+    return None
+
+
+def test_the_graph_sees_every_kind_of_import():
+    """The resolver itself, on imports the real code uses: relative ones, a package's
+    submodule through ``from . import``, imports inside functions."""
+    graph = import_graph()
+    assert "hpo_prune.config" in graph["hpo_prune"]                    # from .config import
+    assert "hpo_prune.trial" in graph["hpo_prune"]                     # inside __getattr__
+    assert "hpo_prune.search.space" in graph["hpo_prune.search.cli"]   # from . import space
+    assert "hpo_prune.sources" in graph["hpo_prune.search.runner"]     # from .. import sources
+    assert "hpo_prune.errors" in graph["analysis.load"]                # absolute, other package
+    assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
+    assert find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_type_checking_imports_are_left_out():
+    tree = ast.parse(textwrap.dedent("""
+        from typing import TYPE_CHECKING
+        import typing
+        if TYPE_CHECKING:
+            from .search import runner
+        if typing.TYPE_CHECKING:
+            from . import trial
+        else:
+            from . import files
+        def f():
+            from .pruning import schedules
+    """))
+    found = set().union(*(_targets("hpo_prune.config", False, n) for n in _import_nodes(tree)))
+    assert found == {"hpo_prune.files", "hpo_prune.pruning.schedules"}
+
+
+def test_no_import_cycles():
+    cycle = find_cycle(import_graph())
+    assert cycle is None, "import cycle: " + " -> ".join(cycle)
+
+
+def test_the_library_never_imports_the_search_or_the_analysis():
+    """hpo_prune (outside hpo_prune/search/) is what the search and the analysis build on."""
+    graph = import_graph()
+    upward = [f"{module} -> {target}" for module, targets in sorted(graph.items())
+              if module.split(".")[0] == "hpo_prune"
+              and not (module + ".").startswith("hpo_prune.search.")
+              for target in sorted(targets)
+              if (target + ".").startswith(("hpo_prune.search.", "analysis."))]
+    assert not upward, "imports against the layering: " + ", ".join(upward)
+
+
+def test_no_source_file_is_ignored_by_git():
+    """A source file that .gitignore hides (hpo_prune/data/ once matched a ``data/`` rule)
+    works here and is missing from every clone."""
+    if not (ROOT / ".git").exists() or shutil.which("git") is None:
+        pytest.skip("not a git checkout")
+    listed = subprocess.run(["git", "ls-files", "--others", "--ignored", "--exclude-standard",
+                             "--", *PACKAGES, "search_spaces"], cwd=ROOT, capture_output=True,
+                            text=True, check=True).stdout.split()
+    hidden = [p for p in listed if "__pycache__" not in p and not p.endswith(".pyc")]
+    assert not hidden, f"ignored by git, so missing from a clone: {hidden}"
+
+
+# ------------------------------------------------------------------ package __all__
+PUBLIC_PACKAGES = ["hpo_prune", "hpo_prune.data", "hpo_prune.training", "hpo_prune.sources",
+                   "hpo_prune.pruning", "hpo_prune.search", "analysis"]
+
+
+def test_every_package_is_checked_for_all():
+    packages = sorted(name for name, (_, is_package) in MODULES.items() if is_package)
+    assert packages == sorted(PUBLIC_PACKAGES)
+
+
+@pytest.mark.parametrize("package", PUBLIC_PACKAGES)
+def test_package_all_names_resolve(package):
+    module = importlib.import_module(package)
+    assert "__all__" in vars(module), f"{package}/__init__.py defines no __all__"
+    names = module.__all__
+    assert len(set(names)) == len(names), f"{package}.__all__ repeats a name"
+    missing = []
+    for name in names:
+        try:
+            getattr(module, name)
+        except AttributeError:
+            missing.append(name)
+    assert not missing, f"{package}.__all__ names what it does not hold: {missing}"
+
+
+# ------------------------------------------------------------------ the wheel
+SHIPPED = ("pyproject.toml", "README.md", "hpo_prune", "analysis", "search_spaces")
+JUNK = shutil.ignore_patterns("__pycache__", "*.pyc", "*.egg-info", "build")
+
+CHECK = """
+import sys
+from pathlib import Path
+
+import hpo_prune
+from hpo_prune.search import space
+
+site = Path(sys.argv[1]).resolve()
+repo = Path(sys.argv[2]).resolve()
+where = [Path(hpo_prune.__file__).resolve(), Path(space.__file__).resolve()]
+paths = [space.resolve_path(None, "vgg16"), space.resolve_path(None, "mobilenet_v2")]
+assert [p.name for p in paths] == ["vgg.yaml", "mobilenet.yaml"], paths
+for name in ("vgg.yaml", "mobilenet.yaml", "filter.yaml", "paper_grid.yaml"):
+    loaded = space.load(name, "vgg16")
+    assert loaded.params or loaded.fixed or loaded.grid, name
+    paths.append(loaded.path)
+for path in where + [Path(p).resolve() for p in paths]:
+    assert path.is_relative_to(site), f"{path} is not from the installed wheel"
+    assert not path.is_relative_to(repo), f"{path} is from the repository"
+print("ok", len(paths))
+"""
+
+
+def _status() -> str:
+    return subprocess.run(["git", "status", "--porcelain", "--ignored", "--", "build",
+                           "*.egg-info"], cwd=ROOT, capture_output=True, text=True).stdout
+
+
+def test_wheel_finds_its_search_spaces_from_any_directory(tmp_path):
+    before = _status()
+    src = tmp_path / "src"  # a copy: building in place would leave build/ behind
+    src.mkdir()
+    for name in SHIPPED:
+        origin = ROOT / name
+        if origin.is_dir():
+            shutil.copytree(origin, src / name, ignore=JUNK)
+        else:
+            shutil.copy2(origin, src / name)
+    dist, site, elsewhere = tmp_path / "dist", tmp_path / "site", tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    pip = [sys.executable, "-m", "pip", "--disable-pip-version-check", "--no-input"]
+    env = {**os.environ, "PIP_NO_INDEX": "1"}
+    built = subprocess.run(pip + ["wheel", "--no-deps", "--no-build-isolation", "-q", "-w",
+                                  str(dist), str(src)], cwd=tmp_path, env=env,
+                           capture_output=True, text=True, timeout=120)
+    assert built.returncode == 0, built.stdout + built.stderr
+    wheels = list(dist.glob("hpo_prune-*.whl"))
+    assert len(wheels) == 1, list(dist.iterdir())
+    installed = subprocess.run(pip + ["install", "--no-deps", "-q", "--target", str(site),
+                                      str(wheels[0])], cwd=tmp_path, env=env,
+                               capture_output=True, text=True, timeout=120)
+    assert installed.returncode == 0, installed.stdout + installed.stderr
+    run_env = {**os.environ, "PYTHONPATH": str(site)}
+    run_env.pop("PYTHONSAFEPATH", None)
+    run = subprocess.run([sys.executable, "-c", CHECK, str(site), str(ROOT)], cwd=elsewhere,
+                         env=run_env, capture_output=True, text=True, timeout=120)
+    assert run.returncode == 0, run.stdout + run.stderr
+    assert run.stdout.split() == ["ok", "6"]
+    assert _status() == before, "building the wheel left files in the repository"
