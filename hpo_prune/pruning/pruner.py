@@ -11,16 +11,18 @@ momentum and weight decay never revive a pruned weight.
 """
 from __future__ import annotations
 
-from typing import Callable
+from typing import TYPE_CHECKING, Callable
 
 import torch
 from torch import nn
 
-from ..config import TrialConfig
 from .counting import count
 from .layers import prunable_layers
 from .masks import weight_keep, weight_scores
 from .schedules import settings_of, sparsity_at
+
+if TYPE_CHECKING:  # the config is read, never built here (config names the schedules)
+    from ..config import TrialConfig
 
 
 class Pruner:
