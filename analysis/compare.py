@@ -12,17 +12,17 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from hpo_prune.objectives import FINE_TUNED, SCRATCH
+
+from .intervals import percentile_interval
 from .summary import StudyResult, tol_label
 
 VERDICT_TOLERANCE = 0.01  # the headline verdict: within 1 point of the unpruned accuracy
-FINE_TUNED, SCRATCH = "pretrained", "scratch"
 
 
 def _interval(a: np.ndarray | None, b: np.ndarray | None) -> tuple[float, float]:
-    if a is None or b is None:
-        return (np.nan, np.nan)
-    low, high = np.percentile(a - b, [2.5, 97.5])
-    return float(low), float(high)
+    """The interval of the differences of two studies' bootstrap replicates."""
+    return percentile_interval(None if a is None or b is None else a - b)
 
 
 def verdict(difference: float, low: float, high: float, missing: str = "",
@@ -77,8 +77,8 @@ def compare_regimes(results: list[StudyResult]) -> pd.DataFrame:
             diff = a.removed - b.removed if a and b else np.nan
             low, high = _interval(a.replicates, b.replicates) if a and b else (np.nan, np.nan)
             rows.append({"model": model, "dataset": dataset, "figure": f"removed_{tol_label(tol)}",
-                         "pretrained": a.removed if a else np.nan,
-                         "scratch": b.removed if b else np.nan, "difference": diff,
+                         FINE_TUNED: a.removed if a else np.nan,
+                         SCRATCH: b.removed if b else np.nan, "difference": diff,
                          "ci_low": low, "ci_high": high,
                          "verdict": verdict(diff, low, high, missing),
                          "headline": bool(np.isclose(tol, VERDICT_TOLERANCE))})
@@ -87,12 +87,12 @@ def compare_regimes(results: list[StudyResult]) -> pd.DataFrame:
         low, high = (_interval(pre.hv_replicates, scr.hv_replicates) if pre and scr
                      else (np.nan, np.nan))
         rows.append({"model": model, "dataset": dataset, "figure": "hypervolume",
-                     "pretrained": pre.hypervolume if pre else np.nan,
-                     "scratch": scr.hypervolume if scr else np.nan, "difference": diff,
+                     FINE_TUNED: pre.hypervolume if pre else np.nan,
+                     SCRATCH: scr.hypervolume if scr else np.nan, "difference": diff,
                      "ci_low": low, "ci_high": high,
                      "verdict": verdict(diff, low, high, missing, hypervolume=True),
                      "headline": False})
-    columns = ["model", "dataset", "figure", "pretrained", "scratch", "difference", "ci_low",
+    columns = ["model", "dataset", "figure", FINE_TUNED, SCRATCH, "difference", "ci_low",
                "ci_high", "verdict", "headline"]
     return pd.DataFrame(rows, columns=columns)
 

@@ -19,12 +19,14 @@ import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from hpo_prune.objectives import FINE_TUNED, SCRATCH  # noqa: E402
+
 from .fronts import hypervolume_history  # noqa: E402
 from .schema import completed  # noqa: E402
 from .summary import StudyResult  # noqa: E402
 
-COLORS = {"pretrained": "#1f6fb4", "scratch": "#d9541e"}
-LABELS = {"pretrained": "fine-tuned (pretrained)", "scratch": "from scratch"}
+COLORS = {FINE_TUNED: "#1f6fb4", SCRATCH: "#d9541e"}
+LABELS = {FINE_TUNED: f"fine-tuned ({FINE_TUNED})", SCRATCH: "from scratch"}
 OTHER = "#6b6b6b"
 FORMATS = ("png", "svg")
 
@@ -166,7 +168,7 @@ def hypervolume_figure(results: list[StudyResult], out: Path) -> list[str]:
             if (r.model, r.dataset) != (model, dataset):
                 continue
             history = hypervolume_history(completed(r.trials))
-            ax.step(history["number"], history["hypervolume"], where="post", marker=".",
+            ax.step(history["trial"], history["hypervolume"], where="post", marker=".",
                     color=COLORS.get(r.regime, OTHER), label=LABELS.get(r.regime, r.regime))
         ax.set_title(f"{model} on {dataset}", fontsize=9)
         ax.set_xlabel("trial number")

@@ -1,7 +1,7 @@
 """Pareto fronts, the fitted monotone front with its bootstrap band, and hypervolume.
 
-Non-dominated sorting and hypervolume are Optuna's own (the code behind ``study.best_trials``
-and ``plot_hypervolume_history``); the monotone fit is scikit-learn's isotonic regression.
+Non-dominated sorting is the project's one Pareto rule (``hpo_prune.objectives``, on moocore),
+hypervolume is moocore's; the monotone fit is scikit-learn's isotonic regression.
 
 Conventions (the study's objectives: ``val_acc`` maximised, ``remaining_fraction`` minimised):
 
@@ -20,42 +20,37 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from optuna._hypervolume import compute_hypervolume
-from optuna.study._multi_objective import _is_pareto_front
 from sklearn.isotonic import IsotonicRegression
 
-from .schema import OBJECTIVES
+from hpo_prune.objectives import OBJECTIVES, non_dominated
 
+from .intervals import percentile_interval
+from .schema import require
+
+# the study's objectives as column -> "max" / "min" (the form pareto_front takes)
+DIRECTIONS = {name: {"maximize": "max", "minimize": "min"}[d] for name, d in OBJECTIVES}
 REFERENCE = {"val_acc": 0.0, "remaining_fraction": 1.0}
 MIN_TRIALS = 3  # fewer completed trials than this: "insufficient trials", no interval
 GRID = np.linspace(0.0, 1.0, 201)  # remaining fractions at which fitted fronts are evaluated
 
 
-def _signs(directions: Sequence[str]) -> np.ndarray:
+def _maximise(directions: Sequence[str]) -> list[bool]:
     bad = [d for d in directions if d not in ("max", "min")]
     if bad:
         raise ValueError(f"directions must be 'max' or 'min', got {bad}")
-    return np.array([-1.0 if d == "max" else 1.0 for d in directions])
+    return [d == "max" for d in directions]
 
 
-def _on_front(losses: np.ndarray) -> np.ndarray:
-    """Mask of the non-dominated rows of a (n, d) array of values to minimise."""
-    keep = np.isfinite(losses).all(axis=1)
-    mask = np.zeros(len(losses), dtype=bool)
-    if keep.any():
-        mask[keep] = _is_pareto_front(losses[keep], assume_unique_lexsorted=False)
-    return mask
-
-
-def pareto_front(df: pd.DataFrame, objectives: Mapping[str, str] = OBJECTIVES) -> pd.DataFrame:
+def pareto_front(df: pd.DataFrame, objectives: Mapping[str, str] = DIRECTIONS) -> pd.DataFrame:
     """The non-dominated rows of ``df`` (in their original order, index kept).
 
     ``objectives`` maps a column name to "max" or "min". Duplicated non-dominated points are
     all returned; rows with a missing (NaN) objective are left out.
     """
     columns = list(objectives)
+    maximise = _maximise(list(objectives.values()))
     values = df[columns].to_numpy(dtype=float) if len(df) else np.empty((0, len(columns)))
-    return df[_on_front(values * _signs(list(objectives.values())))]
+    return df[non_dominated(values, maximise)]
 
 
 def hypervolume(points, reference: Sequence[float], directions: Sequence[str]) -> float:
@@ -64,27 +59,30 @@ def hypervolume(points, reference: Sequence[float], directions: Sequence[str]) -
     ``directions[i]`` says whether objective i is maximised ("max") or minimised ("min").
     Points that are not at least as good as the reference on every objective add nothing.
     """
-    signs = _signs(directions)
+    import moocore
+
+    maximise = _maximise(directions)
+    signs = np.where(maximise, -1.0, 1.0)
     values = np.asarray(points, dtype=float).reshape(-1, len(signs))
-    ref = np.asarray(reference, dtype=float) * signs
-    losses = values * signs
-    inside = np.isfinite(losses).all(axis=1) & (losses <= ref).all(axis=1)
-    return float(compute_hypervolume(losses[inside], ref)) if inside.any() else 0.0
+    ref = np.asarray(reference, dtype=float)
+    inside = (np.isfinite(values).all(axis=1)
+              & (values * signs <= ref * signs).all(axis=1))
+    if not inside.any():
+        return 0.0
+    return float(moocore.hypervolume(values[inside], ref=ref, maximise=maximise))
 
 
 def study_hypervolume(df: pd.DataFrame) -> float:
     """Hypervolume of a study's trials on (val_acc, remaining_fraction) w.r.t. REFERENCE."""
-    return hypervolume(df[list(OBJECTIVES)].to_numpy(dtype=float),
-                       [REFERENCE[c] for c in OBJECTIVES], list(OBJECTIVES.values()))
+    return hypervolume(df[list(DIRECTIONS)].to_numpy(dtype=float),
+                       [REFERENCE[c] for c in DIRECTIONS], list(DIRECTIONS.values()))
 
 
 def hypervolume_history(df: pd.DataFrame) -> pd.DataFrame:
     """Hypervolume of the trials up to and including each trial number (rows sorted by it)."""
-    ordered = df.sort_values("number", kind="stable")
-    values = ordered[list(OBJECTIVES)].to_numpy(dtype=float)
-    history = [study_hypervolume(ordered.iloc[: i + 1]) if len(values) else 0.0
-               for i in range(len(values))]
-    return pd.DataFrame({"number": ordered["number"].to_numpy(), "hypervolume": history})
+    ordered = df.sort_values("trial", kind="stable")
+    history = [study_hypervolume(ordered.iloc[: i + 1]) for i in range(len(ordered))]
+    return pd.DataFrame({"trial": ordered["trial"].to_numpy(), "hypervolume": history})
 
 
 def front_curve(remaining: np.ndarray, acc: np.ndarray, grid: np.ndarray = GRID) -> np.ndarray:
@@ -96,7 +94,7 @@ def front_curve(remaining: np.ndarray, acc: np.ndarray, grid: np.ndarray = GRID)
     smallest it is NaN (no trial removed that much).
     """
     remaining, acc = np.asarray(remaining, float), np.asarray(acc, float)
-    on = _on_front(np.column_stack([-acc, remaining]))
+    on = non_dominated(np.column_stack([acc, remaining]))  # in OBJECTIVES' order
     x, y = remaining[on], acc[on]
     curve = np.full(len(grid), np.nan)
     if len(x) == 0:
@@ -140,6 +138,7 @@ def fit_front(df: pd.DataFrame, fixed: pd.DataFrame | None = None, n_boot: int =
     a grid point it counts as below every other value, so the band is only drawn where at least
     97.5% of the resampled fronts reach. Fewer than ``MIN_TRIALS`` rows: no band.
     """
+    require(df, list(DIRECTIONS), "fit_front's table")
     fixed = fixed if fixed is not None else df.iloc[:0]
     x = df["remaining_fraction"].to_numpy(float)
     y = df["val_acc"].to_numpy(float)
@@ -156,8 +155,7 @@ def fit_front(df: pd.DataFrame, fixed: pd.DataFrame | None = None, n_boot: int =
         curves[b] = front_curve(np.concatenate([x[idx], fx]), np.concatenate([y[idx], fy]),
                                 grid)
     curves = np.where(np.isnan(curves), -np.inf, curves)
-    lower = np.percentile(curves, 2.5, axis=0, method="lower")  # no interpolation with -inf
-    upper = np.percentile(curves, 97.5, axis=0, method="higher")
+    lower, upper = percentile_interval(curves, axis=0, method="outward")
     undefined = ~np.isfinite(lower)
     lower[undefined] = upper[undefined] = np.nan
     return FrontFit(grid, fit, lower, upper, len(df), n_boot)

@@ -1,9 +1,10 @@
 """Loading a search's trials: a results directory, a ``trials.csv`` or an Optuna storage.
 
-A results directory (written by ``python -m hpo_prune.search``) holds ``search.json``, the
-Optuna storage (``optuna.db`` unless search.json names another) and ``trials.csv``. The
-storage is read when it can be (it is live: a running search shows whatever has finished);
-otherwise ``trials.csv``. Either way the result is one DataFrame in the trials.csv schema.
+A results directory (written by ``python -m hpo_prune.search``; file names from
+``hpo_prune.files``) holds ``search.json``, the Optuna storage (``optuna.db`` unless
+search.json names another) and ``trials.csv``. The storage is read when it can be (it is
+live: a running search shows whatever has finished); otherwise ``trials.csv``. Either way the
+result is one DataFrame in the trials.csv schema.
 """
 from __future__ import annotations
 
@@ -14,11 +15,12 @@ from pathlib import Path
 import pandas as pd
 
 from hpo_prune.errors import UsageError
+from hpo_prune.files import SEARCH_FILE, STORAGE_FILE, TRIALS_FILE
+from hpo_prune.search.storage import open_storage, sqlite_path
 
 from .schema import normalise
-from .storage import load_studies, sqlite_path
+from .storage import load_studies, study_names
 
-SEARCH_FILE, TRIALS_FILE, STORAGE_FILE = "search.json", "trials.csv", "optuna.db"
 NOT_A_SEARCH = "pass the results directory written by python -m hpo_prune.search"
 
 
@@ -105,9 +107,7 @@ def load_results(directory: str | Path, prefer: str = "auto") -> Results:
         wanted = _study_names(search)
         names = wanted
         if wanted is not None:  # a study the search has not created yet has no trials yet
-            from .storage import open_storage, study_names
-
-            present = set(study_names(open_storage(url)))
+            present = set(study_names(open_storage(url, create=False)))
             names = [n for n in wanted if n in present]
         trials, names = load_studies(url, names)
         result = Results(trials, f"Optuna storage {url}", url, names, search, directory)

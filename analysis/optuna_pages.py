@@ -21,6 +21,8 @@ import optuna.visualization as vis
 from optuna.importance import PedAnovaImportanceEvaluator
 from optuna.trial import TrialState
 
+from hpo_prune.objectives import METRICS
+
 from .fronts import REFERENCE
 
 MIN_IMPORTANCE_TRIALS = 4  # fewer completed trials: importances are skipped
@@ -39,7 +41,7 @@ def page_name(study_name: str) -> str:
 
 def _plots(study: optuna.Study) -> list[tuple[str, int, Callable]]:
     """(title, completed trials needed, figure factory) for each plot of the page."""
-    names = study.metric_names or ["val_acc", "remaining_fraction"]
+    names = study.metric_names or METRICS
     acc, rem = names.index("val_acc"), names.index("remaining_fraction")
     reference = [REFERENCE[n] for n in names]
     signs = {"val_acc": (-1.0, "-val_acc (higher val_acc is better)"),
@@ -117,12 +119,12 @@ def study_page(study: optuna.Study, path: Path, title: str) -> dict[str, str]:
 def write_pages(storage_url: str, studies: dict[str, str], out: Path) -> dict[str, Path]:
     """One page per study (``studies`` maps study name -> page title) in ``out``; a study the
     storage does not hold gets no page."""
-    from .storage import open_storage
+    from hpo_prune.search.storage import open_storage
 
     from .storage import study_names
 
     out.mkdir(parents=True, exist_ok=True)
-    storage = open_storage(storage_url)
+    storage = open_storage(storage_url, create=False)
     present = set(study_names(storage))
     pages = {}
     optuna.logging.set_verbosity(optuna.logging.ERROR)

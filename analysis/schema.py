@@ -1,9 +1,10 @@
-"""The trials table: the columns of the search's ``trials.csv`` and their types.
+"""The trials table: the search's ``trials.csv`` columns and their types.
 
-Every loader (``trials.csv`` or an Optuna storage) returns one pandas DataFrame with these
-columns, in this order: the fixed columns below, then every ``TrialConfig`` field by its name,
-then any other search parameter. Unknown values (running or failed trials) are missing (NaN /
-<NA>), accuracies and fractions are in [0, 1], counts are integers, seconds are floats.
+Every loader (``trials.csv`` or an Optuna storage) and every public function taking a
+DataFrame goes through ``normalise``: one pandas DataFrame with the columns of
+``hpo_prune.search.trials_table`` (the one exporter), in its order, then any other column.
+Unknown values (running or failed trials) are missing (NaN / <NA>), accuracies and fractions
+are in [0, 1], counts are integers, seconds are floats.
 """
 from __future__ import annotations
 
@@ -14,29 +15,25 @@ import pandas as pd
 
 from hpo_prune.config import TrialConfig
 from hpo_prune.errors import UsageError
+from hpo_prune.search.trials_table import COLUMNS, LEADING
 
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
-REGIMES = ("pretrained", "scratch")  # pretrained = fine-tuned from pre-trained weights
-OBJECTIVES = {"val_acc": "max", "remaining_fraction": "min"}
 
 FLOATS = ("val_acc", "remaining_fraction", "test_acc", "achieved_sparsity",
-          "val_acc_before_pruning", "seconds")
-INTS = ("number", "params_total", "params_remaining", "macs_dense", "macs_remaining",
+          "requested_sparsity", "val_acc_before_pruning", "seconds", "wall_seconds")
+INTS = ("trial", "params_total", "params_remaining", "macs_dense", "macs_remaining",
         "epochs_run")
-FIXED = ("study", "number", "state", "baseline", "regime", "val_acc", "remaining_fraction",
-         "test_acc", "params_total", "params_remaining", "macs_dense", "macs_remaining",
-         "achieved_sparsity", "val_acc_before_pruning", "epochs_run", "seconds", "fail_reason")
-CONFIG_FIELDS = tuple(f.name for f in dataclasses.fields(TrialConfig))
+TEXT = ("study", "model", "dataset", "regime", "source", "driver", "fail_reason", "model_dir")
+FIXED = tuple(LEADING)  # typed here; added (empty) when a table lacks one
 CONFIG_TYPES = {f.name: str(f.type) for f in dataclasses.fields(TrialConfig)}
-ALIASES = {"trial": "number"}  # other names the search has used for a column
-# what the analysis reads; a trials.csv without one of these is not the search's
-REQUIRED = ("study", "number", "state", "baseline", "regime", "val_acc", "remaining_fraction",
+# what the analysis reads; a table without one of these is not the search's
+REQUIRED = ("study", "trial", "state", "baseline", "regime", "val_acc", "remaining_fraction",
             "test_acc", "model", "dataset")
 
 
 def column_order(columns) -> list[str]:
-    """FIXED, then the TrialConfig fields, then the rest in their given order."""
-    known = [c for c in FIXED + CONFIG_FIELDS if c in columns]
+    """The trials table's COLUMNS, then the rest in their given order."""
+    known = [c for c in COLUMNS if c in columns]
     return known + [c for c in columns if c not in known]
 
 
@@ -53,14 +50,26 @@ def _as_bool(value, where: str) -> bool:
     raise UsageError(f"{where}: column baseline holds {value!r}; expected True or False")
 
 
-def normalise(frame: pd.DataFrame, where: str) -> pd.DataFrame:
-    """Check the required columns and give every known column its type."""
-    frame = frame.rename(columns={k: v for k, v in ALIASES.items()
-                                  if k in frame.columns and v not in frame.columns})
-    missing = [c for c in REQUIRED if c not in frame.columns]
+def require(frame: pd.DataFrame, columns, where: str) -> None:
+    """A one-line UsageError naming the ``columns`` that ``frame`` lacks."""
+    missing = [c for c in columns if c not in frame.columns]
     if missing:
         raise UsageError(f"{where} lacks column(s) {', '.join(missing)}: it was not written by "
                          "python -m hpo_prune.search; pass the search's results directory")
+
+
+def _with_baseline(frame: pd.DataFrame, where: str) -> pd.DataFrame:
+    """A table without a baseline column gets one from prune_ratio = 0, as the searcher
+    marks its trials."""
+    if "baseline" in frame.columns or "prune_ratio" not in frame.columns:
+        return frame
+    return frame.assign(baseline=_numeric(frame["prune_ratio"], "prune_ratio", where) == 0)
+
+
+def normalise(frame: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Check the required columns and give every known column its type."""
+    frame = _with_baseline(frame, where)
+    require(frame, REQUIRED, where)
     df = frame.copy()
     for name in FIXED:
         if name not in df.columns:
@@ -72,22 +81,21 @@ def normalise(frame: pd.DataFrame, where: str) -> pd.DataFrame:
         if (values.dropna() % 1 != 0).any():
             raise UsageError(f"{where}: column {name} holds non-integer values; expected counts")
         df[name] = values.round().astype("Int64")
-    if df["number"].isna().any():
-        raise UsageError(f"{where}: column number has empty values; every trial needs a number")
+    if df["trial"].isna().any():
+        raise UsageError(f"{where}: column trial has empty values; every trial needs a number")
     df["state"] = df["state"].astype(str).str.strip().str.upper()
     bad = sorted(set(df["state"]) - set(STATES))
     if bad:
         raise UsageError(f"{where}: unknown trial state(s) {', '.join(bad)}; expected one of "
                          f"{', '.join(STATES)}")
     df["baseline"] = [_as_bool(v, where) for v in df["baseline"]]
-    for name in ("study", "regime", "model", "dataset"):
-        df[name] = df[name].where(df[name].notna(), "").astype(str)
-    df["fail_reason"] = df["fail_reason"].where(df["fail_reason"].notna(), "").astype(str)
+    for name in TEXT:
+        df[name] = df[name].map(_text)
     for name in df.columns:
         if name not in FIXED:
             df[name] = _typed(df[name], CONFIG_TYPES.get(name), name, where)
     df = df[column_order(df.columns)]
-    return df.sort_values(["study", "number"], kind="stable").reset_index(drop=True)
+    return df.sort_values(["study", "trial"], kind="stable").reset_index(drop=True)
 
 
 def _numeric(column: pd.Series, name: str, where: str) -> pd.Series:

@@ -19,6 +19,8 @@ from dataclasses import dataclass
 import numpy as np
 import pandas as pd
 
+from .intervals import percentile_interval
+
 N_BOOT = 1000  # bootstrap resamples
 TOLERANCES = (0.005, 0.01, 0.02)  # accuracy drops allowed, as fractions (0.5 / 1 / 2 points)
 EPS = 1e-9  # accuracies are ratios of counts; guard the comparison against rounding
@@ -34,10 +36,7 @@ class Selection:
     replicates: np.ndarray | None  # bootstrap values of `removed`; None: too few trials
 
     def interval(self) -> tuple[float, float]:
-        if self.replicates is None:
-            return (np.nan, np.nan)
-        low, high = np.percentile(self.replicates, [2.5, 97.5])
-        return float(low), float(high)
+        return percentile_interval(self.replicates)
 
 
 def select_within(pruned: pd.DataFrame, baseline: pd.Series, tolerance: float) -> pd.Series:
@@ -45,7 +44,7 @@ def select_within(pruned: pd.DataFrame, baseline: pd.Series, tolerance: float) -
     floor = baseline["val_acc"] - tolerance - EPS
     candidates = pd.concat([pruned[pruned["val_acc"] >= floor], baseline.to_frame().T])
     candidates = candidates.assign(_removed=1.0 - candidates["remaining_fraction"].astype(float))
-    order = candidates.sort_values(["_removed", "val_acc", "number"],
+    order = candidates.sort_values(["_removed", "val_acc", "trial"],
                                    ascending=[False, False, True], kind="stable")
     return order.iloc[0]
 
@@ -72,6 +71,6 @@ def selections(pruned: pd.DataFrame, baseline: pd.Series | None, tolerances=TOLE
     out = []
     for tol in tolerances:
         row = select_within(pruned, baseline, tol)
-        out.append(Selection(tol, float(row["_removed"]), int(row["number"]),
+        out.append(Selection(tol, float(row["_removed"]), int(row["trial"]),
                              float(row["val_acc"]), float(row["test_acc"]), reps.get(tol)))
     return out

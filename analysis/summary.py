@@ -15,8 +15,9 @@ import numpy as np
 import pandas as pd
 
 from . import fronts
-from .fronts import MIN_TRIALS, FrontFit
-from .schema import STATES, completed, state_counts
+from .fronts import DIRECTIONS, MIN_TRIALS, REFERENCE, FrontFit
+from .intervals import percentile_interval
+from .schema import STATES, completed, normalise, state_counts
 from .selection import N_BOOT, TOLERANCES, Selection, selections
 
 
@@ -47,10 +48,7 @@ class StudyResult:
         return len(self.pruned) >= MIN_TRIALS
 
     def hv_interval(self) -> tuple[float, float]:
-        if self.hv_replicates is None:
-            return (np.nan, np.nan)
-        low, high = np.percentile(self.hv_replicates, [2.5, 97.5])
-        return float(low), float(high)
+        return percentile_interval(self.hv_replicates)
 
 
 def _baseline(trials: pd.DataFrame, done: pd.DataFrame) -> tuple[pd.Series | None, str]:
@@ -59,19 +57,19 @@ def _baseline(trials: pd.DataFrame, done: pd.DataFrame) -> tuple[pd.Series | Non
     usable = done[done["baseline"]]
     if len(usable):
         row = usable.iloc[0]
-        note = (f"{len(usable)} completed baseline trials; #{int(row['number'])} is the "
+        note = (f"{len(usable)} completed baseline trials; #{int(row['trial'])} is the "
                 "reference" if len(usable) > 1 else "")
         return row, note
     unpruned = done[done["prune_ratio"] == 0] if "prune_ratio" in done.columns else done[:0]
     if len(unpruned):
         row = unpruned.iloc[0]
-        return row, (f"baseline: trial #{int(row['number'])} (prune_ratio = 0; not marked as "
+        return row, (f"baseline: trial #{int(row['trial'])} (prune_ratio = 0; not marked as "
                      "the baseline)")
     marked = trials[trials["baseline"]]
     if len(marked):
         row = marked.iloc[0]
         reason = f" ({row['fail_reason']})" if row["fail_reason"] else ""
-        return None, (f"baseline missing: the unpruned trial #{int(row['number'])} is "
+        return None, (f"baseline missing: the unpruned trial #{int(row['trial'])} is "
                       f"{row['state']}{reason}")
     return None, "baseline missing: the study has no unpruned (prune_ratio = 0) trial"
 
@@ -80,7 +78,7 @@ def analyse_study(name: str, trials: pd.DataFrame, tolerances=TOLERANCES, n_boot
                   seed: int = 0) -> StudyResult:
     done = completed(trials)
     baseline, baseline_note = _baseline(trials, done)
-    pruned = done[done["number"] != baseline["number"]] if baseline is not None else done
+    pruned = done[done["trial"] != baseline["trial"]] if baseline is not None else done
     pruned = pruned[~pruned["baseline"]].reset_index(drop=True)
     fixed = baseline.to_frame().T if baseline is not None else None
     fit = fronts.fit_front(pruned, fixed=fixed, n_boot=n_boot, seed=seed, name=name)
@@ -89,12 +87,12 @@ def analyse_study(name: str, trials: pd.DataFrame, tolerances=TOLERANCES, n_boot
         index = fronts.rng_for(seed, name).integers(0, len(pruned), (n_boot, len(pruned)))
     sel = selections(pruned, baseline, tolerances, index)
     hv_reps = None
-    base_points = (np.array([[baseline["val_acc"], baseline["remaining_fraction"]]], float)
-                   if baseline is not None else np.empty((0, 2)))
+    columns, dirs = list(DIRECTIONS), list(DIRECTIONS.values())
+    base_points = (baseline[columns].to_numpy(float)[None] if baseline is not None
+                   else np.empty((0, len(columns))))
     if index is not None:
-        points = pruned[["val_acc", "remaining_fraction"]].to_numpy(float)
-        ref, dirs = [fronts.REFERENCE["val_acc"], fronts.REFERENCE["remaining_fraction"]], \
-            ["max", "min"]
+        points = pruned[columns].to_numpy(float)
+        ref = [REFERENCE[c] for c in columns]
         hv_reps = np.array([fronts.hypervolume(np.vstack([points[i], base_points]), ref, dirs)
                             for i in index])
     notes = [baseline_note] if baseline_note else []
@@ -116,7 +114,9 @@ def _first(trials: pd.DataFrame, column: str) -> str:
 
 def analyse(df: pd.DataFrame, tolerances=TOLERANCES, n_boot: int = N_BOOT, seed: int = 0
             ) -> list[StudyResult]:
-    """Every study of a trials table, sorted by model, dataset and regime."""
+    """Every study of a trials table (checked and typed by ``schema.normalise``; a missing
+    baseline column is derived from prune_ratio = 0), sorted by model, dataset and regime."""
+    df = normalise(df, "the trials table")
     results = [analyse_study(name, group.reset_index(drop=True), tolerances, n_boot, seed)
                for name, group in df.groupby("study", sort=True)]
     return sorted(results, key=lambda r: (r.model, r.dataset, r.regime, r.name))
@@ -127,7 +127,7 @@ def summary_table(results: list[StudyResult]) -> pd.DataFrame:
     for r in results:
         b = r.baseline
         row = {"model": r.model, "dataset": r.dataset, "regime": r.regime, "study": r.name,
-               "baseline_trial": int(b["number"]) if b is not None else pd.NA,
+               "baseline_trial": int(b["trial"]) if b is not None else pd.NA,
                "unpruned_val_acc": float(b["val_acc"]) if b is not None else np.nan,
                "unpruned_test_acc": float(b["test_acc"]) if b is not None else np.nan}
         for s in r.selections:
@@ -152,7 +152,8 @@ def summary_table(results: list[StudyResult]) -> pd.DataFrame:
 
 def summarise(results_dir_or_df, tolerances=TOLERANCES, n_boot: int = N_BOOT,
               seed: int = 0) -> pd.DataFrame:
-    """The headline table (one row per study) of a results directory or a trials table."""
+    """The headline table (one row per study) of a results directory or a trials table
+    (e.g. ``pd.read_csv(".../trials.csv")``; see ``analyse``)."""
     if isinstance(results_dir_or_df, (str, Path)):
         from .load import load_results
 

@@ -8,6 +8,8 @@ import html
 
 import pandas as pd
 
+from hpo_prune.objectives import FINE_TUNED, SCRATCH
+
 from .compare import headline_verdicts
 from .schema import STATES
 
@@ -53,8 +55,8 @@ def comparison_rows(comparison: pd.DataFrame) -> list[list[str]]:
         diff = row["difference"]
         diff_text = ("n/a" if pd.isna(diff) else f"{diff:+.3f}" if hv
                      else f"{100 * diff:+.1f} pts")
-        rows.append([row["model"], row["dataset"], row["figure"], fmt(row["pretrained"]),
-                     fmt(row["scratch"]), diff_text, row["verdict"]])
+        rows.append([row["model"], row["dataset"], row["figure"], fmt(row[FINE_TUNED]),
+                     fmt(row[SCRATCH]), diff_text, row["verdict"]])
     return rows
 
 

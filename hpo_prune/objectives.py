@@ -27,20 +27,23 @@ def minimised(values) -> list[float]:
     return [-float(v) if d == "maximize" else float(v) for v, d in zip(values, DIRECTIONS)]
 
 
-def non_dominated(values) -> np.ndarray:
-    """Mask of the non-dominated rows of ``values`` (n x 2, in OBJECTIVES' order).
+def non_dominated(values, maximise=None) -> np.ndarray:
+    """Mask of the non-dominated rows of ``values`` (n x k; by default k = 2, in OBJECTIVES'
+    order; else ``maximise`` says, per column, whether it is maximised).
 
     The one Pareto rule of the project (the search's progress view and the analysis): a row
-    dominates another when it is at least as good on both objectives and strictly better on
-    one, so ties on one objective are decided by the other and exact duplicates of a
+    dominates another when it is at least as good on every objective and strictly better on
+    one, so ties on one objective are decided by the others and exact duplicates of a
     non-dominated point are all kept. Rows with a missing (non-finite) value are never on it.
     """
     import moocore
 
-    values = np.asarray(values, dtype=float).reshape(-1, len(OBJECTIVES))
+    if maximise is None:
+        maximise = [d == "maximize" for d in DIRECTIONS]
+    maximise = [bool(m) for m in maximise]
+    values = np.asarray(values, dtype=float).reshape(-1, len(maximise))
     keep = np.isfinite(values).all(axis=1)
     mask = np.zeros(len(values), dtype=bool)
     if keep.any():
-        maximise = [d == "maximize" for d in DIRECTIONS]
         mask[keep] = moocore.is_nondominated(values[keep], maximise=maximise, keep_weakly=True)
     return mask

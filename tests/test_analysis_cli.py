@@ -6,7 +6,7 @@ import sys
 
 import optuna
 import pytest
-from test_analysis_fixture import FIXED, make_search, standard_studies
+from test_analysis_fixture import COLUMNS, make_search, standard_studies
 
 from analysis.__main__ import main
 
@@ -33,12 +33,14 @@ def test_missing_foreign_and_empty_directories(tmp_path, capsys):
     err = fails(["--results", str(foreign)], capsys)
     assert "neither trials.csv nor an Optuna storage" in err
     (foreign / "trials.csv").write_text("epoch,loss\n1,0.5\n")
-    assert "lacks column(s) study, number" in fails(["--results", str(foreign)], capsys)
-    (foreign / "trials.csv").write_text(",".join(FIXED + ["model", "dataset"]) + "\n")
+    assert "lacks column(s) study, trial" in fails(["--results", str(foreign)], capsys)
+    (foreign / "trials.csv").write_text(",".join(COLUMNS) + "\n")
     assert "holds no trials yet" in fails(["--results", str(foreign)], capsys)
-    row = ["s", "0", "COMPLETE", "True", "scratch", "high"] + [""] * (len(FIXED) - 6)
-    (foreign / "trials.csv").write_text(",".join(FIXED + ["model", "dataset"]) + "\n"
-                                        + ",".join(row + ["vgg16", "digits"]) + "\n")
+    row = dict.fromkeys(COLUMNS, "")
+    row.update(study="s", trial="0", state="COMPLETE", baseline="True", regime="scratch",
+               val_acc="high", model="vgg16", dataset="digits")
+    (foreign / "trials.csv").write_text(",".join(COLUMNS) + "\n"
+                                        + ",".join(row.values()) + "\n")
     assert "column val_acc holds the non-numeric value 'high'" in fails(
         ["--results", str(foreign)], capsys)
     assert not (foreign / "report").exists()

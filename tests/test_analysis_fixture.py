@@ -1,10 +1,11 @@
-"""A real search results directory for the analysis tests: Optuna studies in a temporary
-SQLite storage (trials recorded with ``study.add_trial(create_trial(...))``), search.json and
-a trials.csv written to the search's contract, independently of the analysis' own loaders.
-The test at the bottom checks that both routes give the same trials table."""
+"""A real search results directory for the analysis tests, written the way the search writes
+one: Optuna studies in a temporary SQLite storage (opened by the search's opener), each trial
+recorded with ``study.add_trial(create_trial(...))`` carrying the user attributes the searcher
+sets, search.json, and trials.csv exported by the search's own ``trials_table``.
+The test at the bottom checks that reading trials.csv and reading the storage give the same
+trials table."""
 from __future__ import annotations
 
-import csv
 import json
 import warnings
 from pathlib import Path
@@ -14,11 +15,15 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
 from hpo_prune.config import TrialConfig
+from hpo_prune.files import SEARCH_FILE, STORAGE_FILE, TRIALS_FILE
+from hpo_prune.objectives import DIRECTIONS, METRICS
+from hpo_prune.search import trials_table
+from hpo_prune.search.storage import open_storage
+from hpo_prune.search.studies import study_name
 
-FIXED = ["study", "number", "state", "baseline", "regime", "val_acc", "remaining_fraction",
-         "test_acc", "params_total", "params_remaining", "macs_dense", "macs_remaining",
-         "achieved_sparsity", "val_acc_before_pruning", "epochs_run", "seconds", "fail_reason"]
+COLUMNS = trials_table.COLUMNS
 PARAMS_TOTAL = 1000
+DRIVER = "testhost:1"
 DISTRIBUTIONS = {"prune_ratio": FloatDistribution(0.0, 0.99),
                  "schedule": CategoricalDistribution(["agp", "one_shot", "iterative"]),
                  "lr": FloatDistribution(1e-3, 0.1, log=True)}
@@ -36,75 +41,73 @@ def baseline(val, test, state="COMPLETE", fail_reason=""):
              fail_reason=fail_reason)
 
 
-def _record(spec: dict, model: str, dataset: str, regime: str, search: str) -> dict:
-    """The trial's params, values and user attrs as the search records them."""
+def _measured(spec: dict, prune_ratio: float, number: int) -> dict:
+    """What a finished trial's last report gives the searcher to store."""
+    rem, remaining = spec["rem"], round(PARAMS_TOTAL * spec["rem"])
+    return {"test_acc": spec["test"], "params_total": PARAMS_TOTAL,
+            "params_remaining": remaining, "macs_dense": 5000, "macs_remaining": 5 * remaining,
+            "achieved_sparsity": 1 - rem, "requested_sparsity": prune_ratio,
+            "val_acc_before_pruning": 0.5, "seconds": 1.5, "wall_seconds": 2.0,
+            "node": "127.0.0.1", "epochs_run": 3,
+            "model_dir": f"tune/run-1/trial_{number}/checkpoint_000002"}
+
+
+def _record(spec: dict, number: int, model: str, dataset: str, regime: str) -> dict:
+    """The trial's params, values and user attrs as the searcher records them."""
     rem = spec["rem"]
     prune_ratio = 0.0 if spec["baseline"] else round(1 - rem, 6) if rem is not None else 0.5
     config = TrialConfig(model=model, dataset=dataset, init=regime, lr=spec["lr"],
                          source="fractal" if regime == "pretrained" else "",
                          prune_ratio=prune_ratio, schedule=spec["schedule"]).to_dict()
     done = spec["state"] == "COMPLETE"
-    attrs = {"baseline": spec["baseline"], "config": config, "fail_reason": spec["fail_reason"]}
+    attrs = {"config": config, "baseline": prune_ratio == 0, "driver": DRIVER}
     if done:
-        remaining = round(PARAMS_TOTAL * rem)
-        attrs.update(test_acc=spec["test"], params_total=PARAMS_TOTAL,
-                     params_remaining=remaining, macs_dense=5000, macs_remaining=5 * remaining,
-                     achieved_sparsity=1 - rem, val_acc_before_pruning=0.5, epochs_run=3,
-                     seconds=1.5)
+        attrs.update(_measured(spec, prune_ratio, number))
+    if spec["state"] == "FAIL":
+        attrs["fail_reason"] = spec["fail_reason"]
     params = {"prune_ratio": prune_ratio, "schedule": spec["schedule"], "lr": spec["lr"]}
     return {"params": params, "attrs": attrs, "values": [spec["val"], rem] if done else None}
 
 
-def _cell(value) -> str:
-    return "" if value is None else str(value)
+def _study(storage, name: str, model: str, dataset: str, regime: str) -> optuna.Study:
+    """A study as the search creates it: directions, metric names, study attributes."""
+    study = optuna.create_study(study_name=study_name(name, model, dataset, regime),
+                                storage=storage, directions=DIRECTIONS)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+        study.set_metric_names(METRICS)
+    source = "fractal" if regime == "pretrained" else ""
+    for key, value in {"model": model, "dataset": dataset, "regime": regime,
+                       "source": source}.items():
+        study.set_user_attr(key, value)
+    return study
 
 
 def make_search(root: Path, studies: dict[tuple[str, str, str], list[dict]],
-                name: str = "demo", write_csv: bool = True) -> Path:
+                name: str = "demo") -> Path:
     """Write DIR = root/name like python -m hpo_prune.search does; returns DIR.
 
     ``studies`` maps (model, dataset, regime) to the trials, in trial-number order."""
     directory = Path(root) / name
     directory.mkdir(parents=True)
-    url = f"sqlite:///{directory / 'optuna.db'}"
-    storage = optuna.storages.RDBStorage(url)
+    url = f"sqlite:///{directory / STORAGE_FILE}"
+    storage = open_storage(url)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
-    described, rows = [], []
+    made = []
     for (model, dataset, regime), trials in studies.items():
-        study_name = f"{name}.{model}.{dataset}.{regime}"
-        study = optuna.create_study(study_name=study_name, storage=storage,
-                                    directions=["maximize", "minimize"])
-        with warnings.catch_warnings():
-            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
-            study.set_metric_names(["val_acc", "remaining_fraction"])
-        source = "fractal" if regime == "pretrained" else ""
-        for key, value in {"model": model, "dataset": dataset, "regime": regime,
-                           "source": source, "search": name}.items():
-            study.set_user_attr(key, value)
-        described.append({"name": study_name, "model": model, "dataset": dataset,
-                          "regime": regime, "source": source})
+        study = _study(storage, name, model, dataset, regime)
         for number, spec in enumerate(trials):
-            rec = _record(spec, model, dataset, regime, name)
+            rec = _record(spec, number, model, dataset, regime)
             study.add_trial(create_trial(state=TrialState[spec["state"]], values=rec["values"],
                                          params=rec["params"], distributions=DISTRIBUTIONS,
                                          user_attrs=rec["attrs"]))
-            attrs, values = rec["attrs"], rec["values"] or [None, None]
-            row = {"study": study_name, "number": number, "state": spec["state"],
-                   "baseline": spec["baseline"], "regime": regime, "val_acc": values[0],
-                   "remaining_fraction": values[1]}
-            row.update({k: attrs.get(k) for k in FIXED if k not in row})
-            row.update(attrs["config"])
-            rows.append(row)
-    (directory / "search.json").write_text(json.dumps(
+        made.append(study)
+    described = [{"name": s.study_name, **trials_table.study_info(s)} for s in made]
+    (directory / SEARCH_FILE).write_text(json.dumps(
         {"name": name, "model": sorted({k[0] for k in studies})[0],
          "datasets": sorted({k[1] for k in studies}), "regimes": sorted({k[2] for k in studies}),
          "storage": url, "studies": described, "seed": 0}))
-    if write_csv:
-        columns = FIXED + list(TrialConfig().to_dict())
-        with open(directory / "trials.csv", "w", newline="") as f:
-            writer = csv.writer(f)
-            writer.writerow(columns)
-            writer.writerows([[_cell(row.get(c)) for c in columns] for row in rows])
+    trials_table.write(directory / TRIALS_FILE, made)
     return directory
 
 
@@ -133,7 +136,7 @@ def test_csv_and_storage_give_the_same_trials_table(tmp_path):
     from_csv = load_csv(directory / "trials.csv")
     from_storage = load_results(directory, prefer="storage").trials
     assert len(from_csv) == 22 and list(from_csv.columns) == list(from_storage.columns)
-    assert list(from_csv.columns[:len(FIXED)]) == FIXED
+    assert list(from_csv.columns[:len(COLUMNS)]) == COLUMNS
     import pandas as pd
 
     pd.testing.assert_frame_equal(from_csv, from_storage)

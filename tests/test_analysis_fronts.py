@@ -1,11 +1,15 @@
 """Fronts: non-dominated set vs brute force, hypervolume vs hand-computed values, the monotone
-fitted front and its bootstrap band."""
+fitted front and its bootstrap band, the one percentile interval."""
+import re
+from pathlib import Path
+
 import numpy as np
 import pandas as pd
 import pytest
 
 from analysis import fit_front, hypervolume, hypervolume_history, pareto_front
 from analysis.fronts import GRID, front_curve, study_hypervolume
+from analysis.intervals import percentile_interval
 
 
 def brute_force_front(values: np.ndarray, directions: list[str]) -> np.ndarray:
@@ -66,10 +70,10 @@ def test_hypervolume_matches_hand_computed_values():
 
 
 def test_hypervolume_history_follows_trial_numbers():
-    df = pd.DataFrame({"number": [3, 0, 1, 2], "val_acc": [0.4, 0.9, 0.5, 0.8],
+    df = pd.DataFrame({"trial": [3, 0, 1, 2], "val_acc": [0.4, 0.9, 0.5, 0.8],
                        "remaining_fraction": [0.6, 1.0, 0.2, 0.5]})
     history = hypervolume_history(df)
-    assert list(history["number"]) == [0, 1, 2, 3]
+    assert list(history["trial"]) == [0, 1, 2, 3]
     assert history["hypervolume"].tolist() == pytest.approx([0.0, 0.4, 0.55, 0.55])
 
 
@@ -103,3 +107,19 @@ def test_band_is_deterministic_and_needs_three_trials():
     assert np.array_equal(a.upper, b.upper, equal_nan=True)
     few = fit_front(df.iloc[:2], n_boot=200)
     assert few.n_boot == 0 and np.isnan(few.lower).all() and not np.isnan(few.fit).all()
+
+
+def test_percentile_interval_is_the_central_95_percent():
+    assert percentile_interval(np.arange(1001.0)) == (25.0, 975.0)
+    assert np.isnan(percentile_interval(None)).all()
+    # "outward" never interpolates: a -inf sample (a front that does not reach) stays -inf
+    curves = np.array([[-np.inf, 0.1]] * 3 + [[0.5, 0.2]] * 97)
+    low, high = percentile_interval(curves, axis=0, method="outward")
+    assert low[0] == -np.inf and high[0] == 0.5 and list(low[1:]) == [0.1]
+
+
+def test_the_analysis_uses_no_private_optuna_module():
+    import analysis
+
+    for path in Path(analysis.__file__).parent.glob("*.py"):
+        assert not re.search(r"optuna(\.\w+)*\._", path.read_text()), path.name

@@ -92,7 +92,7 @@ def test_tables_and_fronts_in_the_report(report):
     done = trials[trials["state"] == "COMPLETE"]
     assert len(fronts) == 16 and set(fronts["state"]) == {"COMPLETE"}
     assert fronts["lr"].notna().all() and fronts["schedule"].notna().all()
-    assert set(zip(fronts["study"], fronts["number"])) <= set(zip(done["study"], done["number"]))
+    assert set(zip(fronts["study"], fronts["trial"])) <= set(zip(done["study"], done["trial"]))
     index = (report / "index.html").read_text()
     assert "fine-tuned prunes 41.0 points further" in index
     assert "no verdict: the scratch study has no completed baseline" in index

@@ -1,15 +1,16 @@
 """The headline table and the fine-tuned vs scratch verdict on hand-made trials tables whose
-answer is known by construction."""
+answer is known by construction, and the public API on the search's own trials.csv."""
 import re
 
 import numpy as np
 import pandas as pd
 import pytest
 
-from analysis import analyse, summarise
+from analysis import analyse, fit_front, summarise
 from analysis.compare import compare_regimes, headline_verdicts, verdict
 from analysis.schema import normalise
 from analysis.tables import terminal_text
+from hpo_prune.errors import UsageError
 
 
 def table(studies: dict[str, list[tuple]]) -> pd.DataFrame:
@@ -21,7 +22,7 @@ def table(studies: dict[str, list[tuple]]) -> pd.DataFrame:
             val, rem, test, *rest = trial
             state = rest[0] if rest else "COMPLETE"
             base = rest[1] if len(rest) > 1 else number == 0
-            rows.append({"study": f"s.vgg16.digits.{regime}", "number": number, "state": state,
+            rows.append({"study": f"s.vgg16.digits.{regime}", "trial": number, "state": state,
                          "baseline": base, "regime": regime, "val_acc": val,
                          "remaining_fraction": rem, "test_acc": test, "model": "vgg16",
                          "dataset": "digits",
@@ -123,3 +124,36 @@ def test_unmarked_prune_ratio_zero_trial_serves_as_baseline_and_output_is_determ
     assert first.iloc[0]["baseline_trial"] == 1
     assert first.iloc[0]["removed_1pt"] == pytest.approx(0.6)
     assert "not marked as the baseline" in first.iloc[0]["note"]
+
+
+# ------------------------------------------------------------ the public API on a trials.csv
+@pytest.fixture(scope="module")
+def search_dir(tmp_path_factory):
+    from test_analysis_fixture import make_search, standard_studies
+
+    return make_search(tmp_path_factory.mktemp("search"), standard_studies())
+
+
+def test_summarise_reads_a_trials_csv_written_by_the_search_exporter(search_dir):
+    """pd.read_csv of the search's trials.csv goes through the CLI's checks and column names
+    and gives the same headline table as the results directory (read from its storage)."""
+    from_csv = summarise(pd.read_csv(search_dir / "trials.csv"), n_boot=200)
+    pd.testing.assert_frame_equal(from_csv, summarise(search_dir, n_boot=200))
+    assert list(from_csv["baseline_trial"]) == [0, 0]
+    assert from_csv.iloc[0]["removed_1pt"] == pytest.approx(0.91)
+    assert [r.name for r in analyse(pd.read_csv(search_dir / "trials.csv"), n_boot=0)] == \
+        ["demo.vgg16.digits.pretrained", "demo.vgg16.digits.scratch"]
+
+
+def test_a_missing_baseline_column_is_derived_from_prune_ratio_zero(search_dir):
+    trials = pd.read_csv(search_dir / "trials.csv")
+    derived = summarise(trials.drop(columns="baseline"), n_boot=200)
+    pd.testing.assert_frame_equal(derived, summarise(trials, n_boot=200))
+    assert list(derived["baseline_trial"]) == [0, 0] and not derived["note"].any()
+    with pytest.raises(UsageError, match=r"lacks column\(s\) baseline: it was not written"):
+        summarise(trials.drop(columns=["baseline", "prune_ratio"]), n_boot=200)
+
+
+def test_fit_front_names_the_columns_it_lacks():
+    with pytest.raises(UsageError, match=r"lacks column\(s\) remaining_fraction"):
+        fit_front(pd.DataFrame({"val_acc": [0.9, 0.8]}))

@@ -219,7 +219,7 @@ def test_trial_exception_and_out_of_memory_are_failures_the_search_survives(tmp_
     assert report.returncode == 0, report.stderr[-3000:]
     fronts = pd.read_csv(tmp_path / "t" / "report" / "fronts.csv")
     assert len(fronts) and (fronts.state == "COMPLETE").all()
-    assert set(fronts.number) <= set(table[table.state == "COMPLETE"].trial)
+    assert set(fronts.trial) <= set(table[table.state == "COMPLETE"].trial)
 
 
 def test_a_study_stops_asking_after_repeated_failures(tmp_path):
@@ -228,7 +228,8 @@ def test_a_study_stops_asking_after_repeated_failures(tmp_path):
     from hpo_prune.search import space as spaces
     from hpo_prune.config import TrialConfig
     from hpo_prune.search.searcher import StudySearcher
-    from hpo_prune.search.studies import open_storage, open_study
+    from hpo_prune.search.storage import open_storage
+    from hpo_prune.search.studies import open_study
 
     storage = open_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
     base = TrialConfig(model="mobilenet_v2", dataset="digits", init="scratch").validate()

@@ -16,7 +16,8 @@ import pytest
 
 from hpo_prune.search import space as spaces
 from hpo_prune.config import TrialConfig
-from hpo_prune.search.studies import INTERRUPTED, open_storage, open_study
+from hpo_prune.search.storage import open_storage
+from hpo_prune.search.studies import INTERRUPTED, open_study
 from test_search import ENV, TINY, search
 
 State = optuna.trial.TrialState

@@ -5,10 +5,12 @@ Reading order: ``cli`` (flags, presets, the results folder) -> ``runner`` (data 
 once, the Tune experiment) -> ``studies`` (Optuna studies and the storage) and ``space`` (YAML
 search spaces) -> ``searcher`` (Optuna ask/tell inside Tune) -> ``trainable`` (one trial in a
 Tune worker: ``run_trial`` reporting to Tune) -> ``scheduler`` (sparsity-bucketed ASHA),
-``progress`` (the terminal view), ``trials_table`` (trials.csv), ``folder_lock`` and
-``ask_lock`` (one driver per folder; drivers sharing a study never over-ask).
+``progress`` (the terminal view), ``trials_table`` (trials.csv), ``storage`` (opening an
+Optuna storage), ``folder_lock`` and ``ask_lock`` (one driver per folder; drivers sharing a
+study never over-ask).
 
-Everything here is internal to the command line; its public surface is the command and the
-files it writes (see README).
+Everything here is internal to the command line (the analysis reads storages through
+``storage`` and ``trials_table`` too); its public surface is the command and the files it
+writes (see README).
 """
 __all__: list[str] = []

@@ -20,7 +20,8 @@ from . import trials_table
 from ..config import TrialConfig
 from ..errors import UsageError
 from .space import SearchSpace
-from .studies import open_storage, open_study, study_name
+from .storage import open_storage
+from .studies import open_study, study_name
 
 
 def log(line: str) -> None:

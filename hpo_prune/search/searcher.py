@@ -28,10 +28,10 @@ from ray.tune.search import Searcher
 
 from ..errors import UsageError
 from .studies import INTERRUPTED, StudyPlan
+from .trials_table import MEASURED, RUN_INFO
 
-ATTRS = ("test_acc", "params_total", "params_remaining", "macs_dense", "macs_remaining",
-         "achieved_sparsity", "requested_sparsity", "val_acc_before_pruning", "seconds",
-         "wall_seconds", "resumed_from_epoch", "params_loaded", "node")
+# the user attributes copied from a trial's reports (one list, the trials table's)
+ATTRS = tuple(a for a in MEASURED + RUN_INFO if a != "epochs_run")
 State = optuna.trial.TrialState
 DRIVER = f"{socket.gethostname()}:{os.getpid()}"  # which driver asked a trial (--join)
 

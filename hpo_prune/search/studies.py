@@ -7,7 +7,6 @@ finished: resuming reads it, and trials.csv is exported from it.
 from __future__ import annotations
 
 import contextlib
-import time
 import warnings
 from dataclasses import dataclass
 from typing import Callable, ContextManager
@@ -80,38 +79,6 @@ class StudyPlan:
 
 def study_name(search: str, model: str, dataset: str, regime: str) -> str:
     return f"{search}.{model}.{dataset}.{regime}"
-
-
-def open_storage(url: str, attempts: int = 5):
-    """An Optuna RDB storage (sqlite:///..., postgresql://...), or a one-line error.
-
-    Opening creates Optuna's tables in an empty database. Drivers started at the same moment
-    on one (two searches, or --join) race to create them and all but one fail on a duplicate
-    key; the tables exist once the winner is done, so the others simply try again."""
-    from sqlalchemy.exc import IntegrityError, ProgrammingError
-
-    for attempt in range(1, attempts + 1):
-        try:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")
-                return optuna.storages.RDBStorage(url, heartbeat_interval=None)
-        except (IntegrityError, ProgrammingError) as err:  # the race, or a real problem
-            if attempt == attempts:
-                raise _cannot_open(url, err) from None
-            time.sleep(0.2 * attempt)
-        except ImportError as err:  # Optuna wraps the driver's ModuleNotFoundError
-            missing = getattr(err.__cause__, "name", None) or err.name or "its module"
-            raise UsageError(f"--storage {url}: the database driver is missing ({missing}); "
-                             "install it (for PostgreSQL: pip install 'psycopg[binary]' "
-                             "psycopg2-binary)") from None
-        except Exception as err:
-            raise _cannot_open(url, err) from None
-
-
-def _cannot_open(url: str, err: Exception) -> UsageError:
-    first = (str(err).strip().splitlines() or [type(err).__name__])[0].rstrip(".")
-    return UsageError(f"cannot open --storage {url}: {first}; check the URL and that the "
-                      "database is reachable")
 
 
 def make_sampler(kind: str, seed: int, space: SearchSpace, regime: str, trials: int):

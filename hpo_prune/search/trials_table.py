@@ -1,5 +1,11 @@
-"""trials.csv: one row per trial across all studies of a search, exported from the Optuna
-storage (the source of truth) and rewritten atomically as trials finish."""
+"""The trials table: one row per trial across the studies of a search, exported from the Optuna
+storage (the source of truth). The search rewrites it atomically as ``trials.csv`` as trials
+finish; the analysis reads a storage through the same ``frame``.
+
+Columns: COLUMNS (README lists them). A trial's measurements are the user attributes the
+searcher sets (MEASURED, RECORDED); its settings come from its ``config`` attribute and its
+Optuna parameters.
+"""
 from __future__ import annotations
 
 import dataclasses
@@ -8,45 +14,65 @@ from pathlib import Path
 import optuna
 import pandas as pd
 
-from ..files import atomic_write
 from ..config import TrialConfig
+from ..files import atomic_write
+from ..objectives import METRICS
 
-LEADING = ["study", "trial", "state", "baseline", "model", "dataset", "regime", "source",
-           "val_acc", "test_acc", "remaining_fraction", "params_total", "params_remaining",
-           "macs_dense", "macs_remaining", "achieved_sparsity", "requested_sparsity",
-           "val_acc_before_pruning", "epochs_run", "seconds", "wall_seconds", "driver",
-           "fail_reason", "model_dir"]
+# user attributes the searcher copies from a trial's reports (epochs_run from its "epoch")
+MEASURED = ("test_acc", "params_total", "params_remaining", "macs_dense", "macs_remaining",
+            "achieved_sparsity", "requested_sparsity", "val_acc_before_pruning", "epochs_run",
+            "seconds", "wall_seconds")
+RUN_INFO = ("resumed_from_epoch", "params_loaded", "node")  # how it ran: in the storage only
+RECORDED = ("driver", "fail_reason", "model_dir")  # what the searcher adds itself
+STUDY = ("model", "dataset", "regime", "source")  # study attributes, on every row
+LEADING = ["study", "trial", "state", "baseline", *STUDY, METRICS[0], MEASURED[0], METRICS[1],
+           *MEASURED[1:], *RECORDED]
 CONFIG = [f.name for f in dataclasses.fields(TrialConfig)
           if f.name not in ("model", "dataset", "source")]
 COLUMNS = LEADING + CONFIG
 
 
-def rows(study: optuna.Study) -> list[dict]:
-    out = []
+def study_info(study: optuna.Study) -> dict:
+    """The study's STUDY attributes; model, dataset and regime read from its name
+    (``search.model.dataset.regime``) when the attributes are not (yet) set."""
     attrs = study.user_attrs
-    for trial in study.get_trials(deepcopy=False):
-        config = {**trial.user_attrs.get("config", {}), **trial.params}
-        values = trial.values or [None, None]
-        row = {"study": study.study_name, "trial": trial.number, "state": trial.state.name,
-               "baseline": bool(trial.user_attrs.get("baseline", False)),
-               "model": attrs.get("model"), "dataset": attrs.get("dataset"),
-               "regime": attrs.get("regime"), "source": attrs.get("source"),
-               "val_acc": values[0], "remaining_fraction": values[1]}
-        for key in LEADING:
-            if key not in row:
-                row[key] = trial.user_attrs.get(key)
-        for key in CONFIG:
-            row[key] = config.get(key)
-        out.append(row)
+    info = {key: attrs.get(key) for key in STUDY}
+    parts = study.study_name.split(".")
+    if not all(info[k] for k in STUDY[:3]) and len(parts) >= 4:
+        info.update(model=parts[-3], dataset=parts[-2], regime=parts[-1])
+    return info
+
+
+def row(study: optuna.Study, info: dict, trial: optuna.trial.FrozenTrial) -> dict:
+    """One trial as a row of the table (missing values None)."""
+    attrs = trial.user_attrs
+    names = study.metric_names or METRICS
+    values = dict(zip(names, trial.values)) if trial.values else {}
+    out = {"study": study.study_name, "trial": trial.number, "state": trial.state.name,
+           "baseline": bool(attrs.get("baseline", False)), **info,
+           **{metric: values.get(metric) for metric in METRICS}}
+    for key in MEASURED + RECORDED:
+        out[key] = attrs.get(key)
+    out["fail_reason"] = attrs.get("fail_reason") or trial.system_attrs.get("fail_reason")
+    config = {"init": info["regime"], **(attrs.get("config") or {}), **trial.params}
+    for key in CONFIG:
+        out[key] = config.get(key)
     return out
 
 
+def rows(study: optuna.Study) -> list[dict]:
+    info = study_info(study)
+    return [row(study, info, trial) for trial in study.get_trials(deepcopy=False)]
+
+
 def frame(studies: list[optuna.Study]) -> pd.DataFrame:
-    data = [row for study in studies for row in rows(study)]
+    """The table of every trial of ``studies``, in COLUMNS."""
+    data = [r for study in studies for r in rows(study)]
     return pd.DataFrame(data, columns=COLUMNS)
 
 
 def write(path: Path, studies: list[optuna.Study]) -> pd.DataFrame:
+    """Write the table to ``path`` (CSV, atomically) and return it."""
     table = frame(studies)
     atomic_write(Path(path), lambda tmp: table.to_csv(tmp, index=False))
     return table
