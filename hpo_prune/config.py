@@ -72,12 +72,23 @@ class TrialConfig:
     # --- training
     epochs: int = _opt(3, "training epochs", group="train")
     batch_size: int = _opt(64, "mini-batch size", group="train")
-    lr: float = _opt(0.01, "peak learning rate of SGD with momentum", group="train")
-    momentum: float = _opt(0.9, "SGD momentum", group="train")
-    weight_decay: float = _opt(5e-4, "weight decay (L2)", group="train")
-    lr_schedule: str = _opt("cosine", "learning-rate schedule: 'cosine' decays from --lr to 0 "
-                            "over all optimizer steps (per step, no warm-up); 'constant' keeps it",
-                            ("cosine", "constant"), group="train")
+    optimizer: str = _opt("auto", "'sgd' (with momentum) or 'adamw'; 'auto' = the model "
+                          "family's measured default (see README, Training recipe)",
+                          ("auto", "sgd", "adamw"), group="train")
+    lr: float = _opt(0.0, "peak learning rate; 0 = the model family's measured default for the "
+                     "optimizer and init regime", group="train")
+    momentum: float = _opt(0.9, "SGD momentum (AdamW: beta1)", group="train")
+    weight_decay: float = _opt(5e-4, "weight decay (SGD: L2; AdamW: decoupled)", group="train")
+    lr_schedule: str = _opt("cosine", "learning-rate schedule after the warm-up: 'cosine' "
+                            "decays to 0 over the remaining optimizer steps, 'constant' keeps "
+                            "the peak; 'onecycle' is torch's OneCycleLR (cosine up over the "
+                            "warm-up, then down)", ("cosine", "constant", "onecycle"),
+                            group="train")
+    warmup: float = _opt(-1.0, "fraction of the optimizer steps spent warming the learning rate "
+                         "up linearly from 0, in [0, 1); -1 = the model family's default",
+                         group="train")
+    label_smoothing: float = _opt(0.0, "label smoothing of the cross-entropy loss, in [0, 1)",
+                                  group="train")
     seed: int = _opt(0, "seed of init, shuffling and augmentation", group="train")
     device: str = _opt("auto", "'auto' (cuda if available), 'cpu', 'cuda' or 'cuda:N'",
                        hashed=False, group="train")
@@ -108,8 +119,8 @@ class TrialConfig:
                                   "held out to measure the corpus accuracy)", group="pretrain")
     pretrain_epochs: int = _opt(3, "epochs of pre-training on the fractal corpus",
                                 group="pretrain")
-    pretrain_lr: float = _opt(0.01, "peak learning rate of the pre-training (SGD with "
-                              "momentum, cosine decay)", group="pretrain")
+    pretrain_lr: float = _opt(0.0, "peak learning rate of the pre-training (the model family's "
+                              "recipe otherwise); 0 = the family's default", group="pretrain")
     pretrain_seed: int = _opt(0, "seed of the fractal corpus and of the pre-training",
                               group="pretrain")
 
@@ -122,6 +133,19 @@ class TrialConfig:
             return self.source
         return "fractal" if self.dataset == "digits" else "imagenet"
 
+    def resolved(self) -> "TrialConfig":
+        """This config with the training recipe's 'auto' values (optimizer, lr, warm-up) set
+        from the model family's measured defaults (``models.RECIPES``)."""
+        if self.optimizer != "auto" and self.lr > 0 and self.warmup >= 0:
+            return self
+        from .models import recipe
+
+        defaults = recipe(self.model, self.init,
+                          None if self.optimizer == "auto" else self.optimizer)
+        return self.replace(optimizer=defaults["optimizer"],
+                            lr=self.lr if self.lr > 0 else defaults["lr"],
+                            warmup=self.warmup if self.warmup >= 0 else defaults["warmup"])
+
     # ------------------------------------------------------------------ validation
     def validate(self) -> "TrialConfig":
         for f in dataclasses.fields(self):
@@ -132,11 +156,16 @@ class TrialConfig:
             value = getattr(self, f.name)
             check(value in allowed, f"unknown {f.name} {value!r}: use one of "
                   f"{', '.join(map(str, allowed))} (--{_flag(f.name)})")
-        for name in ("lr", "momentum", "weight_decay", "val_fraction", "prune_ratio",
+        for name in ("lr", "momentum", "weight_decay", "val_fraction", "prune_ratio", "warmup",
+                     "label_smoothing",
                      "prune_start", "prune_end"):
             value = getattr(self, name)
             check(math.isfinite(value), f"--{_flag(name)} must be a finite number, got {value}")
-        check(self.lr > 0, f"--lr must be > 0, got {self.lr}")
+        check(self.lr >= 0, f"--lr must be > 0 (or 0 for the model's default), got {self.lr}")
+        check(self.warmup == -1 or 0 <= self.warmup < 1, "--warmup must be in [0, 1) (or -1 for "
+              f"the model's default), got {self.warmup}")
+        check(0 <= self.label_smoothing < 1,
+              f"--label-smoothing must be in [0, 1), got {self.label_smoothing}")
         check(self.epochs >= 1, f"--epochs must be >= 1, got {self.epochs}")
         check(self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}")
         check(0 <= self.momentum < 1, f"--momentum must be in [0, 1), got {self.momentum}")
@@ -159,8 +188,9 @@ class TrialConfig:
               f"class is held out), got {self.fractal_per_class}")
         check(self.pretrain_epochs >= 1, f"--pretrain-epochs must be >= 1, got "
               f"{self.pretrain_epochs}")
-        check(math.isfinite(self.pretrain_lr) and self.pretrain_lr > 0,
-              f"--pretrain-lr must be a finite number > 0, got {self.pretrain_lr}")
+        check(math.isfinite(self.pretrain_lr) and self.pretrain_lr >= 0,
+              f"--pretrain-lr must be a finite number > 0 (0 = the model's default), got "
+              f"{self.pretrain_lr}")
         check(self.source == "" or self.init == "pretrained",
               f"--source {self.source!r} only applies to --init pretrained: pass --init "
               "pretrained, or drop --source")

@@ -30,9 +30,7 @@ def _vgg(name: str) -> Callable:
             raise UsageError(f"{name} needs inputs of at least 32 px, got {image_size}: pass "
                              "--image-size 32 or more (or 0 for the dataset's own size)")
         model = getattr(models, name)(weights=None)
-        if head == "auto":
-            head = "compact" if image_size <= SMALL_INPUT else "classic"
-        if head == "compact":
+        if resolve_head(head, image_size) == "compact":
             model.avgpool = nn.AdaptiveAvgPool2d(1)
             model.classifier = nn.Linear(512, num_classes)
         else:
@@ -40,6 +38,13 @@ def _vgg(name: str) -> Callable:
         return model
 
     return make
+
+
+def resolve_head(head: str, image_size: int) -> str:
+    """The VGG head 'auto' stands for: compact for inputs up to SMALL_INPUT px."""
+    if head != "auto":
+        return head
+    return "compact" if image_size <= SMALL_INPUT else "classic"
 
 
 def _set_stride(conv: nn.Conv2d) -> None:
@@ -72,6 +77,34 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
     "mobilenet_v1": _mobilenet_v1,
     "mobilenet_v2": _mobilenet_v2,
 }
+
+
+# The training recipe each family starts from when a trial leaves optimizer / lr / warmup on
+# 'auto': {model: {regime: {optimizer: {"lr": peak lr, "warmup": fraction}}}}; the first
+# optimizer listed is the default. Measured with benchmarks/lr_sweep.py (see README).
+RECIPES: dict[str, dict[str, dict[str, dict]]] = {
+    "vgg16": {"scratch": {"adamw": {"lr": 1e-3, "warmup": 0.1}, "sgd": {"lr": 0.01, "warmup": 0.2}},
+              "pretrained": {"adamw": {"lr": 1e-3, "warmup": 0.1},
+                             "sgd": {"lr": 0.01, "warmup": 0.2}}},
+    "vgg16_bn": {"scratch": {"adamw": {"lr": 1e-3, "warmup": 0.1}, "sgd": {"lr": 0.05, "warmup": 0.1}},
+                 "pretrained": {"adamw": {"lr": 1e-3, "warmup": 0.1},
+                                "sgd": {"lr": 0.05, "warmup": 0.1}}},
+    "mobilenet_v1": {"scratch": {"adamw": {"lr": 2e-3, "warmup": 0.1}, "sgd": {"lr": 0.05, "warmup": 0.1}},
+                     "pretrained": {"adamw": {"lr": 2e-3, "warmup": 0.1},
+                                    "sgd": {"lr": 0.05, "warmup": 0.1}}},
+    "mobilenet_v2": {"scratch": {"adamw": {"lr": 2e-3, "warmup": 0.1}, "sgd": {"lr": 0.05, "warmup": 0.1}},
+                     "pretrained": {"adamw": {"lr": 2e-3, "warmup": 0.1},
+                                    "sgd": {"lr": 0.05, "warmup": 0.1}}},
+}
+
+
+def recipe(model: str, regime: str, optimizer: str | None = None) -> dict:
+    """{"optimizer", "lr", "warmup"}: the family's default recipe (of ``optimizer`` if given)."""
+    if model not in RECIPES:
+        raise UsageError(f"unknown model {model!r}: use one of {', '.join(MODELS)}")
+    by_optimizer = RECIPES[model][regime]
+    optimizer = optimizer or next(iter(by_optimizer))
+    return {"optimizer": optimizer, **by_optimizer[optimizer]}
 
 
 def build(name: str, num_classes: int, image_size: int, head: str = "auto") -> nn.Module:

@@ -56,7 +56,7 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dic
     """Train one configuration; evaluate on val every epoch and on test once at the end.
     ``data`` and ``weights`` (the pretrained source's tensors) may come preloaded. Running out
     of memory raises TrialOutOfMemory (a UsageError)."""
-    config.validate()
+    config = config.validate().resolved()
     with out_of_memory_is_a_failure(config):
         data = data if data is not None else datasets.load(config)
         model, init = build_model(config, data, weights)

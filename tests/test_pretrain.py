@@ -193,7 +193,7 @@ def test_corrupt_checkpoint_exits_2_and_rebuild_repairs_it(cache, tmp_path, caps
     (["--classes", "0"], "--classes must be >= 2"),
     (["--per-class", "1"], "--per-class must be >= 2"),
     (["--epochs", "0"], "--epochs must be >= 1"),
-    (["--lr", "0"], "--lr must be a finite number > 0"),
+    (["--lr", "nan"], "--lr must be a finite number > 0"),
     (["--image-size", "8"], "--image-size must be"),
 ])
 def test_bad_pretrain_input_exits_2_with_one_line(cache, capsys, args, message):

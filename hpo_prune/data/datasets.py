@@ -81,10 +81,16 @@ def load(config: TrialConfig) -> Data:
     train = Split(_resize(raw.train_x[train_idx], size), raw.train_y[train_idx])
     val = Split(_resize(raw.train_x[val_idx], size), raw.train_y[val_idx])
     test = Split(_resize(raw.test_x, size), raw.test_y)
-    pixels = train.x.float().div_(255)
+    mean, std = normalisation(train.x)
+    return Data(config.dataset, raw.num_classes, train, val, test, mean, std, raw.flip, size)
+
+
+def normalisation(x: torch.Tensor) -> tuple[tuple, tuple]:
+    """Per-channel mean and std of uint8 images (N, 3, H, W), in [0, 1] units."""
+    pixels = x.float().div_(255)
     mean = tuple(pixels.mean(dim=(0, 2, 3)).tolist())
     std = tuple(pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist())
-    return Data(config.dataset, raw.num_classes, train, val, test, mean, std, raw.flip, size)
+    return mean, std
 
 
 def stratified_split(y: torch.Tensor, fraction: float, seed: int, what: str):

@@ -9,8 +9,10 @@ Tune worker: ``run_trial`` reporting to Tune) -> ``scheduler`` (sparsity-buckete
 Optuna storage), ``folder_lock`` and ``ask_lock`` (one driver per folder; drivers sharing a
 study never over-ask).
 
-Everything here is internal to the command line (the analysis reads storages through
-``storage`` and ``trials_table`` too); its public surface is the command and the files it
-writes (see README).
+The modules are internal (the analysis reads storages through ``storage`` and
+``trials_table`` too); the public surface is the command, ``main(argv)`` as
+``python -m hpo_prune.search`` runs it, and the files it writes (see README).
 """
-__all__: list[str] = []
+from .cli import main
+
+__all__ = ["main"]

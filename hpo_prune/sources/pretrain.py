@@ -29,10 +29,11 @@ from ..files import atomic_write
 
 CACHE_ENV = "HPO_PRUNE_CACHE"
 DEFAULT_CACHE = "~/.cache/hpo_prune/pretrained"
-FORMAT = 1  # bump when the corpus, the checkpoint layout or the training changes
-BATCH_SIZE = 64
+FORMAT = 2  # bump when the corpus, the checkpoint layout or the training changes
 HOLDOUT = 0.1  # fraction of each class held out to measure the corpus accuracy
 NATIVE_SIZE = {"caltech101": 64}  # a dataset's own input size (others: 32), see --image-size
+RECIPE_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay",
+                 "lr_schedule", "warmup", "label_smoothing")
 CORPORA: dict[str, Callable] = {"fractal": fractal.render}  # name -> render(C, M, size, seed)
 
 Log = Callable[[str], None]
@@ -44,14 +45,18 @@ def cache_dir() -> Path:
 
 def settings(config: TrialConfig, source: str = "fractal") -> dict:
     """Everything that determines the pre-trained weights (the cache key hashes it)."""
+    from ..models import resolve_head
+
     size = config.image_size or NATIVE_SIZE.get(config.dataset, 32)
-    head = config.head if config.head != "auto" else ("compact" if size <= 64 else "classic")
+    head = resolve_head(config.head, size)
+    # the recipe a trial of this model would get (optimizer, warm-up, schedule, batch...)
+    recipe = TrialConfig(model=config.model, epochs=config.pretrain_epochs,
+                         lr=config.pretrain_lr).resolved()
     return {"format": FORMAT, "source": source, "model": config.model, "head": head,
             "image_size": size, "classes": config.fractal_classes,
             "per_class": config.fractal_per_class, "holdout": HOLDOUT,
-            "epochs": config.pretrain_epochs, "lr": config.pretrain_lr,
-            "seed": config.pretrain_seed, "batch_size": BATCH_SIZE,
-            "momentum": 0.9, "weight_decay": 5e-4, "lr_schedule": "cosine"}
+            "seed": config.pretrain_seed,
+            "training": {name: getattr(recipe, name) for name in RECIPE_FIELDS}}
 
 
 def cache_key(s: dict) -> str:
@@ -63,7 +68,8 @@ def command(s: dict) -> str:
     """The command line that (re)builds the checkpoint of these settings."""
     return (f"python -m hpo_prune.pretrain --source {s['source']} --model {s['model']} "
             f"--head {s['head']} --image-size {s['image_size']} --classes {s['classes']} "
-            f"--per-class {s['per_class']} --epochs {s['epochs']} --lr {s['lr']} "
+            f"--per-class {s['per_class']} --epochs {s['training']['epochs']} "
+            f"--lr {s['training']['lr']} "
             f"--seed {s['seed']}")
 
 
@@ -133,32 +139,26 @@ def _heads(s: dict, device: str) -> list[str]:
 
 def _train(s: dict, pt: Path, meta: Path, device: str, log: Log, heads: list[str]) -> None:
     from .. import models
-    from ..data.datasets import Data, Split
+    from ..data.datasets import Data, Split, normalisation
     from ..training.fit import fit
 
     model_name, size = s["model"], s["image_size"]
     started = time.perf_counter()
     log(f"pre-training {model_name} on the {s['source']} corpus ({s['classes']} classes x "
-        f"{s['per_class']} images, {size} px), {s['epochs']} epochs -> {pt}")
+        f"{s['per_class']} images, {size} px), {s['training']['epochs']} epochs -> {pt}")
     corpus = CORPORA[s["source"]](s["classes"], s["per_class"], size, s["seed"])
     held = max(1, round(s["per_class"] * s["holdout"]))
     is_held = torch.arange(len(corpus)) % s["per_class"] >= s["per_class"] - held
     train = Split(corpus.x[~is_held], corpus.y[~is_held])
     holdout = Split(corpus.x[is_held], corpus.y[is_held])
-    pixels = train.x.float().div_(255)
-    mean = tuple(pixels.mean(dim=(0, 2, 3)).tolist())
-    std = tuple(pixels.std(dim=(0, 2, 3)).clamp_min(1e-3).tolist())
-    del pixels
+    mean, std = normalisation(train.x)
     render_s = time.perf_counter() - started
     log(f"rendered {len(corpus)} images in {render_s:.1f}s ({len(train)} train, "
         f"{len(holdout)} held out)")
     # mirroring is label-preserving (the corpus mirrors at random); val = test = held out
     data = Data(s["source"], s["classes"], train, holdout, holdout, mean, std, True, size)
-    config = TrialConfig(model=model_name, head=s["head"], image_size=size,
-                         epochs=s["epochs"], lr=s["lr"], seed=s["seed"],
-                         batch_size=s["batch_size"], momentum=s["momentum"],
-                         weight_decay=s["weight_decay"], lr_schedule=s["lr_schedule"],
-                         device=device)
+    config = TrialConfig(model=model_name, head=s["head"], image_size=size, seed=s["seed"],
+                         device=device, **s["training"])
     torch.manual_seed(config.seed)
     model = models.build(model_name, s["classes"], size, s["head"])
     result = fit(model, config, data, log=log)

@@ -18,6 +18,7 @@ from ..data.datasets import Data
 from ..errors import UsageError
 from ..pruning import Pruner, unpruned_metrics
 from .loop import batches, evaluate, train_epoch
+from .recipe import make_optimizer
 
 __all__ = ["Fitted", "Reporter", "TrialOutOfMemory", "fit", "out_of_memory_is_a_failure",
            "resolve_device", "transforms_for"]
@@ -79,6 +80,7 @@ def fit(model: nn.Module, config: TrialConfig, data: Data, reporter: Reporter | 
         resume: dict | None = None, log: Callable[[str], None] | None = None) -> Fitted:
     """Train ``model`` (built and initialised by the caller) on ``data`` with the pruning
     schedule of ``config``; evaluate on val every epoch and on test once at the end."""
+    config = config.resolved()
     device = resolve_device(config.device)
     model.to(device)
     if device.type == "cuda":
@@ -87,12 +89,7 @@ def fit(model: nn.Module, config: TrialConfig, data: Data, reporter: Reporter | 
 
     steps_per_epoch = len(batches(len(data.train), config.batch_size, torch.Generator()))
     total_steps = steps_per_epoch * config.epochs
-    optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                weight_decay=config.weight_decay)
-    if config.lr_schedule == "cosine":
-        scheduler = torch.optim.lr_scheduler.CosineAnnealingLR(optimizer, T_max=total_steps)
-    else:
-        scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: 1.0)
+    optimizer, scheduler = make_optimizer(model, config, total_steps)
     generator = torch.Generator().manual_seed(config.seed)
     pruner = None
     input_shape = (1, 3, data.image_size, data.image_size)
@@ -120,7 +117,8 @@ def fit(model: nn.Module, config: TrialConfig, data: Data, reporter: Reporter | 
     for epoch in range(start_epoch, config.epochs):
         lr = scheduler.get_last_lr()[0]
         stats = train_epoch(model, optimizer, scheduler, data.train, transform,
-                            config.batch_size, generator, hooks=pruner, log=log, epoch=epoch)
+                            config.batch_size, generator, hooks=pruner, log=log, epoch=epoch,
+                            label_smoothing=config.label_smoothing)
         started = time.perf_counter()
         val_acc = evaluate(model, data.val, transform)
         metrics = {"epoch": epoch + 1, "train_loss": stats["train_loss"], "val_acc": val_acc,

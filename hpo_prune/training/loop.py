@@ -40,12 +40,13 @@ def batches(n: int, batch_size: int, generator: torch.Generator | None):
 
 def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, split: Split,
                 transform: BatchTransform, batch_size: int, generator: torch.Generator,
-                hooks=None, log: Callable[[str], None] | None = None, epoch: int = 0) -> dict:
+                hooks=None, log: Callable[[str], None] | None = None, epoch: int = 0,
+                label_smoothing: float = 0.0) -> dict:
     """One epoch. ``hooks`` (e.g. the pruner) gets ``before_step()`` and ``after_step()``
     around every optimizer step. Returns mean train loss, seconds and images seen."""
     model.train()
     device = transform.device
-    loss_fn = nn.CrossEntropyLoss()
+    loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
     # the loss is summed on the device; reading it back every step would stall a GPU's queue
     total = torch.zeros((), dtype=torch.float64, device=device)
     seen, started, last_log = 0, time.perf_counter(), time.perf_counter()
