@@ -25,7 +25,7 @@ MEASURED = ("test_acc", "params_total", "params_remaining", "macs_dense", "macs_
 RUN_INFO = ("resumed_from_epoch", "params_loaded", "node")  # how it ran: in the storage only
 RECORDED = ("driver", "fail_reason", "model_dir")  # what the searcher adds itself
 STUDY = ("model", "dataset", "regime", "source")  # study attributes, on every row
-LEADING = ["study", "trial", "state", "baseline", *STUDY, METRICS[0], MEASURED[0], METRICS[1],
+LEADING = ["study", "trial", "state", "baseline", "confirms", *STUDY, METRICS[0], MEASURED[0], METRICS[1],
            *MEASURED[1:], *RECORDED]
 CONFIG = [f.name for f in dataclasses.fields(TrialConfig)
           if f.name not in ("model", "dataset", "source")]
@@ -49,7 +49,8 @@ def row(study: optuna.Study, info: dict, trial: optuna.trial.FrozenTrial) -> dic
     names = study.metric_names or METRICS
     values = dict(zip(names, trial.values)) if trial.values else {}
     out = {"study": study.study_name, "trial": trial.number, "state": trial.state.name,
-           "baseline": bool(attrs.get("baseline", False)), **info,
+           "baseline": bool(attrs.get("baseline", False)), "confirms": attrs.get("confirms"),
+           **info,
            **{metric: values.get(metric) for metric in METRICS}}
     for key in MEASURED + RECORDED:
         out[key] = attrs.get(key)
