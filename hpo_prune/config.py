@@ -47,8 +47,9 @@ class TrialConfig:
                          "~/.cache/hpo_prune/data)", hashed=False, group="data")
     download: bool = _opt(False, "download a missing dataset (torchvision's downloaders)",
                           hashed=False, group="data")
-    val_fraction: float = _opt(0.1, "fraction of the training split held out (stratified) as "
-                               "validation data", group="data")
+    val_fraction: float = _opt(0.0, "fraction of the training split held out (stratified) as "
+                               "validation data; 0 = the dataset's default (digits 0.2, so its "
+                               "val split holds 288 images; others 0.1)", group="data")
     split_seed: int = _opt(0, "seed of the train/val split (and of --train-subset); kept apart "
                            "from --seed so every trial sees the same val data. The test split "
                            "never moves: official, or seed 0 for digits/caltech101",
@@ -170,8 +171,8 @@ class TrialConfig:
         check(self.batch_size >= 1, f"--batch-size must be >= 1, got {self.batch_size}")
         check(0 <= self.momentum < 1, f"--momentum must be in [0, 1), got {self.momentum}")
         check(self.weight_decay >= 0, f"--weight-decay must be >= 0, got {self.weight_decay}")
-        check(0 < self.val_fraction < 1,
-              f"--val-fraction must be in (0, 1), got {self.val_fraction}")
+        check(0 <= self.val_fraction < 1, "--val-fraction must be in (0, 1) (or 0 for the "
+              f"dataset's default), got {self.val_fraction}")
         check(self.image_size == 0 or self.image_size >= 16,
               f"--image-size must be 0 (dataset default) or >= 16, got {self.image_size}")
         check(self.train_subset >= 0, f"--train-subset must be >= 0, got {self.train_subset}")
