@@ -3,9 +3,12 @@ error bars.
 
 For each headline figure (parameters removed within 0.5 / 1 / 2 points, hypervolume) the
 difference of the two studies' point estimates, and a 95% interval from the percentiles of the
-differences of their bootstrap replicates (each study resampled on its own). The verdict says
-"fine-tuned prunes X points further (95% CI a to b)" (or "scratch ...") only when the interval
-excludes 0; otherwise "no clear difference". The headline verdict uses ``VERDICT_TOLERANCE``.
+differences of their bootstrap replicates (each study resampled on its own, seeds included).
+The verdict says "fine-tuned prunes X points further (95% CI a to b)" (or "scratch ...") only
+when the interval excludes 0; otherwise "no clear difference". When either study's unpruned
+reference did not train (``reference.make_reference``), the figures measured against it say
+"not meaningful" instead (the hypervolume, which does not use the reference, keeps its
+verdict). The headline verdict uses ``VERDICT_TOLERANCE``.
 """
 from __future__ import annotations
 
@@ -54,6 +57,10 @@ def _missing(pre: StudyResult | None, scr: StudyResult | None, needs_baseline: b
     for regime, r in ((FINE_TUNED, pre), (SCRATCH, scr)):
         if needs_baseline and r.baseline is None:
             return f"no verdict: the {regime} study has no completed baseline"
+    for regime, r in ((FINE_TUNED, pre), (SCRATCH, scr)):
+        if needs_baseline and not r.meaningful:
+            return (f"not meaningful: the {regime} study's unpruned reference "
+                    f"{r.reference.untrained_reason}")
     if not (pre.sufficient and scr.sufficient):
         return (f"insufficient trials (fine-tuned: {len(pre.pruned)}, scratch: "
                 f"{len(scr.pruned)} completed pruned trials)")

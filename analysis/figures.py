@@ -1,11 +1,14 @@
 """The report's figures (matplotlib, Agg backend; each saved as PNG and SVG).
 
 - ``{dataset}``: validation accuracy vs % of parameters removed, a panel per model, both
-  regimes on each axis: completed trials as dots, the Pareto front as open circles, the fitted
-  front as a line with its bootstrap 95% band shaded, the unpruned baseline as a dashed line.
+  regimes on each axis: completed runs as dots, the Pareto front (configurations, seed means)
+  as open circles, confirmed ones (several seeds) as filled diamonds with their seed standard
+  deviation as error bars, the fitted front as a line with its bootstrap 95% band shaded, the
+  unpruned reference (mean of the baseline runs) as a dashed line, ± its seed std shaded.
 - ``summary``: across datasets, the % of parameters removed within 0.5 / 1 / 2 points of the
   unpruned val accuracy, per regime, with bootstrap 95% intervals (a row per model).
-- ``hypervolume``: hypervolume of the completed trials over trial numbers, per study.
+- ``hypervolume``: hypervolume of the completed trials over trial numbers, per study
+  (confirmation runs left out: the curve shows the search's progress).
 """
 from __future__ import annotations
 
@@ -24,6 +27,7 @@ from hpo_prune.objectives import FINE_TUNED, SCRATCH  # noqa: E402
 from .fronts import hypervolume_history  # noqa: E402
 from .schema import completed  # noqa: E402
 from .summary import StudyResult  # noqa: E402
+from .tables import not_trained  # noqa: E402
 
 COLORS = {FINE_TUNED: "#1f6fb4", SCRATCH: "#d9541e"}
 LABELS = {FINE_TUNED: f"fine-tuned ({FINE_TUNED})", SCRATCH: "from scratch"}
@@ -48,9 +52,12 @@ def _legend_handles(regimes) -> list:
     return handles + [
         Line2D([], [], marker="o", ls="", ms=4, alpha=0.5, label="trial (completed)", **gray),
         Line2D([], [], marker="o", ls="", ms=7, mfc="none", label="Pareto front", **gray),
+        Line2D([], [], marker="D", ls="-", ms=6, mec="black", mew=0.6,
+               label="Pareto front, confirmed: seed mean ± std", **gray),
         Line2D([], [], lw=2, label="fitted front", **gray),
         Patch(alpha=0.2, label="95% bootstrap band", **gray),
-        Line2D([], [], ls="--", lw=1.2, label="unpruned baseline", **gray)]
+        Line2D([], [], ls="--", lw=1.2, label="unpruned reference (baseline mean; ± std shaded)",
+               **gray)]
 
 
 def _accuracy_panel(ax, studies: list[StudyResult]) -> None:
@@ -67,9 +74,16 @@ def _accuracy_panel(ax, studies: list[StudyResult]) -> None:
         ax.scatter(x[~low], y[~low], s=14, alpha=0.45, color=color, linewidths=0)
         ax.scatter(x[low], np.full(low.sum(), floor), s=18, marker="v", alpha=0.6, color=color)
         front = r.front
-        ax.scatter(100 * (1 - front["remaining_fraction"].to_numpy(float)),
-                   100 * front["val_acc"].to_numpy(float), s=42, facecolors="none",
-                   edgecolors=color, linewidths=1.3, zorder=3)
+        fx = 100 * (1 - front["remaining_fraction"].to_numpy(float))
+        fy = 100 * front["val_acc"].to_numpy(float)
+        sure = (front["confirmed"].to_numpy(bool) if "confirmed" in front.columns
+                else np.zeros(len(front), dtype=bool))
+        ax.scatter(fx[~sure], fy[~sure], s=42, facecolors="none", edgecolors=color,
+                   linewidths=1.3, zorder=3)
+        if sure.any():  # seed means with their spread (one standard deviation)
+            spread = 100 * np.nan_to_num(front["val_acc_std"].to_numpy(float)[sure])
+            ax.errorbar(fx[sure], fy[sure], yerr=spread, fmt="D", ms=6, color=color,
+                        mec="black", mew=0.6, elinewidth=1.2, capsize=3, zorder=4)
         fit = r.fit
         ax.plot(fit.removed_percent(), 100 * fit.fit, color=color, lw=2, zorder=2)
         band = np.isfinite(fit.lower) & np.isfinite(fit.upper)
@@ -77,8 +91,12 @@ def _accuracy_panel(ax, studies: list[StudyResult]) -> None:
             ax.fill_between(fit.removed_percent(), 100 * np.nan_to_num(fit.lower),
                             100 * np.nan_to_num(fit.upper), where=band, color=color, alpha=0.2,
                             linewidth=0)
-        if r.baseline is not None:
-            ax.axhline(100 * float(r.baseline["val_acc"]), color=color, ls="--", lw=1.2)
+        if r.reference is not None:
+            ref = r.reference
+            ax.axhline(100 * ref.val_acc, color=color, ls="--", lw=1.2)
+            if ref.n > 1 and np.isfinite(ref.val_std):
+                ax.axhspan(100 * (ref.val_acc - ref.val_std), 100 * (ref.val_acc + ref.val_std),
+                           color=color, alpha=0.08, lw=0)
         else:
             slot = list(COLORS).index(r.regime) if r.regime in COLORS else len(COLORS)
             ax.text(0.02, 0.93 - 0.06 * slot, f"{LABELS.get(r.regime, r.regime)}: no "
@@ -133,6 +151,10 @@ def summary_figure(summary, tolerances, out: Path) -> list[str]:
                         ax.text(x, 2, "n/a", ha="center", fontsize=7, rotation=90, color=color)
                         continue
                     m = match.iloc[0]
+                    if not_trained(m):
+                        ax.text(x, 2, "not meaningful", ha="center", fontsize=7, rotation=90,
+                                color=color)
+                        continue
                     ax.bar(x, 100 * m[f"removed_{label}"], width, color=color, alpha=0.85)
                     lo, hi = m[f"removed_{label}_lo"], m[f"removed_{label}_hi"]
                     if np.isfinite(lo):
@@ -152,7 +174,7 @@ def summary_figure(summary, tolerances, out: Path) -> list[str]:
     handles.append(Line2D([], [], color="black", lw=1.2, label="bootstrap 95% interval"))
     fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=8,
                bbox_to_anchor=(0.5, 0.0), frameon=False)
-    fig.suptitle("Largest parameter reduction within X points of the unpruned val accuracy "
+    fig.suptitle("Largest parameter reduction within X points of the unpruned reference "
                  "(selected on val)", fontsize=10)
     fig.tight_layout()
     return _save(fig, out, "summary")
@@ -167,7 +189,8 @@ def hypervolume_figure(results: list[StudyResult], out: Path) -> list[str]:
         for r in results:
             if (r.model, r.dataset) != (model, dataset):
                 continue
-            history = hypervolume_history(completed(r.trials))
+            done = completed(r.trials)
+            history = hypervolume_history(done[done["confirms"].isna()])  # the search's trials
             ax.step(history["trial"], history["hypervolume"], where="post", marker=".",
                     color=COLORS.get(r.regime, OTHER), label=LABELS.get(r.regime, r.regime))
         ax.set_title(f"{model} on {dataset}", fontsize=9)

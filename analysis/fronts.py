@@ -129,7 +129,8 @@ def rng_for(seed: int, name: str) -> np.random.Generator:
 
 
 def fit_front(df: pd.DataFrame, fixed: pd.DataFrame | None = None, n_boot: int = 1000,
-              seed: int = 0, name: str = "", grid: np.ndarray = GRID) -> FrontFit:
+              seed: int = 0, name: str = "", grid: np.ndarray = GRID,
+              replicates: tuple[np.ndarray, np.ndarray] | None = None) -> FrontFit:
     """Fit the front of ``df`` (val_acc vs remaining_fraction) with a bootstrap band.
 
     The band resamples the rows of ``df`` with replacement ``n_boot`` times (the rows of
@@ -137,6 +138,8 @@ def fit_front(df: pd.DataFrame, fixed: pd.DataFrame | None = None, n_boot: int =
     the 2.5th and 97.5th percentiles at each grid point. Where a resampled front does not reach
     a grid point it counts as below every other value, so the band is only drawn where at least
     97.5% of the resampled fronts reach. Fewer than ``MIN_TRIALS`` rows: no band.
+    ``replicates`` = (remaining_fraction, val_acc) arrays (n_boot, m) gives the resampled
+    points instead (``fixed``'s included), e.g. with seeds resampled too (``replicates``).
     """
     require(df, list(DIRECTIONS), "fit_front's table")
     fixed = fixed if fixed is not None else df.iloc[:0]
@@ -149,11 +152,16 @@ def fit_front(df: pd.DataFrame, fixed: pd.DataFrame | None = None, n_boot: int =
     upper = np.full(len(grid), np.nan)
     if len(df) < MIN_TRIALS or n_boot <= 0:
         return FrontFit(grid, fit, lower, upper, len(df), 0)
-    rng = rng_for(seed, name)
+    if replicates is None:
+        idx = rng_for(seed, name).integers(0, len(df), size=(n_boot, len(df)))
+        n_fixed = len(fx)
+        replicates = (np.hstack([x[idx], np.broadcast_to(fx, (n_boot, n_fixed))]),
+                      np.hstack([y[idx], np.broadcast_to(fy, (n_boot, n_fixed))]))
+    xs, ys = replicates
+    n_boot = len(xs)
     curves = np.empty((n_boot, len(grid)))
-    for b, idx in enumerate(rng.integers(0, len(df), size=(n_boot, len(df)))):
-        curves[b] = front_curve(np.concatenate([x[idx], fx]), np.concatenate([y[idx], fy]),
-                                grid)
+    for b in range(n_boot):
+        curves[b] = front_curve(xs[b], ys[b], grid)
     curves = np.where(np.isnan(curves), -np.inf, curves)
     lower, upper = percentile_interval(curves, axis=0, method="outward")
     undefined = ~np.isfinite(lower)

@@ -20,6 +20,7 @@ from hpo_prune.errors import UsageError
 from . import figures, tables
 from .compare import compare_regimes, headline_verdicts
 from .fronts import MIN_TRIALS, REFERENCE
+from .reference import CHANCE_MARGIN, NOT_TRAINED_GAP
 from .load import Results
 from .schema import column_order
 from .selection import TOLERANCES
@@ -44,17 +45,38 @@ class Report:
 def _method_html(n_boot: int, seed: int) -> str:
     return (
         "<h2>Method</h2><ul>"
-        "<li>Fronts: completed trials; objectives val_acc (maximised) and remaining_fraction "
-        "(minimised). The fitted front is an isotonic (monotone) regression through the "
-        "non-dominated trials, linear between them.</li>"
-        "<li>Selection rule: among completed trials whose <b>val</b> accuracy is within X "
-        "points of the unpruned baseline's val accuracy, the one removing the most parameters. "
-        "Its <b>test</b> accuracy is reported, never used to choose.</li>"
+        "<li>Reference: the mean val accuracy of each study's completed unpruned baseline runs "
+        "(and of their confirmation runs); the headline table shows it &plusmn; its sample "
+        "standard deviation over those runs (the study's seed noise floor) and their number n. "
+        "Its test accuracy is their mean test accuracy.</li>"
+        "<li>Configurations: a trial and its confirmation runs (the same settings, other "
+        "seeds; trials.csv column <code>confirms</code>) count as one configuration with the "
+        "seed means of val accuracy, test accuracy and remaining fraction. Confirmed "
+        "configurations (more than one seed) are marked in fronts.csv (<code>n_seeds</code>, "
+        "<code>confirmed</code>) and drawn as diamonds with their seed spread.</li>"
+        "<li>Fronts: completed configurations; objectives val_acc (maximised) and "
+        "remaining_fraction (minimised). The fitted front is an isotonic (monotone) regression "
+        "through the non-dominated configurations, linear between them.</li>"
+        "<li>Selection rule: among configurations whose <b>val</b> accuracy (seed mean where "
+        "confirmed, the single run otherwise: only the search's Pareto front is re-run) is "
+        "within X points of the reference, the one removing the most parameters. Its "
+        "<b>test</b> accuracy (seed mean &plusmn; spread) is reported, never used to choose.</li>"
+        "<li>Val resolution: the size of the val split the study's trials were evaluated on "
+        "(from the trials' data settings, when the dataset can be loaded here), the accuracy "
+        "one image is worth, and the binomial standard error of the reference accuracy, "
+        "sqrt(p(1-p)/n_val): a tolerance below it is within the val split's own noise.</li>"
+        f"<li>Stayed at chance: a completed run whose val accuracy is below 1/classes + "
+        f"{100 * CHANCE_MARGIN:g} points (counted per study). A study whose reference stayed at "
+        f"chance, or is more than {100 * NOT_TRAINED_GAP:g} points below the study's best "
+        "configuration, did not train: its \"within X points\" figures and the regime "
+        "comparison built on them are marked not meaningful.</li>"
         f"<li>Bootstrap: {n_boot} resamples (seed {seed}) of each study's completed pruned "
-        "trials with replacement, the baseline held fixed; 95% intervals are the 2.5th and "
-        "97.5th percentiles, as they come out (a maximum's point estimate often sits at the top "
-        "of its interval). Fine-tuned minus scratch: the two studies resampled independently. "
-        f"Fewer than {MIN_TRIALS} completed pruned trials: \"insufficient trials\".</li>"
+        "configurations with replacement, and of the seeds inside each drawn configuration and "
+        "of the reference's baseline runs, so the intervals include seed noise; 95% intervals "
+        "are the 2.5th and 97.5th percentiles, as they come out (a maximum's point estimate "
+        "often sits at the top of its interval). Fine-tuned minus scratch: the two studies "
+        f"resampled independently. Fewer than {MIN_TRIALS} completed pruned configurations: "
+        "\"insufficient trials\".</li>"
         f"<li>Hypervolume reference point: val_acc {REFERENCE['val_acc']:g}, remaining_fraction "
         f"{REFERENCE['remaining_fraction']:g} (the area of the accuracy x fraction-removed unit "
         "square the front dominates).</li></ul>")
@@ -75,8 +97,12 @@ def _index_html(results: Results, report: Report, figure_files: list[str],
                  if verdicts else "<p>No (model, dataset) has both regimes: no verdict.</p>")
     parts += ["<h2>Headline table</h2>",
               "<p class=note>Largest fraction of parameters removed within X points of the "
-              "unpruned val accuracy, selected on val, reported with the selected trial's test "
-              "accuracy; bootstrap 95% intervals.</p>",
+              "unpruned reference (mean val accuracy of the baseline runs), selected on val, "
+              "reported with the selected configuration's test accuracy (seed mean &plusmn; "
+              "std when it was run on several seeds); bootstrap 95% intervals over "
+              "configurations and seeds. \"Stayed at chance\": completed runs whose val "
+              "accuracy is below 1/classes + "
+              f"{100 * CHANCE_MARGIN:g} points.</p>",
               tables.html_table(tables.headline_rows(report.summary, labels))]
     if len(report.comparison):
         parts += ["<h2>Fine-tuned minus scratch</h2>",
@@ -96,7 +122,8 @@ def _index_html(results: Results, report: Report, figure_files: list[str],
     parts.append('<h2>Files</h2><ul><li><a href="summary.csv">summary.csv</a>: the headline '
                  'table (fractions in [0, 1])</li><li><a href="comparison.csv">comparison.csv'
                  '</a>: fine-tuned minus scratch</li><li><a href="fronts.csv">fronts.csv</a>: '
-                 'the Pareto-optimal trials with their configurations</li><li><a '
+                 'the Pareto-optimal configurations with their settings (seed means; '
+                 'n_seeds, confirmed)</li><li><a '
                  'href="summary.md">summary.md</a>: the tables as Markdown</li></ul>')
     return "\n".join(parts) + "</body></html>\n"
 

@@ -1,10 +1,13 @@
 """The headline table: one row per (model, dataset, regime) study.
 
-Columns: the unpruned baseline (its trial, val and test accuracy, or a note saying why it is
-missing); for each tolerance X in 0.5 / 1 / 2 points the largest fraction of parameters removed
-within X of the unpruned val accuracy (``removed_Xpt``, see ``selection``), its bootstrap 95%
-interval (``_lo`` / ``_hi``), the selected trial and its test accuracy; the hypervolume (see
-``fronts.REFERENCE``) with its interval; trial counts by state; a note.
+Columns: the unpruned reference (the mean of the study's baseline runs: ``unpruned_val_acc``,
+``unpruned_test_acc``, their seed spread and count, the first baseline ``baseline_trial``, or a
+note saying why it is missing), the val split it was measured on (``val_images``, points per
+image, the reference's binomial standard error); for each tolerance X in 0.5 / 1 / 2 points
+the largest fraction of parameters removed within X of the reference (``removed_Xpt``, see
+``selection``), its bootstrap 95% interval (``_lo`` / ``_hi``), the selected configuration,
+its seeds and its test accuracy; the hypervolume (see ``fronts.REFERENCE``) with its interval;
+trial counts by state, trials that stayed at chance (``n_untrained``); a note.
 """
 from __future__ import annotations
 
@@ -17,8 +20,13 @@ import pandas as pd
 from . import fronts
 from .fronts import DIRECTIONS, MIN_TRIALS, REFERENCE, FrontFit
 from .intervals import percentile_interval
+from .reference import Reference, at_chance, make_reference, reference_runs
+from .replicates import configurations, resample_seeds, visible
 from .schema import STATES, completed, normalise, state_counts
 from .selection import N_BOOT, TOLERANCES, Selection, selections
+
+REF_POINT = [REFERENCE[c] for c in DIRECTIONS]
+DIRS = list(DIRECTIONS.values())
 
 
 def tol_label(tolerance: float) -> str:
@@ -32,8 +40,8 @@ class StudyResult:
     dataset: str
     regime: str
     trials: pd.DataFrame  # every trial of the study
-    pruned: pd.DataFrame  # completed trials other than the baseline
-    baseline: pd.Series | None
+    pruned: pd.DataFrame  # completed pruned configurations (see replicates.configurations)
+    baseline: pd.Series | None  # the reference as a configuration row (means of its runs)
     baseline_note: str
     front: pd.DataFrame
     fit: FrontFit
@@ -42,6 +50,13 @@ class StudyResult:
     selections: list[Selection]
     counts: dict[str, int]
     notes: list[str] = field(default_factory=list)
+    reference: Reference | None = None
+    n_untrained: int = 0  # completed trials (runs) whose val accuracy stayed at chance
+
+    @property
+    def meaningful(self) -> bool:
+        """False when the reference did not train: "within X points" of it means nothing."""
+        return self.reference is None or self.reference.trained
 
     @property
     def sufficient(self) -> bool:
@@ -51,59 +66,60 @@ class StudyResult:
         return percentile_interval(self.hv_replicates)
 
 
-def _baseline(trials: pd.DataFrame, done: pd.DataFrame) -> tuple[pd.Series | None, str]:
-    """The reference trial: the first completed trial marked as the baseline, else the first
-    completed prune_ratio = 0 trial (a grid search's); None and why when there is none."""
-    usable = done[done["baseline"]]
-    if len(usable):
-        row = usable.iloc[0]
-        note = (f"{len(usable)} completed baseline trials; #{int(row['trial'])} is the "
-                "reference" if len(usable) > 1 else "")
-        return row, note
-    unpruned = done[done["prune_ratio"] == 0] if "prune_ratio" in done.columns else done[:0]
-    if len(unpruned):
-        row = unpruned.iloc[0]
-        return row, (f"baseline: trial #{int(row['trial'])} (prune_ratio = 0; not marked as "
-                     "the baseline)")
-    marked = trials[trials["baseline"]]
-    if len(marked):
-        row = marked.iloc[0]
-        reason = f" ({row['fail_reason']})" if row["fail_reason"] else ""
-        return None, (f"baseline missing: the unpruned trial #{int(row['trial'])} is "
-                      f"{row['state']}{reason}")
-    return None, "baseline missing: the study has no unpruned (prune_ratio = 0) trial"
+def _split(trials: pd.DataFrame, done: pd.DataFrame, dataset: str
+           ) -> tuple[Reference | None, str, pd.DataFrame]:
+    """The reference (None and why when missing) and the pruned configurations."""
+    runs, note = reference_runs(trials, done)
+    if runs is None:
+        return None, note, configurations(done[~done["baseline"]])
+    others = done.drop(index=runs.index)
+    others = others[~others["baseline"]]  # further baseline runs of an unmarked reference
+    pruned = configurations(others)
+    best = max([float(pruned["val_acc"].max()) if len(pruned) else -np.inf,
+                float(runs["val_acc"].mean())])
+    return make_reference(runs, best, dataset), note, pruned
 
 
 def analyse_study(name: str, trials: pd.DataFrame, tolerances=TOLERANCES, n_boot: int = N_BOOT,
                   seed: int = 0) -> StudyResult:
     done = completed(trials)
-    baseline, baseline_note = _baseline(trials, done)
-    pruned = done[done["trial"] != baseline["trial"]] if baseline is not None else done
-    pruned = pruned[~pruned["baseline"]].reset_index(drop=True)
-    fixed = baseline.to_frame().T if baseline is not None else None
-    fit = fronts.fit_front(pruned, fixed=fixed, n_boot=n_boot, seed=seed, name=name)
-    index = None
-    if len(pruned) >= MIN_TRIALS and n_boot > 0:  # the same resamples as the band's
+    dataset = _first(trials, "dataset")
+    ref, baseline_note, pruned = _split(trials, done, dataset)
+    baseline = ref.row if ref is not None else None
+    fixed = ref.frame if ref is not None else None
+    reps = None
+    if len(pruned) >= MIN_TRIALS and n_boot > 0:  # one set of resamples for every interval
         index = fronts.rng_for(seed, name).integers(0, len(pruned), (n_boot, len(pruned)))
-    sel = selections(pruned, baseline, tolerances, index)
+        seeds = fronts.rng_for(seed, name + "/seeds")
+        val, rem = resample_seeds(pruned, index, seeds)
+        if ref is not None:
+            ref_val, ref_rem = resample_seeds(fixed, np.zeros((n_boot, 1), dtype=int), seeds)
+        else:
+            ref_val, ref_rem = np.empty((n_boot, 0)), np.empty((n_boot, 0))
+        reps = (np.hstack([val, ref_val]), np.hstack([rem, ref_rem]))
+    fit = fronts.fit_front(pruned, fixed=fixed, n_boot=n_boot, seed=seed, name=name,
+                           replicates=None if reps is None else (reps[1], reps[0]))
+    sel = selections(pruned, baseline, tolerances,
+                     None if reps is None or ref is None else
+                     (reps[0][:, :-1], reps[1][:, :-1], reps[0][:, -1]))
     hv_reps = None
-    columns, dirs = list(DIRECTIONS), list(DIRECTIONS.values())
-    base_points = (baseline[columns].to_numpy(float)[None] if baseline is not None
-                   else np.empty((0, len(columns))))
-    if index is not None:
-        points = pruned[columns].to_numpy(float)
-        ref = [REFERENCE[c] for c in columns]
-        hv_reps = np.array([fronts.hypervolume(np.vstack([points[i], base_points]), ref, dirs)
-                            for i in index])
+    if reps is not None:
+        points = {"val_acc": reps[0], "remaining_fraction": reps[1]}
+        stacked = np.stack([points[c] for c in DIRECTIONS], axis=-1)  # (n_boot, n + 1, 2)
+        hv_reps = np.array([fronts.hypervolume(p, REF_POINT, DIRS) for p in stacked])
+    configs = pd.concat([fixed, pruned]) if fixed is not None else pruned
+    configs = configs.sort_values("trial", kind="stable").reset_index(drop=True)
     notes = [baseline_note] if baseline_note else []
+    if ref is not None and not ref.trained:
+        notes.insert(0, ref.untrained_note)
     if len(pruned) < MIN_TRIALS:
         notes.append(f"insufficient trials: {len(pruned)} completed pruned trial(s), "
                      f"intervals need {MIN_TRIALS}")
-    return StudyResult(name, _first(trials, "model"), _first(trials, "dataset"),
-                       _first(trials, "regime"), trials, pruned,
-                       baseline, baseline_note, fronts.pareto_front(done), fit,
-                       fronts.study_hypervolume(done), hv_reps, sel, state_counts(trials),
-                       notes)
+    return StudyResult(name, _first(trials, "model"), dataset, _first(trials, "regime"),
+                       trials, pruned, baseline, baseline_note,
+                       visible(fronts.pareto_front(configs)), fit,
+                       fronts.study_hypervolume(configs), hv_reps, sel, state_counts(trials),
+                       notes, ref, int(at_chance(done["val_acc"], dataset).sum()))
 
 
 def _first(trials: pd.DataFrame, column: str) -> str:
@@ -125,28 +141,44 @@ def analyse(df: pd.DataFrame, tolerances=TOLERANCES, n_boot: int = N_BOOT, seed:
 def summary_table(results: list[StudyResult]) -> pd.DataFrame:
     rows = []
     for r in results:
-        b = r.baseline
+        ref = r.reference
         row = {"model": r.model, "dataset": r.dataset, "regime": r.regime, "study": r.name,
-               "baseline_trial": int(b["trial"]) if b is not None else pd.NA,
-               "unpruned_val_acc": float(b["val_acc"]) if b is not None else np.nan,
-               "unpruned_test_acc": float(b["test_acc"]) if b is not None else np.nan}
+               "baseline_trial": ref.trials[0] if ref is not None else pd.NA,
+               "unpruned_val_acc": ref.val_acc if ref is not None else np.nan,
+               "unpruned_test_acc": ref.test_acc if ref is not None else np.nan,
+               "unpruned_val_std": ref.val_std if ref is not None else np.nan,
+               "unpruned_test_std": ref.test_std if ref is not None else np.nan,
+               "n_baselines": ref.n if ref is not None else 0,
+               "reference_trials": " ".join(map(str, ref.trials)) if ref is not None else "",
+               "reference_trained": ref.trained if ref is not None else pd.NA,
+               "val_images": ref.val_images if ref is not None and ref.val_images else pd.NA,
+               "val_images_note": ref.val_images_note if ref is not None else "",
+               "val_resolution_points": (100.0 / ref.val_images if ref is not None
+                                         and ref.val_images else np.nan),
+               "reference_binomial_se": ref.binomial_se if ref is not None else np.nan}
         for s in r.selections:
             label = tol_label(s.tolerance)
             low, high = s.interval()
             row.update({f"removed_{label}": s.removed, f"removed_{label}_lo": low,
                         f"removed_{label}_hi": high,
                         f"trial_{label}": s.trial if s.trial is not None else pd.NA,
-                        f"val_acc_{label}": s.val_acc, f"test_acc_{label}": s.test_acc})
+                        f"val_acc_{label}": s.val_acc, f"test_acc_{label}": s.test_acc,
+                        f"test_acc_std_{label}": s.test_std, f"n_seeds_{label}": s.n_seeds})
         low, high = r.hv_interval()
         row.update({"hypervolume": r.hypervolume, "hypervolume_lo": low,
                     "hypervolume_hi": high, "n_trials": len(r.trials),
-                    "n_pruned_complete": len(r.pruned)})
+                    "n_pruned_complete": len(r.pruned),
+                    "n_confirmed": int(r.pruned["confirmed"].sum()) if len(r.pruned) else 0})
         row.update({f"n_{state.lower()}": r.counts[state] for state in STATES})
+        row["n_untrained"] = r.n_untrained
         row["note"] = "; ".join(r.notes)
         rows.append(row)
     table = pd.DataFrame(rows)
-    for column in [c for c in table.columns if c.startswith(("trial_", "baseline_trial"))]:
+    for column in [c for c in table.columns
+                   if c.startswith(("trial_", "baseline_trial")) or c == "val_images"]:
         table[column] = table[column].astype("Int64")
+    if "reference_trained" in table.columns:
+        table["reference_trained"] = table["reference_trained"].astype("boolean")
     return table
 
 

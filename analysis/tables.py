@@ -18,32 +18,84 @@ def _pct(x) -> str:
     return "n/a" if x is None or pd.isna(x) else f"{100 * x:.1f}%"
 
 
+def _pts(x) -> str:
+    return f"{100 * x:.1f}"
+
+
+def not_trained(row: pd.Series) -> bool:
+    """The study's reference did not train (summary column reference_trained False)."""
+    value = row.get("reference_trained")
+    return value is not None and not pd.isna(value) and not bool(value)
+
+
 def _removed_cell(row: pd.Series, label: str) -> str:
     removed = row[f"removed_{label}"]
     if pd.isna(removed):
         return "n/a (no baseline)"
+    if not_trained(row):
+        return "not meaningful (the reference did not train; see note)"
     low, high = row[f"removed_{label}_lo"], row[f"removed_{label}_hi"]
     interval = ("insufficient trials" if pd.isna(low)
                 else f"95% CI {100 * low:.1f} to {100 * high:.1f}")
-    return (f"{_pct(removed)} ({interval}); trial #{row[f'trial_{label}']}, test "
-            f"{_pct(row[f'test_acc_{label}'])}")
+    seeds = int(row.get(f"n_seeds_{label}", 1) or 1)
+    number = row[f"trial_{label}"]
+    test = _pct(row[f"test_acc_{label}"])
+    if seeds > 1:
+        test += f" ± {_pts(row[f'test_acc_std_{label}'])}"
+    if number == row["baseline_trial"]:
+        which = f"trial #{number} (the unpruned reference)"
+    elif seeds > 1:
+        which = f"trial #{number} ({seeds} seeds)"
+    elif row.get("n_confirmed", 0):
+        which = f"trial #{number} (1 seed, not confirmed)"
+    else:
+        which = f"trial #{number}"
+    return f"{_pct(removed)} ({interval}); {which}, test {test}"
+
+
+def _reference_cell(row: pd.Series) -> str:
+    if pd.isna(row["unpruned_val_acc"]):
+        return "missing"
+    n = int(row.get("n_baselines", 1) or 1)
+    spread = (lambda c: "" if n < 2 or pd.isna(row[c]) else f" ± {_pts(row[c])}")
+    trials = str(row.get("reference_trials", "") or row["baseline_trial"])
+    runs = " ".join(f"#{t}" for t in trials.split())
+    return (f"val {_pct(row['unpruned_val_acc'])}{spread('unpruned_val_std')}, test "
+            f"{_pct(row['unpruned_test_acc'])}{spread('unpruned_test_std')} (n={n}: {runs})")
+
+
+def _noise_cell(row: pd.Series, labels: list[str]) -> str:
+    images = row.get("val_images")
+    if images is None or pd.isna(images):
+        why = str(row.get("val_images_note", "") or "val split size unknown")
+        return why.split(" (")[0]
+    text = f"{int(images)} val images ({row['val_resolution_points']:.2f} pt each)"
+    se = row.get("reference_binomial_se")
+    if se is not None and pd.notna(se):
+        text += f"; binomial SE of the reference {_pts(se)} pt"
+        under = [label[:-2] for label in labels if float(label[:-2]) / 100 < se]
+        if under:
+            text += (f" (tolerance {under[0]} pt is below it)" if len(under) == 1 else
+                     f" (tolerances {', '.join(under)} pt are below it)")
+    return text
 
 
 def headline_rows(summary: pd.DataFrame, labels: list[str]) -> list[list[str]]:
-    header = (["model", "dataset", "regime", "unpruned test acc"]
+    header = (["model", "dataset", "regime",
+               "unpruned reference (mean ± seed std over n baseline runs)", "val split, noise"]
               + [f"removed within {label[:-2]} pt" for label in labels]
-              + ["hypervolume", "trials (" + "/".join(s[0] for s in STATES) + ")", "note"])
+              + ["hypervolume", "trials (" + "/".join(s[0] for s in STATES) + ")",
+                 "stayed at chance", "note"])
     rows = [header]
     for _, row in summary.iterrows():
         hv_low = row["hypervolume_lo"]
         hv = (f"{row['hypervolume']:.3f}" + ("" if pd.isna(hv_low) else
                                              f" ({hv_low:.3f} to {row['hypervolume_hi']:.3f})"))
         counts = "/".join(str(row[f"n_{s.lower()}"]) for s in STATES)
-        baseline = ("missing" if pd.isna(row["unpruned_test_acc"])
-                    else f"{_pct(row['unpruned_test_acc'])} (#{row['baseline_trial']})")
-        rows.append([row["model"], row["dataset"], row["regime"], baseline]
+        rows.append([row["model"], row["dataset"], row["regime"], _reference_cell(row),
+                     _noise_cell(row, labels)]
                     + [_removed_cell(row, label) for label in labels]
-                    + [hv, counts, row["note"] or ""])
+                    + [hv, counts, str(row.get("n_untrained", "")), row["note"] or ""])
     return rows
 
 
@@ -82,8 +134,9 @@ def labels_of(summary: pd.DataFrame) -> list[str]:
 def terminal_text(summary: pd.DataFrame, comparison: pd.DataFrame) -> str:
     """What the command prints: the headline table, the comparison and the verdicts."""
     labels = labels_of(summary)
-    parts = ["## Headline: largest parameter reduction within X points of the unpruned val "
-             "accuracy (selected on val, reported with test accuracy)", "",
+    parts = ["## Headline: largest parameter reduction within X points of the unpruned reference "
+             "(mean val accuracy of the baseline runs; selected on val, reported with test "
+             "accuracy; configurations re-run on several seeds count with their seed mean)", "",
              markdown(headline_rows(summary, labels)), ""]
     if len(comparison):
         parts += ["## Fine-tuned minus scratch", "", markdown(comparison_rows(comparison)), "",

@@ -30,15 +30,29 @@ DISTRIBUTIONS = {"prune_ratio": FloatDistribution(0.0, 0.99),
 
 
 def T(val=None, rem=None, test=None, state="COMPLETE", baseline=False, lr=0.01,
-      schedule="agp", fail_reason="") -> dict:
-    """One trial: val_acc, remaining_fraction, test_acc and its state."""
+      schedule="agp", fail_reason="", seed=0, confirms=None) -> dict:
+    """One trial: val_acc, remaining_fraction, test_acc and its state; ``confirms``: the
+    number of the trial it repeats with another ``seed`` (a confirmation run)."""
     return {"val": val, "rem": rem, "test": test, "state": state, "baseline": baseline,
-            "lr": lr, "schedule": schedule, "fail_reason": fail_reason}
+            "lr": lr, "schedule": schedule, "fail_reason": fail_reason, "seed": seed,
+            "confirms": confirms}
 
 
-def baseline(val, test, state="COMPLETE", fail_reason=""):
+def baseline(val, test, state="COMPLETE", fail_reason="", seed=0):
     return T(val, 1.0 if state == "COMPLETE" else None, test, state=state, baseline=True,
-             fail_reason=fail_reason)
+             fail_reason=fail_reason, seed=seed)
+
+
+def baselines(pairs, seed=0) -> list[dict]:
+    """K unpruned baseline trials with seeds seed..seed+K-1: ``pairs`` = [(val, test), ...]."""
+    return [baseline(val, test, seed=seed + k) for k, (val, test) in enumerate(pairs)]
+
+
+def confirmations(number: int, spec: dict, runs) -> list[dict]:
+    """Confirmation runs of trial ``number`` (settings ``spec``) with seeds 1, 2, ...:
+    ``runs`` = [(val, test), ...]."""
+    return [dict(spec, val=val, test=test, seed=spec["seed"] + k + 1, confirms=number)
+            for k, (val, test) in enumerate(runs)]
 
 
 def _measured(spec: dict, prune_ratio: float, number: int) -> dict:
@@ -58,9 +72,12 @@ def _record(spec: dict, number: int, model: str, dataset: str, regime: str) -> d
     prune_ratio = 0.0 if spec["baseline"] else round(1 - rem, 6) if rem is not None else 0.5
     config = TrialConfig(model=model, dataset=dataset, init=regime, lr=spec["lr"],
                          source="fractal" if regime == "pretrained" else "",
-                         prune_ratio=prune_ratio, schedule=spec["schedule"]).to_dict()
+                         prune_ratio=prune_ratio, schedule=spec["schedule"],
+                         seed=spec.get("seed", 0)).to_dict()
     done = spec["state"] == "COMPLETE"
     attrs = {"config": config, "baseline": prune_ratio == 0, "driver": DRIVER}
+    if spec.get("confirms") is not None:
+        attrs["confirms"] = spec["confirms"]
     if done:
         attrs.update(_measured(spec, prune_ratio, number))
     if spec["state"] == "FAIL":

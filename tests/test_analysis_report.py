@@ -68,13 +68,15 @@ def test_optuna_pages_are_self_contained_and_skip_thin_plots(report):
     for page in (report / "optuna").iterdir():
         text = page.read_text(encoding="utf-8")
         assert not links(page).scripts  # no <script src=...>: nothing fetched from a CDN
-        assert "Parameter importances for val_acc (PED-ANOVA on -val_acc" in text
+        assert "Parameter importances for val_acc (fANOVA)" in text
         if "plotly-graph-div" in text:  # a page with a plot carries the library inline
             assert text.count("plotly.js v") == 1
     full = (report / "optuna" / "demo.vgg16.digits.pretrained.html").read_text()
-    assert full.count('class="plotly-graph-div"') == 8
+    # 9 completed trials: every plot but the importances (they need 30)
+    assert full.count('class="plotly-graph-div"') == 6
+    assert full.count("skipped: 9 completed trial(s), this plot needs 30") == 2
     thin = (report / "optuna" / "demo.vgg16.svhn.pretrained.html").read_text()
-    assert "skipped: 1 completed trial(s), this plot needs 4" in thin
+    assert "skipped: 1 completed trial(s), this plot needs 30" in thin
     empty = (report / "optuna" / "demo.vgg16.svhn.scratch.html").read_text()
     assert "skipped: 0 completed trial(s)" in empty and "plotly.js v" not in empty
 

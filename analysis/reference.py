@@ -1,0 +1,208 @@
+"""A study's unpruned reference, the val split it was measured on, and the "did it train" rules.
+
+Reference: the mean val accuracy of the study's completed baseline trials (``baseline`` True:
+the search runs K unpruned trials with consecutive seeds), together with their confirmation
+runs if any; its sample standard deviation over those runs is the study's seed noise floor.
+Their mean test accuracy is reported. An older search has one baseline trial: its values.
+
+Val split: the number of val images every trial of the study was evaluated on, found by
+loading the dataset with the trials' own data settings (``hpo_prune.data.datasets.load``) when
+that is cheap and possible here; otherwise unknown (empty), never an error. One image is
+``100 / val_images`` points of accuracy; the binomial standard error of the reference,
+sqrt(p (1 - p) / val_images), says how much "within X points" can be resolved at all.
+"""
+from __future__ import annotations
+
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from .replicates import configurations
+
+# classes per dataset, from its name (chance = 1 / classes)
+CLASSES = {"digits": 10, "cifar10": 10, "svhn": 10, "cifar100": 100, "caltech101": 101}
+# A trial "stayed at chance" below chance + 10 points. Why 10 points: (1) a network that
+# guesses scores chance plus binomial noise, which on the smallest val split used (digits, 288
+# images, 10 classes) has a standard error of 1.8 points, so 10 points is > 5 SE; (2) a network
+# that collapsed to one output scores the majority class's share, above 1 / classes on
+# imbalanced data (svhn: digit 1 is 18.9% of the training split; caltech101: the largest class
+# is 9.2%); both stay below the line. A network 10 points above chance on a 10-class problem
+# learned something; on cifar100 (chance 1%), 11% is far from trained all the same.
+CHANCE_MARGIN = 0.10
+# A reference more than 20 points below the study's best configuration did not train: pruning
+# removes capacity, so a pruned network that beats the unpruned one by that much means the
+# unpruned runs failed (seed noise, at most a few points, is far smaller), and "within X points
+# of the reference" would then call networks 20 points worse than the study's best "lossless".
+NOT_TRAINED_GAP = 0.20
+VAL_SETTINGS = ("dataset", "val_fraction", "split_seed", "train_subset", "data_dir",
+                "image_size")
+
+
+def chance(dataset: str) -> float:
+    """1 / classes of a known dataset, NaN otherwise."""
+    classes = CLASSES.get(dataset)
+    return 1.0 / classes if classes else np.nan
+
+
+def at_chance(val_acc, dataset: str) -> np.ndarray:
+    """Which accuracies stayed at chance (False for an unknown dataset)."""
+    values = np.asarray(val_acc, dtype=float)
+    limit = chance(dataset) + CHANCE_MARGIN
+    return values < limit if np.isfinite(limit) else np.zeros(values.shape, dtype=bool)
+
+
+@dataclass
+class Reference:
+    frame: pd.DataFrame  # one row: the first reference run's, with the means as its values
+    runs: pd.DataFrame  # the completed unpruned runs averaged
+    val_images: int | None = None  # size of the val split (None: unknown here)
+    val_images_note: str = ""  # why it is unknown
+    untrained_reason: str = ""  # set when the reference did not train: why
+
+    @property
+    def row(self) -> pd.Series:
+        return self.frame.iloc[0]
+
+    @property
+    def trained(self) -> bool:
+        return not self.untrained_reason
+
+    @property
+    def untrained_note(self) -> str:
+        return (f"headline not meaningful: the unpruned reference {self.untrained_reason}"
+                if self.untrained_reason else "")
+
+    @property
+    def n(self) -> int:
+        return len(self.runs)
+
+    @property
+    def val_acc(self) -> float:
+        return float(self.row["val_acc"])
+
+    @property
+    def val_std(self) -> float:
+        return float(self.row["val_acc_std"])
+
+    @property
+    def test_acc(self) -> float:
+        return float(self.row["test_acc"])
+
+    @property
+    def test_std(self) -> float:
+        return float(self.row["test_acc_std"])
+
+    @property
+    def trials(self) -> list[int]:
+        return sorted(int(t) for t in self.runs["trial"])
+
+    @property
+    def binomial_se(self) -> float:
+        """sqrt(p (1 - p) / n_val) of the reference accuracy p; NaN when n_val is unknown."""
+        if not self.val_images:
+            return np.nan
+        p = self.val_acc
+        return math.sqrt(max(p * (1.0 - p), 0.0) / self.val_images)
+
+
+def reference_runs(trials: pd.DataFrame, done: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
+    """The completed runs the reference averages and a note; None and why when there is none.
+
+    The completed trials marked ``baseline`` and the runs confirming them; else (a grid
+    search's) the first completed prune_ratio = 0 trial and its confirmations."""
+    marked = done[done["baseline"]]
+    if len(marked):
+        numbers = set(int(t) for t in marked["trial"])
+        runs = done[done["baseline"] | done["confirms"].isin(numbers)]
+        others = trials[trials["baseline"] & (trials["state"] != "COMPLETE")]
+        note = ""
+        if len(others):
+            states = ", ".join(f"#{int(r['trial'])} {r['state']}" for _, r in others.iterrows())
+            note = (f"reference: mean of {len(marked)} completed baseline trial(s); "
+                    f"not completed: {states}")
+        return runs, note
+    unpruned = done[done["prune_ratio"] == 0] if "prune_ratio" in done.columns else done[:0]
+    if len(unpruned):
+        first = int(unpruned.iloc[0]["trial"])
+        runs = done[(done["trial"] == first) | (done["confirms"] == first)]
+        return runs, (f"baseline: trial #{first} (prune_ratio = 0; not marked as the "
+                      "baseline)")
+    marked = trials[trials["baseline"]]
+    if len(marked):
+        row = marked.iloc[0]
+        reason = f" ({row['fail_reason']})" if row["fail_reason"] else ""
+        return None, (f"baseline missing: the unpruned trial #{int(row['trial'])} is "
+                      f"{row['state']}{reason}")
+    return None, "baseline missing: the study has no unpruned (prune_ratio = 0) trial"
+
+
+def make_reference(runs: pd.DataFrame, best_val: float, dataset: str) -> Reference:
+    """The Reference of ``runs`` (all one configuration), judged against the study's best
+    configuration mean val accuracy ``best_val``."""
+    first = int(runs["trial"].min())
+    frame = configurations(runs, pd.Series(first, index=runs.index))
+    ref = Reference(frame, runs.reset_index(drop=True))
+    ref.val_images, ref.val_images_note = val_images(runs)
+    p = ref.val_acc
+    if at_chance(p, dataset):
+        ref.untrained_reason = (f"stayed at chance (val {100 * p:.1f}% < chance "
+                                f"{100 * chance(dataset):.1f}% + {100 * CHANCE_MARGIN:g} points)")
+    elif np.isfinite(best_val) and p < best_val - NOT_TRAINED_GAP:
+        ref.untrained_reason = (f"did not train (val {100 * p:.1f}%, "
+                                f"{100 * (best_val - p):.1f} points below the study's best "
+                                f"configuration, {100 * best_val:.1f}%)")
+    return ref
+
+
+# ------------------------------------------------------------------------------- val split
+_SIZES: dict[tuple, tuple[int | None, str]] = {}
+
+
+def val_images(runs: pd.DataFrame) -> tuple[int | None, str]:
+    """Size of the val split the ``runs`` were evaluated on, and why when it is unknown."""
+    missing = [c for c in VAL_SETTINGS[:3] if c not in runs.columns]
+    if missing:
+        return None, f"val split size unknown: the table lacks {', '.join(missing)}"
+    settings = {tuple(_plain(r.get(c)) for c in VAL_SETTINGS) for _, r in runs.iterrows()}
+    if len(settings) != 1:
+        return None, "val split size unknown: the runs differ in their data settings"
+    key = settings.pop() + (os.environ.get("HPO_PRUNE_DATA"),)  # the default data root
+    if key not in _SIZES:
+        _SIZES[key] = _count(dict(zip(VAL_SETTINGS, key[:-1])))
+    return _SIZES[key]
+
+
+def _plain(value):
+    return None if value is None or value is pd.NA or (isinstance(value, float)
+                                                       and math.isnan(value)) else value
+
+
+def _count(settings: dict) -> tuple[int | None, str]:
+    """Load the dataset as a trial would (never downloading) and count its val split."""
+    from hpo_prune.config import TrialConfig
+
+    name = settings["dataset"]
+    kwargs = {k: v for k, v in settings.items() if v is not None and v != ""}
+    for key, kind in (("val_fraction", float), ("split_seed", int), ("train_subset", int),
+                      ("image_size", int)):
+        if key in kwargs:
+            kwargs[key] = kind(kwargs[key])
+    try:
+        config = TrialConfig(**kwargs, download=False)
+        from hpo_prune.data import datasets
+
+        if name == "caltech101" and not _caltech_cached(datasets.data_root(config), config):
+            return None, ("val split size unknown: counting it would decode every caltech101 "
+                          "image (no cached copy here)")
+        return len(datasets.load(config).val), ""
+    except Exception as err:  # files absent here, a setting this version does not know, ...
+        text = " ".join(str(err).split())[:160]
+        return None, f"val split size unknown: {name} could not be loaded here ({text})"
+
+
+def _caltech_cached(root: Path, config) -> bool:
+    return any((root / "caltech101").glob(f"hpo_prune_{config.image_size or 64}px.pt"))
