@@ -88,6 +88,9 @@ class TrialConfig:
     warmup: float = _opt(-1.0, "fraction of the optimizer steps spent warming the learning rate "
                          "up linearly from 0, in [0, 1); -1 = the model family's default",
                          group="train")
+    augment: str = _opt("crop", "training augmentation: 'crop' = pad by 1/8 of the size and "
+                        "crop at random (plus horizontal flips where they keep the label); "
+                        "'none'", ("crop", "none"), group="train")
     label_smoothing: float = _opt(0.0, "label smoothing of the cross-entropy loss, in [0, 1)",
                                   group="train")
     seed: int = _opt(0, "seed of init, shuffling and augmentation", group="train")

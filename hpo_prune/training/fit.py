@@ -71,9 +71,13 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def transforms_for(data: Data, device: torch.device) -> BatchTransform:
-    return BatchTransform(data.mean, data.std, data.flip, pad=max(data.image_size // 8, 1),
-                          device=device, channels_last=device.type == "cuda")
+def transforms_for(data: Data, device: torch.device, augment: str = "crop") -> BatchTransform:
+    """Normalisation, plus (``augment='crop'``) pad + random crop of training batches and
+    horizontal flips where they keep the label."""
+    crop = augment == "crop"
+    return BatchTransform(data.mean, data.std, data.flip and crop,
+                          pad=max(data.image_size // 8, 1) if crop else 0, device=device,
+                          channels_last=device.type == "cuda")
 
 
 def fit(model: nn.Module, config: TrialConfig, data: Data, reporter: Reporter | None = None,
@@ -85,7 +89,7 @@ def fit(model: nn.Module, config: TrialConfig, data: Data, reporter: Reporter | 
     model.to(device)
     if device.type == "cuda":
         model.to(memory_format=torch.channels_last)
-    transform = transforms_for(data, device)
+    transform = transforms_for(data, device, config.augment)
 
     steps_per_epoch = len(batches(len(data.train), config.batch_size, torch.Generator()))
     total_steps = steps_per_epoch * config.epochs
