@@ -146,6 +146,7 @@ def search_command(args, results: Path) -> list[str]:
             "--max-concurrent", str(args.max_concurrent), "--train-subset",
             str(args.train_subset), "--batch-size", str(args.batch_size), "--image-size",
             str(args.image_size), "--epochs", str(args.epochs), "--early-stop", "none",
+            "--baseline-seeds", "1", "--confirm", "0",  # exactly --trials trials, as measured
             "--seed", str(args.seed), "--results", str(results), "--name", NAME]
 
 

@@ -29,9 +29,10 @@ from analysis.fronts import study_hypervolume
 
 
 def run(args, *extra, cwd) -> float:
+    # one baseline and no confirmation runs: N trials are N different configurations
     cmd = [sys.executable, "-m", "hpo_prune.search", "--model", args.model, "--regimes",
            "scratch", "--epochs", str(args.epochs), "--train-subset", str(args.train_subset),
-           "--results", str(cwd), *extra]
+           "--baseline-seeds", "1", "--confirm", "0", "--results", str(cwd), *extra]
     started = time.perf_counter()
     proc = subprocess.run(cmd, cwd=cwd, capture_output=True, text=True)
     if proc.returncode != 0:

@@ -388,6 +388,11 @@ CASES = {
     "search-max-concurrent-zero": Case("search", ["--max-concurrent", "0"],
                                        ("--max-concurrent must be >= 1",)),
     "search-retries-negative": Case("search", ["--retries", "-1"], ("--retries must be >= 0",)),
+    "search-baseline-seeds-zero": Case("search", ["--baseline-seeds", "0"],
+                                       ("--baseline-seeds must be >= 1", "got 0")),
+    "search-confirm-negative": Case("search", ["--confirm", "-1"],
+                                    ("--confirm must be >= 0", "0 = no confirmation runs",
+                                     "got -1")),
     "search-val-fraction-above-1": Case("search", ["--val-fraction", "1.5"],
                                         ("--val-fraction must be in (0, 1)",)),
     "search-batch-size-zero": Case("search", ["--batch-size", "0"],
@@ -448,6 +453,13 @@ CASES = {
     "search-resume-other-model": Case(
         "search", ["--resume"], ("holds a search of model 'vgg16'", "choose another --name"),
         search_dir({"name": "s", "model": "vgg16"})),
+    "search-resume-other-baseline-seeds": Case(
+        "search", ["--resume", "--baseline-seeds", "3"],
+        ("--baseline-seeds 3 differs from the 2", "pass --baseline-seeds 2"),
+        search_dir({"name": "s", "model": "mobilenet_v2", "baseline_seeds": 2})),
+    "search-resume-record-bad-baseline-seeds": Case(
+        "search", ["--resume"], ("baseline_seeds 'three' is not a count",),
+        search_dir({"name": "s", "model": "mobilenet_v2", "baseline_seeds": "three"})),
     "search-existing-without-resume": Case(
         "search", [], ("already holds search 's'", "pass --resume"),
         search_dir({"name": "s", "model": "mobilenet_v2"})),

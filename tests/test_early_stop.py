@@ -8,8 +8,8 @@ from ray.tune.schedulers import TrialScheduler
 from hpo_prune.search.scheduler import SparsityASHA
 
 
-def trial(study: str, ratio: float) -> Trial:
-    return Trial("trainable", config={"study": study, "trial": 0,
+def trial(study: str, ratio: float, confirms: int | None = None) -> Trial:
+    return Trial("trainable", config={"study": study, "trial": 0, "confirms": confirms,
                                       "config": {"prune_ratio": ratio}}, stub=True)
 
 
@@ -29,6 +29,13 @@ def test_asha_only_compares_trials_of_one_study_and_sparsity_bucket():
     baseline = trial("s", 0.0)
     asha.on_trial_add(None, baseline)
     assert asha.on_trial_result(None, baseline, result(0.0)) == TrialScheduler.CONTINUE
+    # nor is a confirmation run (a front configuration re-run with another seed), however weak
+    # against its bracket
+    confirmation = trial("s", 0.12, confirms=7)
+    asha.on_trial_add(None, confirmation)
+    for epoch in (1, 2, 3):
+        assert asha.on_trial_result(None, confirmation, {"epoch": epoch, "val_acc": 0.0}) \
+            == TrialScheduler.CONTINUE
     assert asha.stopped == {weak.trial_id}
     # the final report (test accuracy etc.) is never a reason to stop
     assert asha.on_trial_result(None, sparse, {"epoch": 4, "val_acc": 0.0, "final": True}) \

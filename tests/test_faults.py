@@ -17,6 +17,7 @@ import pandas as pd
 import psutil
 import pytest
 
+from hpo_prune.objectives import non_dominated
 from test_search import ENV, TINY, studies
 
 State = optuna.trial.TrialState
@@ -147,9 +148,18 @@ def test_driver_killed_at_each_point_resumes_to_exact_counts(tmp_path):
     study = next(iter(studies(folder).values()))
     trials = study.get_trials()
     complete = [t for t in trials if t.state == State.COMPLETE]
-    assert len(complete) == 5
+    main = [t for t in complete if t.user_attrs.get("confirms") is None]
+    assert len(main) == 5  # --trials: the confirmation runs come on top
     assert not [t for t in trials if t.state in (State.RUNNING, State.WAITING)]
-    assert sum(t.user_attrs["baseline"] for t in complete) == 1
+    # the default 3 baselines kept their seeds through the kills, and every non-baseline
+    # front configuration was confirmed once, with seed + 1 (the default --confirm 1)
+    assert sorted(t.user_attrs["config"]["seed"] for t in main
+                  if t.user_attrs["baseline"]) == [0, 1, 2]
+    confirmed = [(t.user_attrs["confirms"], t.user_attrs["config"]["seed"])
+                 for t in complete if t.user_attrs.get("confirms") is not None]
+    on_front = non_dominated([t.values for t in main])
+    assert sorted(confirmed) == sorted((t.number, 1) for t, on in zip(main, on_front)
+                                       if on and not t.user_attrs["baseline"])
     failed = [t for t in trials if t.state == State.FAIL]
     assert failed  # every kill left at least one trial behind
     for old in failed:  # each one interrupted, and its parameters ran again later

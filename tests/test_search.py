@@ -44,10 +44,14 @@ def source(tmp_path_factory) -> Path:
     return path
 
 
+# two baselines and one sampled trial per study; confirmation runs: test_search_replicates.py
+TWO = ["--trials", "3", "--baseline-seeds", "2", "--confirm", "0"]
+
+
 @pytest.fixture(scope="module")
 def two_studies(tmp_path_factory, source):
     root = tmp_path_factory.mktemp("search")
-    proc = search(*TINY, "--trials", "3", "--source", str(source), "--name", "two",
+    proc = search(*TINY, *TWO, "--source", str(source), "--name", "two",
                   "--results", str(root), "--max-concurrent", "2", cwd=root)
     return root / "two", proc
 
@@ -64,9 +68,15 @@ def test_search_runs_two_studies_with_both_objectives(two_studies):
         assert study.user_attrs["regime"] == name.rsplit(".", 1)[1]
         complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
         assert len(complete) == 3
-        baseline = [t for t in complete if t.user_attrs["baseline"]]
-        assert len(baseline) == 1 and baseline[0].params["prune_ratio"] == 0.0
-        assert baseline[0].values[1] == pytest.approx(1.0)
+        baselines = [t for t in complete if t.user_attrs["baseline"]]
+        # --baseline-seeds 2: two unpruned trials at the family's default learning rate, with
+        # the seeds --seed (0) and --seed + 1
+        assert len(baselines) == 2
+        assert sorted(t.user_attrs["config"]["seed"] for t in baselines) == [0, 1]
+        lr = models.recipe("mobilenet_v2", study.user_attrs["regime"])["lr"]
+        for baseline in baselines:
+            assert baseline.params["prune_ratio"] == 0.0 and baseline.params["lr"] == lr
+            assert baseline.values[1] == pytest.approx(1.0)
         for trial in complete:
             acc, remaining = trial.values
             assert 0 <= acc <= 1 and 0 < remaining <= 1
@@ -139,22 +149,30 @@ def test_every_complete_trial_keeps_its_trained_model(two_studies):
 def test_existing_search_needs_resume_and_resume_of_a_finished_one_runs_nothing(
         two_studies, source):
     folder, _ = two_studies
-    again = search(*TINY, "--trials", "3", "--source", str(source), "--name", "two",
+    again = search(*TINY, *TWO, "--source", str(source), "--name", "two",
                    "--results", str(folder.parent), cwd=folder.parent, check=False)
     assert again.returncode == 2
     assert "--resume" in again.stderr and len(again.stderr.strip().splitlines()) == 1
-    resumed = search(*TINY, "--trials", "3", "--source", str(source), "--name", "two",
-                     "--results", str(folder.parent), "--resume", cwd=folder.parent)
+    # --resume keeps the search's own --baseline-seeds (2) and refuses another
+    other = search(*TINY, "--trials", "3", "--confirm", "0", "--source", str(source),
+                   "--name", "two", "--results", str(folder.parent), "--resume",
+                   "--baseline-seeds", "3", cwd=folder.parent, check=False)
+    assert other.returncode == 2 and "--baseline-seeds 2" in other.stderr
+    resumed = search(*TINY, "--trials", "3", "--confirm", "0", "--source", str(source),
+                     "--name", "two", "--results", str(folder.parent), "--resume",
+                     cwd=folder.parent)
     assert "nothing to run" in resumed.stdout
+    assert json.loads((folder / "search.json").read_text())["baseline_seeds"] == 2
     for study in studies(folder).values():
         assert len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))) == 3
 
 
 def test_same_seed_gives_the_same_suggestions_sequentially(tmp_path):
-    first = search(*TINY, "--regimes", "scratch", "--trials", "3", "--max-concurrent", "1",
-                   "--name", "a", "--results", str(tmp_path), "--seed", "7", cwd=tmp_path)
-    second = search(*TINY, "--regimes", "scratch", "--trials", "3", "--max-concurrent", "1",
-                    "--name", "b", "--results", str(tmp_path), "--seed", "7", cwd=tmp_path)
+    one = ["--baseline-seeds", "1", "--confirm", "0"]  # one baseline, then two sampled trials
+    first = search(*TINY, *one, "--regimes", "scratch", "--trials", "3", "--max-concurrent",
+                   "1", "--name", "a", "--results", str(tmp_path), "--seed", "7", cwd=tmp_path)
+    second = search(*TINY, *one, "--regimes", "scratch", "--trials", "3", "--max-concurrent",
+                    "1", "--name", "b", "--results", str(tmp_path), "--seed", "7", cwd=tmp_path)
     assert first.returncode == second.returncode == 0
     params = [[t.params for t in next(iter(studies(tmp_path / n).values())).get_trials()]
               for n in ("a", "b")]
@@ -199,8 +217,18 @@ def test_interrupted_search_resumes_to_exact_counts(tmp_path):
     search(*args, "--resume", cwd=tmp_path)
     study = next(iter(studies(tmp_path / "r").values()))
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-    assert len(complete) == 4
-    assert not study.get_trials(states=(optuna.trial.TrialState.RUNNING,))
-    assert sum(t.user_attrs.get("baseline", False) for t in complete) == 1
+    # the defaults: 3 baselines (seeds 0, 1, 2) among the 4, then one confirmation run (seed
+    # 1) of the sampled trial, which has fewer parameters than the baselines: on the front
+    main = [t for t in complete if t.user_attrs.get("confirms") is None]
+    assert len(main) == 4
+    assert not study.get_trials(states=(optuna.trial.TrialState.RUNNING,
+                                        optuna.trial.TrialState.WAITING))
+    baselines = [t for t in main if t.user_attrs.get("baseline", False)]
+    assert sorted(t.user_attrs["config"]["seed"] for t in baselines) == [0, 1, 2]
+    (sampled,) = [t for t in main if not t.user_attrs["baseline"]]
+    (confirmation,) = [t for t in complete if t.user_attrs.get("confirms") is not None]
+    assert confirmation.user_attrs["confirms"] == sampled.number
+    assert confirmation.params == sampled.params
+    assert confirmation.user_attrs["config"]["seed"] == 1
     table = pd.read_csv(tmp_path / "r" / "trials.csv")
-    assert (table.state == "COMPLETE").sum() == 4 and not table.duplicated("trial").any()
+    assert (table.state == "COMPLETE").sum() == 5 and not table.duplicated("trial").any()

@@ -14,6 +14,7 @@ import optuna
 import pandas as pd
 import pytest
 
+from hpo_prune.objectives import non_dominated
 from hpo_prune.search import space as spaces
 from hpo_prune.config import TrialConfig
 from hpo_prune.search.storage import open_storage
@@ -45,16 +46,21 @@ def finish(proc: subprocess.Popen) -> str:
 def assert_csv_is_the_storage(folder: Path, study: optuna.Study,
                               still_running: tuple = ()) -> pd.DataFrame:
     """trials.csv holds the storage's trials; those numbered in ``still_running`` may show
-    RUNNING (a driver that exits before another driver's trials end keeps them so)."""
+    RUNNING or WAITING, or be missing (a driver that exits before another driver's trials end
+    keeps them so; the other driver may queue confirmation runs after it has exited)."""
     table = pd.read_csv(folder / "trials.csv")
     assert set(table.study) == {study.study_name}
     assert not table.duplicated("trial").any()
     rows = table.set_index("trial")
     trials = study.get_trials()
-    assert sorted(rows.index) == [t.number for t in trials]
+    missing = {t.number for t in trials} - set(rows.index)
+    assert missing <= set(still_running)
+    assert sorted(rows.index) == [t.number for t in trials if t.number not in missing]
     for trial in trials:
+        if trial.number in missing:
+            continue
         row = rows.loc[trial.number]
-        if row.state == "RUNNING" and trial.number in still_running:
+        if row.state in ("RUNNING", "WAITING") and trial.number in still_running:
             continue
         assert row.state == trial.state.name
         assert row.driver == trial.user_attrs["driver"]
@@ -75,10 +81,16 @@ def test_search_and_resume_on_postgres(postgres_url, tmp_path):
     (study,) = pg_studies(postgres_url).values()
     assert study.study_name == "pg.mobilenet_v2.digits.scratch"
     trials = study.get_trials()
-    assert [t.state for t in trials] == [State.COMPLETE] * 3
-    assert sum(t.user_attrs["baseline"] for t in trials) == 1
+    # 3 finished trials, of which the 2 baselines --trials 2 left room for (of the default
+    # 3), then the confirmation run of the sampled one (on the front: fewer parameters)
+    assert [t.state for t in trials] == [State.COMPLETE] * 4
+    main = [t for t in trials if t.user_attrs.get("confirms") is None]
+    assert len(main) == 3 and sum(t.user_attrs["baseline"] for t in main) == 2
+    (sampled,) = [t for t in main if not t.user_attrs["baseline"]]
+    (confirmation,) = [t for t in trials if t.user_attrs.get("confirms") is not None]
+    assert confirmation.user_attrs["confirms"] == sampled.number
     table = assert_csv_is_the_storage(folder, study)
-    assert (table.state == "COMPLETE").sum() == 3
+    assert (table.state == "COMPLETE").sum() == 4
     assert table.driver.str.startswith(f"{HOST}:").all() and table.driver.nunique() == 2
 
 
@@ -111,7 +123,8 @@ def test_two_searches_write_one_database_at_once(postgres_url, tmp_path):
 
 def test_two_drivers_share_one_search_with_join(postgres_url, tmp_path):
     """Driver A starts the search, driver B joins it: between them the study ends with exactly
-    --trials finished trials, each run once, one baseline, nothing left running or failed."""
+    --trials finished trials, each run once, one set of baselines, each front configuration
+    confirmed once, nothing left running or failed."""
     common = [*SCRATCH, "--epochs", "2", "--train-subset", "256", "--trials", "6",
               "--max-concurrent", "1", "--name", "shared", "--storage", postgres_url]
     first = start([*common, "--results", str(tmp_path / "A")], tmp_path)
@@ -122,13 +135,19 @@ def test_two_drivers_share_one_search_with_join(postgres_url, tmp_path):
     out = {"A": finish(first), "B": finish(second)}
     (study,) = pg_studies(postgres_url).values()
     trials = study.get_trials()
-    assert sum(t.state == State.COMPLETE for t in trials) == 6, out
+    main = [t for t in trials if t.user_attrs.get("confirms") is None]
+    assert sum(t.state == State.COMPLETE for t in main) == 6, out
     assert [t.number for t in trials] == list(range(len(trials)))
     assert not [t for t in trials if t.state in (State.RUNNING, State.WAITING)]
     assert not [t for t in trials if t.user_attrs.get("fail_reason") == INTERRUPTED]
-    assert sum(t.user_attrs["baseline"] for t in trials) == 1
-    sampled = [tuple(sorted(t.params.items())) for t in trials if not t.user_attrs["baseline"]]
+    assert sum(t.user_attrs["baseline"] for t in trials) == 3  # --baseline-seeds' default
+    sampled = [tuple(sorted(t.params.items())) for t in main if not t.user_attrs["baseline"]]
     assert len(set(sampled)) == len(sampled)  # B's sampler is not A's seeded twin
+    on_front = non_dominated([t.values for t in main])
+    confirmed = [(t.user_attrs["confirms"], t.user_attrs["seed"]) for t in trials
+                 if t.user_attrs.get("confirms") is not None]
+    assert sorted(confirmed) == sorted((t.number, 1) for t, on in zip(main, on_front)
+                                       if on and not t.user_attrs["baseline"])
     drivers = {t.user_attrs["driver"] for t in trials if t.state == State.COMPLETE}
     assert drivers == {f"{HOST}:{first.pid}", f"{HOST}:{second.pid}"}, out
     for t in trials:  # each model in its driver's folder: B (--join) names it absolutely
@@ -140,7 +159,8 @@ def test_two_drivers_share_one_search_with_join(postgres_url, tmp_path):
             model_dir = tmp_path / "A" / "shared" / model_dir
         assert (model_dir / "model.pt").is_file()
     # each driver exports the whole study; the one that finished last has every trial ended,
-    # the other may still show the first one's last trials RUNNING
+    # the other may still show the last one's trials RUNNING, or not yet have the
+    # confirmation runs it queued
     csvs = sorted((tmp_path / name / "shared" / "trials.csv" for name in ("A", "B")),
                   key=lambda path: path.stat().st_mtime)
     assert_csv_is_the_storage(csvs[1].parent, study)

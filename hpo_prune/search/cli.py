@@ -26,6 +26,7 @@ PRESETS = {
     "paper": {"dataset": ["cifar10", "cifar100", "svhn", "caltech101"], "trials": 60,
               "epochs": 30, "early_stop": "asha"},
 }
+BASELINE_SEEDS = 3  # unpruned baselines queued in every new study (--baseline-seeds)
 
 
 def parser() -> ArgumentParser:
@@ -46,8 +47,9 @@ def parser() -> ArgumentParser:
     p.add_argument("--source", default="", help="weights of the pretrained regime: imagenet, "
                    "fractal or a checkpoint path (default: fractal for digits, else imagenet)")
     p.add_argument("--trials", type=int, default=None,
-                   help="trials that must finish per study, the unpruned baseline included "
-                   "(default: the preset's; with --sampler grid, the grid's size)")
+                   help="trials that must finish per study, the unpruned baselines included "
+                   "and the confirmation runs (--confirm) not (default: the preset's; with "
+                   "--sampler grid, the grid's size)")
     p.add_argument("--epochs", type=int, default=None,
                    help="training epochs per trial (default: the preset's)")
     p.add_argument("--space", default=None, help="search space: a YAML file, or a name under "
@@ -56,7 +58,19 @@ def parser() -> ArgumentParser:
                    help="Optuna sampler; 'grid' runs the space's grid values, e.g. the paper's "
                    "fixed sparsities with --space paper_grid (default: %(default)s)")
     p.add_argument("--seed", type=int, default=0,
-                   help="seed of the samplers and of every trial (default: %(default)s)")
+                   help="seed of the samplers and of every trial (default: %(default)s); "
+                   "baselines and confirmation runs add their own offset")
+    p.add_argument("--baseline-seeds", type=int, default=None,
+                   help="unpruned baseline trials queued first in every new study, with the "
+                   "model family's default learning rate and the trial seeds --seed, --seed + "
+                   "1, ...; they count toward --trials (at most --trials of them; not with "
+                   f"--sampler grid) (default: {BASELINE_SEEDS}; --resume keeps the search's "
+                   "own)")
+    p.add_argument("--confirm", type=int, default=1,
+                   help="once a study has its --trials finished trials, re-run every "
+                   "configuration on its Pareto front (baselines aside) with this many more "
+                   "seeds (the trial's seed + 1, + 2, ...); these runs come on top of --trials; "
+                   "0 = none (default: %(default)s)")
     p.add_argument("--storage", default=None, help="Optuna storage URL, e.g. "
                    "postgresql://user:pass@host/db (default: sqlite:///RESULTS/NAME/optuna.db)")
     p.add_argument("--results", default="results",
@@ -109,6 +123,15 @@ def settings(args) -> dict:
     check(args.max_concurrent is None or args.max_concurrent >= 1,
           f"--max-concurrent must be >= 1, got {args.max_concurrent}")
     check(args.retries >= 0, f"--retries must be >= 0, got {args.retries}")
+    check(args.baseline_seeds is None or args.baseline_seeds >= 1,
+          f"--baseline-seeds must be >= 1 (the unpruned reference trials of each study), got "
+          f"{args.baseline_seeds}")
+    check(args.confirm >= 0, f"--confirm must be >= 0 (0 = no confirmation runs), got "
+          f"{args.confirm}")
+    s["baseline_seeds"] = args.baseline_seeds  # --resume: the search's own (check_results_dir)
+    if s["baseline_seeds"] is None:
+        s["baseline_seeds"] = BASELINE_SEEDS
+    s["confirm"] = args.confirm
     check(len(set(args.regimes)) == len(args.regimes),
           "--regimes lists a regime twice: list each once")
     check(len(set(s["dataset"])) == len(s["dataset"]),
@@ -159,6 +182,17 @@ def check_results_dir(folder: Path, s: dict, args) -> None:
     if not args.resume and not args.join:  # a joining driver may come back to its folder
         raise UsageError(f"{folder} already holds search {s['name']!r}: pass --resume to "
                          "continue it, or --name for a new one")
+    if args.resume:  # its studies queued their baselines when they were created
+        recorded = old.get("baseline_seeds", 1)  # searches from before the flag queued one
+        if not isinstance(recorded, int) or isinstance(recorded, bool) or recorded < 1:
+            raise UsageError(f"{record}: baseline_seeds {recorded!r} is not a count >= 1; "
+                             "choose another --name")
+        if args.baseline_seeds is not None and args.baseline_seeds != recorded:
+            raise UsageError(f"--baseline-seeds {args.baseline_seeds} differs from the "
+                             f"{recorded} search {s['name']!r} was started with (its studies "
+                             f"queued their baselines then): pass --baseline-seeds {recorded} "
+                             "or drop the flag")
+        s["baseline_seeds"] = recorded
 
 
 def check_address(address: str | None) -> None:

@@ -1,7 +1,7 @@
 """The live view of a search in the terminal: one line per finished trial, and every few
-seconds a status block per study (finished / running / failed, the front so far, elapsed and
-estimated time left). Also forwards the reason of a crashed trial, and where Tune put each
-checkpoint, to the searcher."""
+seconds a status block per study (finished / running / failed, confirmation runs done / queued,
+the front so far, elapsed and estimated time left). Also forwards the reason of a crashed
+trial, and where Tune put each checkpoint, to the searcher."""
 from __future__ import annotations
 
 import time
@@ -13,6 +13,7 @@ from ray.tune import Callback
 
 from ..objectives import non_dominated
 from .searcher import StudySearcher
+from .studies import is_confirmation, tally
 
 State = optuna.trial.TrialState
 
@@ -35,7 +36,12 @@ class Progress(Callback):
         self.searcher, self.interval, self.out = searcher, interval, out
         self.started = time.time()
         self.last = 0.0
-        self.done_before = {name: plan.finished() for name, plan in searcher.plans.items()}
+        self.done_before = {name: self._done(plan.tally())
+                            for name, plan in searcher.plans.items()}
+
+    @staticmethod
+    def _done(counts) -> int:
+        return counts.finished + counts.confirm_done
 
     def status(self, tune_trials=()) -> str:
         running = {}
@@ -45,15 +51,18 @@ class Progress(Callback):
         lines, finished_now, remaining = [], 0, 0
         for name, plan in self.searcher.plans.items():
             trials = plan.study.get_trials(deepcopy=False)
-            count = {s: sum(1 for t in trials if t.state == s) for s in State}
-            done = count[State.COMPLETE] + count[State.PRUNED]
-            finished_now += done - self.done_before[name]
-            remaining += max(plan.target - done, 0)
+            counts = tally(trials)
+            finished_now += self._done(counts) - self.done_before[name]
+            remaining += (max(plan.target - counts.finished, 0)
+                          + counts.confirm_total - counts.confirm_done)
             points = " ".join(f"{acc:.3f}@{rem:.0%}" for acc, rem in
-                              front([t for t in trials if t.state == State.COMPLETE])[:5])
-            lines.append(f"  {name}: {done}/{plan.target} finished, "
-                         f"{running.get(name, 0)} running, {count[State.FAIL]} failed, "
-                         f"{count[State.PRUNED]} stopped early | front (val_acc@params): "
+                              front([t for t in trials if t.state == State.COMPLETE
+                                     and not is_confirmation(t)])[:5])
+            confirm = (f", confirm {counts.confirm_done}/{counts.confirm_total}"
+                       if counts.confirm_total else "")
+            lines.append(f"  {name}: {counts.finished}/{plan.target} finished{confirm}, "
+                         f"{running.get(name, 0)} running, {counts.failed} failed, "
+                         f"{counts.pruned} stopped early | front (val_acc@params): "
                          f"{points or '-'}")
         elapsed = time.time() - self.started
         eta = (f"~{_clock(elapsed / finished_now * remaining)} left" if finished_now
@@ -74,6 +83,9 @@ class Progress(Callback):
                 if result.get("final") else
                 f"failed: {result['fail_reason']}" if result.get("fail_reason") else
                 f"stopped after epoch {result.get('epoch', 0)}")
+        confirms = trial.config.get("confirms")
+        if confirms is not None:
+            what += f" (confirms #{confirms}, seed {config.get('seed')})"
         self.out(f"{trial.config.get('study')} #{trial.config.get('trial')} "
                  f"(prune_ratio {config.get('prune_ratio', 0):.2f}, {config.get('schedule')}, "
                  f"lr {config.get('lr', 0):.1e}): {what}")

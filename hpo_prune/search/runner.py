@@ -21,7 +21,7 @@ from ..config import TrialConfig
 from ..errors import UsageError
 from .space import SearchSpace
 from .storage import open_storage
-from .studies import open_study, study_name
+from .studies import is_confirmation, open_study, study_name, tally
 
 
 def log(line: str) -> None:
@@ -103,12 +103,14 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
     offset = secrets.randbelow(2**30) if args.join else 0
     plans = [open_study(storage, study_name(s["name"], c.model, c.dataset, c.init), c, space,
                         args.sampler, args.seed, s["trials"], args.resume, join=args.join,
-                        seed_offset=offset)
+                        seed_offset=offset, baseline_seeds=s["baseline_seeds"],
+                        confirm=s["confirm"])
              for c in configs.values()]
     record = {"name": s["name"], "model": args.model, "datasets": s["dataset"],
               "regimes": list(args.regimes), "storage": storage_url, "seed": args.seed,
               "join": args.join, "seed_offset": offset,
               "sampler": args.sampler, "trials": s["trials"], "epochs": s["epochs"],
+              "baseline_seeds": s["baseline_seeds"], "confirm": s["confirm"],
               "early_stop": s["early_stop"], "preset": args.preset, "space": str(space.path),
               "studies": [{"name": p.name, "model": p.base.model, "dataset": p.base.dataset,
                            "regime": p.base.init, "source": p.base.resolved_source}
@@ -121,10 +123,12 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
     def refresh() -> None:
         trials_table.write(csv_path, [p.study for p in plans])
 
+    for plan in plans:  # a resumed study whose main trials are done: its missing confirmations
+        plan.queue_confirmations()
     refresh()
-    if all(p.busy() >= p.target for p in plans):  # finished, or running in other drivers
-        log(f"every study already has {s['trials']} finished or running trials: nothing to "
-            "run")
+    if not any(_to_run(p) for p in plans):  # finished, or running in other drivers
+        log(f"every study already has {s['trials']} finished or running trials and its "
+            "confirmation runs: nothing to run")
         return _finish(folder, storage_url, plans, interrupted=False, join=args.join)
 
     start_ray(args)
@@ -139,8 +143,11 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
     resources = {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial}
     tune_dir = folder / TUNE_DIR
     run_name = f"run-{len(list(tune_dir.glob('run-*'))) + 1}" if tune_dir.exists() else "run-1"
-    log(f"search {s['name']}: {len(plans)} studies x {s['trials']} trials, {s['epochs']} epochs "
-        f"each, sampler {args.sampler}, early stop {s['early_stop']} -> {folder}")
+    baselines = ("" if args.sampler == "grid" else
+                 f" ({min(s['baseline_seeds'], s['trials'])} of them unpruned baselines)")
+    log(f"search {s['name']}: {len(plans)} studies x {s['trials']} trials{baselines}, "
+        f"{s['epochs']} epochs each, sampler {args.sampler}, early stop {s['early_stop']}, "
+        f"{s['confirm']} confirmation seed(s) per front configuration -> {folder}")
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(trainable, data_refs=refs, weight_refs=weight_refs), resources),
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=-1,
@@ -169,10 +176,23 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
             log(f"{plan.name}: every grid point has run; {plan.target - plan.busy()} failed "
                 "(see fail_reason in trials.csv) and are not run again")
             failed = True
-    # done when finished + RUNNING (other drivers' trials, with --join) reach the target
-    interrupted = interrupted or any(p.busy() < p.target for p in plans)
+        lost = plan.tally().confirm_failed
+        if lost:
+            log(f"{plan.name}: {lost} confirmation run(s) failed (see fail_reason in "
+                "trials.csv) and are not run again")
+            failed = True
+    # done when finished + RUNNING (other drivers' trials, with --join) reach the target and
+    # no confirmation run waits
+    interrupted = interrupted or any(_to_run(p) for p in plans)
     refresh()
     return _finish(folder, storage_url, plans, interrupted, join=args.join, failed=failed)
+
+
+def _to_run(plan) -> bool:
+    """Work left for a driver: main trials short of the target (finished + RUNNING ones, so
+    other drivers' running trials count as done), or confirmation runs queued."""
+    counts = plan.tally()
+    return plan.main_open(counts) or counts.confirm_waiting > 0
 
 
 def _trial_name(trial) -> str:
@@ -185,11 +205,15 @@ def _finish(folder: Path, storage_url: str, plans, interrupted: bool, join: bool
 
     log("")
     for plan in plans:
-        done, others = plan.finished(), plan.busy() - plan.finished()
-        points = front([t for t in plan.study.get_trials(deepcopy=False) if t.values])
+        trials = plan.study.get_trials(deepcopy=False)
+        counts = tally(trials)
+        points = front([t for t in trials if t.values and not is_confirmation(t)])
+        others = counts.running + counts.confirm_running
         running = f", {others} running in other drivers" if others else ""
-        log(f"{plan.name}: {done}/{plan.target} finished{running}; Pareto front (val_acc, "
-            "params left): "
+        confirm = (f", confirmation runs {counts.confirm_done}/{counts.confirm_total} done"
+                   if counts.confirm_total else "")
+        log(f"{plan.name}: {counts.finished}/{plan.target} finished{running}{confirm}; "
+            "Pareto front (val_acc, params left): "
             + (", ".join(f"{a:.3f} @ {r:.1%}" for a, r in points) or "none yet"))
     log(f"\ntrials: {folder / 'trials.csv'}")
     log(f"analysis: python -m analysis --results {folder}")

@@ -4,7 +4,9 @@ Plain ASHA on val_acc would stop every strongly pruned trial first (pruning cost
 emptying the sparse end of the Pareto front. ``SparsityASHA`` runs one ASHA per (study,
 target-sparsity bucket): a trial only competes with trials of the same study whose
 ``prune_ratio`` falls in the same bucket. Trials it stops are remembered in ``stopped`` so the
-searcher records them as PRUNED in Optuna, never as COMPLETE with partial values.
+searcher records them as PRUNED in Optuna, never as COMPLETE with partial values. The unpruned
+baselines and the confirmation runs (re-runs of front configurations with other seeds) are
+never stopped.
 """
 from __future__ import annotations
 
@@ -40,7 +42,9 @@ class SparsityASHA(FIFOScheduler):
     def on_trial_result(self, tune_controller, trial, result):
         if "val_acc" not in result or "final" in result or "fail_reason" in result:
             return TrialScheduler.CONTINUE
-        if float(trial.config["config"]["prune_ratio"]) == 0:  # the baseline always finishes
+        if float(trial.config["config"]["prune_ratio"]) == 0:  # the baselines always finish,
+            return TrialScheduler.CONTINUE
+        if trial.config.get("confirms") is not None:  # and so do confirmation runs
             return TrialScheduler.CONTINUE
         action = self._scheduler(trial).on_trial_result(tune_controller, trial, result)
         if action == TrialScheduler.STOP:

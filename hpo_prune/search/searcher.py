@@ -1,7 +1,9 @@
 """A Ray Tune searcher that serves several Optuna studies through ask/tell.
 
 Every Tune trial belongs to one study. ``suggest`` asks the study with the fewest finished plus
-running trials (so studies progress together), ``on_trial_complete`` tells it:
+running main trials (so studies progress together); once a study's main trials are done it
+queues the study's confirmation runs (StudyPlan.queue_confirmations) and serves those.
+``on_trial_complete`` tells it:
 
 - a trial that ran to its end (its last report carries ``final``) -> COMPLETE with
   (val_acc, remaining_fraction) and the trial's measurements as user attributes, among them
@@ -10,8 +12,9 @@ running trials (so studies progress together), ``on_trial_complete`` tells it:
 - a trial stopped by the early-stopping scheduler -> PRUNED (never COMPLETE with partial values);
 - a trial that raised, or reported a ``fail_reason`` (e.g. a diverged loss) -> FAIL with the
   reason as user attribute;
-- a trial ended by an interrupted search -> FAIL, and its parameters are queued again so that
-  ``--resume`` runs it and the finished count ends exactly at the target.
+- a trial ended by an interrupted search -> FAIL, and its parameters (with its ``seed`` and
+  ``confirms`` user attributes) are queued again so that ``--resume`` runs it and the finished
+  count ends exactly at the target.
 
 Test accuracy is stored, never told: the objectives are validation accuracy and size only.
 """
@@ -27,7 +30,7 @@ import optuna
 from ray.tune.search import Searcher
 
 from ..errors import UsageError
-from .studies import INTERRUPTED, StudyPlan
+from .studies import CONFIRMS, INTERRUPTED, StudyPlan, Tally, requeue
 from .trials_table import MEASURED, RUN_INFO
 
 # the user attributes copied from a trial's reports (one list, the trials table's)
@@ -51,6 +54,7 @@ class StudySearcher(Searcher):
         self.last: dict[str, dict] = {}
         self.pending_errors: dict[str, tuple[StudyPlan, optuna.Trial]] = {}
         self.failures: Counter = Counter()
+        self.confirmations_queued: set[str] = set()  # studies whose front this driver queued
 
     # Tune passes its own metric/mode here; the studies carry ours.
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
@@ -62,32 +66,44 @@ class StudySearcher(Searcher):
     def restore(self, checkpoint_path: str) -> None:
         pass
 
-    def _open(self, plan: StudyPlan, busy: int) -> bool:
-        """Room for one more trial. ``busy`` (finished + RUNNING) comes from the storage, so
-        drivers sharing a study (--join) stop together at its target."""
+    def _open(self, plan: StudyPlan, counts: Tally) -> bool:
+        """Room for one more trial: a main one (``counts`` come from the storage, so drivers
+        sharing a study (--join) stop together at its target), or a queued confirmation."""
         if self.max_failures is not None and self.failures[plan.name] >= self.max_failures:
             return False
-        return busy < plan.target and not plan.exhausted()
+        return plan.main_open(counts) or counts.confirm_waiting > 0
+
+    def _counts(self, plan: StudyPlan) -> Tally:
+        """The study's counts, its confirmations queued first once its main trials are done."""
+        counts = plan.tally()
+        if plan.name not in self.confirmations_queued and plan.main_done(counts):
+            self.confirmations_queued.add(plan.name)
+            if plan.queue_confirmations():
+                counts = plan.tally()
+        return counts
 
     def suggest(self, trial_id: str):
-        busy = {name: plan.busy() for name, plan in self.plans.items()}
-        candidates = [plan for plan in self.plans.values() if self._open(plan, busy[plan.name])]
+        counts = {name: self._counts(plan) for name, plan in self.plans.items()}
+        candidates = [plan for plan in self.plans.values()
+                      if self._open(plan, counts[plan.name])]
         if not candidates:
             return Searcher.FINISHED if not self.live and not self.pending_errors else None
-        plan = min(candidates, key=lambda p: busy[p.name])
+        plan = min(candidates, key=lambda p: counts[p.name].busy)
         trial = plan.ask()  # None: another driver took the last place meanwhile
         if trial is None:
             return None
+        confirms = trial.user_attrs.get(CONFIRMS)
         try:
             config = plan.sample(trial).validate()
         except UsageError as err:  # a combination the space allows but the trial can't run
             self._fail(plan, trial, str(err))
             return None
         trial.set_user_attr("config", config.to_dict())
-        trial.set_user_attr("baseline", config.prune_ratio == 0)
+        trial.set_user_attr("baseline", config.prune_ratio == 0 and confirms is None)
         trial.set_user_attr("driver", DRIVER)
         self.live[trial_id] = (plan, trial)
-        return {"study": plan.name, "trial": trial.number, "config": config.to_dict()}
+        return {"study": plan.name, "trial": trial.number, "confirms": confirms,
+                "config": config.to_dict()}
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if trial_id in self.live:
@@ -126,7 +142,7 @@ class StudySearcher(Searcher):
             plan.study.tell(trial, state=State.PRUNED)
         else:
             self._fail(plan, trial, INTERRUPTED, result)
-            plan.study.enqueue_trial(trial.params)
+            requeue(plan.study, trial)
         self.on_change()
 
     def record_error(self, trial_id: str, reason: str) -> None:
@@ -144,7 +160,7 @@ class StudySearcher(Searcher):
             plan, trial = self.live.pop(trial_id)
             self.checkpoints.pop(trial_id, None)
             self._fail(plan, trial, INTERRUPTED, self.last.pop(trial_id, None))
-            plan.study.enqueue_trial(trial.params, skip_if_exists=False)
+            requeue(plan.study, trial)
         self.on_change()
 
     def _set_attrs(self, trial: optuna.Trial, result: dict) -> None:

@@ -3,6 +3,13 @@
 Studies are named ``{search}.{model}.{dataset}.{regime}``; objectives are ``val_acc``
 (maximise) and ``remaining_fraction`` (minimise). The storage is the source of truth for what
 finished: resuming reads it, and trials.csv is exported from it.
+
+A study's trials are of two kinds. Its *main* trials (the queued baselines, the sampled trials,
+the grid points) are what ``target`` (``--trials``) counts. Once they have finished, every
+configuration on the study's Pareto front (baselines aside) is re-run with more seeds: those
+*confirmation* trials are queued with the user attributes ``confirms`` (the number of the trial
+they repeat) and ``seed``, and come on top of the target. A queued trial's ``seed`` user
+attribute overrides the search's seed in its config (``StudyPlan.sample``).
 """
 from __future__ import annotations
 
@@ -16,12 +23,96 @@ import optuna
 from .ask_lock import AskLock
 from ..config import TrialConfig
 from ..errors import UsageError
-from ..objectives import DIRECTIONS, METRICS
+from ..models import recipe
+from ..objectives import DIRECTIONS, METRICS, non_dominated
 from .space import SearchSpace
 
-FINISHED = (optuna.trial.TrialState.COMPLETE, optuna.trial.TrialState.PRUNED)
+State = optuna.trial.TrialState
+FINISHED = (State.COMPLETE, State.PRUNED)
 SAMPLERS = ("tpe", "nsga2", "random", "grid")
 INTERRUPTED = "interrupted before it finished; its parameters were queued again"
+CONFIRMS, SEED = "confirms", "seed"  # user attributes of a queued trial (see the top)
+CARRIED = (SEED, CONFIRMS)  # what a trial queued again after an interruption keeps
+
+
+def is_confirmation(trial) -> bool:
+    return trial.user_attrs.get(CONFIRMS) is not None
+
+
+def _interrupted(trial) -> bool:
+    return trial.state == State.FAIL and trial.user_attrs.get("fail_reason") == INTERRUPTED
+
+
+@dataclass
+class Tally:
+    """A study's trials counted by kind and state (one read of the storage)."""
+    finished: int = 0  # main trials COMPLETE or PRUNED
+    running: int = 0   # main trials RUNNING (of every driver sharing the study)
+    waiting: int = 0   # main trials queued
+    failed: int = 0    # FAIL, both kinds
+    pruned: int = 0    # PRUNED (stopped early), main trials only: confirmations never are
+    confirm_waiting: int = 0
+    confirm_running: int = 0
+    confirm_done: int = 0    # confirmations that ended (COMPLETE or FAIL; interrupted aside)
+    confirm_failed: int = 0  # confirmations that ended FAIL (not interrupted: not run again)
+
+    @property
+    def busy(self) -> int:
+        return self.finished + self.running
+
+    @property
+    def confirm_total(self) -> int:
+        """Confirmations queued, each (original, seed) once: an interrupted one is queued
+        again, and only its new trial counts."""
+        return self.confirm_waiting + self.confirm_running + self.confirm_done
+
+
+def tally(trials) -> Tally:
+    out = Tally()
+    for t in trials:
+        if t.state == State.FAIL:
+            out.failed += 1
+        if is_confirmation(t):
+            if t.state == State.WAITING:
+                out.confirm_waiting += 1
+            elif t.state == State.RUNNING:
+                out.confirm_running += 1
+            elif not _interrupted(t):
+                out.confirm_done += 1
+                out.confirm_failed += t.state == State.FAIL
+        elif t.state in FINISHED:
+            out.finished += 1
+            out.pruned += t.state == State.PRUNED
+        elif t.state == State.RUNNING:
+            out.running += 1
+        elif t.state == State.WAITING:
+            out.waiting += 1
+    return out
+
+
+def requeue(study: optuna.Study, trial) -> bool:
+    """Queue an interrupted trial's parameters again, with its seed and what it confirms. A
+    trial that ended before its parameters were drawn is queued again only if it was queued
+    itself (its queued parameters; a sampled one has nothing to run again)."""
+    params = trial.params or (getattr(trial, "system_attrs", None) or {}).get("fixed_params")
+    if not params:
+        return False
+    attrs = {k: trial.user_attrs[k] for k in CARRIED if trial.user_attrs.get(k) is not None}
+    study.enqueue_trial(params, user_attrs=attrs or None, skip_if_exists=False)
+    return True
+
+
+def baseline_params(space: SearchSpace, base: TrialConfig) -> dict:
+    """The unpruned baseline's parameters: ``space.baseline`` with, where the space samples the
+    learning rate, the model family's default one for the regime (``models.recipe``, of the
+    optimizer the space fixes, else of the family's default optimizer), even where it lies
+    outside the space's range (Optuna runs a queued value outside its range as it is)."""
+    params = space.baseline(base.init)
+    if "lr" in params:
+        optimizer = space.fixed.get("optimizer")
+        params["lr"] = recipe(base.model, base.init,
+                              None if optimizer in (None, "auto") else optimizer)["lr"]
+    return params
 
 
 @dataclass
@@ -34,46 +125,99 @@ class StudyPlan:
     target: int
     sampler: str
     lock: Callable[[], ContextManager] = contextlib.nullcontext
+    confirm: int = 0  # seeds each front configuration is re-run with once the target is met
 
     @property
     def name(self) -> str:
         return self.study.study_name
 
+    def tally(self) -> Tally:
+        return tally(self.study.get_trials(deepcopy=False))
+
     def finished(self) -> int:
-        return len(self.study.get_trials(deepcopy=False, states=FINISHED))
+        """Main trials finished (COMPLETE or PRUNED): what the target counts."""
+        return self.tally().finished
 
     def waiting(self) -> int:
-        return len(self.study.get_trials(deepcopy=False,
-                                         states=(optuna.trial.TrialState.WAITING,)))
+        """Main trials queued."""
+        return self.tally().waiting
 
-    def exhausted(self) -> bool:
+    def exhausted(self, counts: Tally | None = None) -> bool:
         """A grid study runs its queued grid points and nothing else (see open_study)."""
-        return self.sampler == "grid" and self.waiting() == 0
+        return self.sampler == "grid" and (counts or self.tally()).waiting == 0
 
     def busy(self) -> int:
-        """Finished plus RUNNING trials, as the storage has them: RUNNING ones of every driver
-        sharing the study (``--join``), read in one query so none is counted twice or missed.
-        For a single driver they are its own live trials (a resume fails the dead ones)."""
-        return len(self.study.get_trials(deepcopy=False,
-                                         states=FINISHED + (optuna.trial.TrialState.RUNNING,)))
+        """Main trials finished plus RUNNING, as the storage has them: RUNNING ones of every
+        driver sharing the study (``--join``), read in one query so none is counted twice or
+        missed. For a single driver they are its own live trials (a resume fails the dead
+        ones)."""
+        return self.tally().busy
+
+    def main_open(self, counts: Tally) -> bool:
+        """Room for one more main trial."""
+        return counts.busy < self.target and not self.exhausted(counts)
+
+    def main_done(self, counts: Tally) -> bool:
+        """Every main trial has ended: the target is met (or a grid study ran all its points)
+        and none runs; the front is final."""
+        return counts.running == 0 and (counts.finished >= self.target
+                                        or self.exhausted(counts))
 
     def ask(self) -> optuna.Trial | None:
-        """A new RUNNING trial, or None when finished + running trials already reach the
-        target; counting and asking hold the study's lock, so drivers sharing the study never
-        ask more than the target between them (see AskLock)."""
+        """A new RUNNING trial: a main one while finished + running main trials are short of
+        the target, else a queued confirmation; None when there is neither. Counting and
+        asking hold the study's lock, so drivers sharing the study never ask more than the
+        target between them (see AskLock)."""
         with self.lock():
-            if self.busy() >= self.target or self.exhausted():
+            counts = self.tally()
+            if not self.main_open(counts) and counts.confirm_waiting == 0:
                 return None
             return self.study.ask()
 
+    def queue_confirmations(self) -> int:
+        """Once the main trials are done: queue ``confirm`` re-runs (seeds + 1 .. + confirm) of
+        every COMPLETE, non-baseline main trial on the study's front (non-dominated among its
+        COMPLETE main trials), each (original, seed) once whatever ran before (a resumed or
+        shared study queues only the missing ones). Returns how many it queued."""
+        if self.confirm <= 0:
+            return 0
+        with self.lock():
+            trials = self.study.get_trials(deepcopy=False)
+            if not self.main_done(tally(trials)):
+                return 0
+            queued = {(t.user_attrs[CONFIRMS], t.user_attrs.get(SEED)) for t in trials
+                      if is_confirmation(t) and not _interrupted(t)}
+            complete = [t for t in trials
+                        if t.state == State.COMPLETE and not is_confirmation(t)]
+            on_front = non_dominated([t.values for t in complete]) if complete else []
+            count = 0
+            for trial, on in zip(complete, on_front):
+                if not on or trial.user_attrs.get("baseline"):
+                    continue
+                seed = (trial.user_attrs.get("config") or {}).get(SEED, self.base.seed)
+                for j in range(1, self.confirm + 1):
+                    if (trial.number, seed + j) in queued:
+                        continue
+                    self.study.enqueue_trial(trial.params, skip_if_exists=False,
+                                             user_attrs={CONFIRMS: trial.number,
+                                                         SEED: seed + j})
+                    count += 1
+            return count
+
     def sample(self, trial: optuna.Trial) -> TrialConfig:
-        """The full config of an asked trial (fixed values, then sampled ones)."""
+        """The full config of an asked trial (fixed values, then sampled ones, then the seed
+        it was queued with, if any)."""
         regime = self.base.init
-        if self.sampler == "grid":
-            values = self.space.suggest_grid(trial, regime)
-        else:
-            values = self.space.suggest(trial, regime)
+        with warnings.catch_warnings():  # a baseline's learning rate may lie outside the range
+            warnings.filterwarnings("ignore", message="Fixed parameter .* is out of range")
+            if self.sampler == "grid":
+                values = self.space.suggest_grid(trial, regime)
+            else:
+                values = self.space.suggest(trial, regime)
         config = self.base.replace(**self.space.fixed, **values)
+        seed = trial.user_attrs.get(SEED)
+        if seed is not None:
+            config = config.replace(seed=int(seed))
         return config
 
 
@@ -97,15 +241,17 @@ def make_sampler(kind: str, seed: int, space: SearchSpace, regime: str, trials: 
 
 def open_study(storage, name: str, base: TrialConfig, space: SearchSpace, sampler: str,
                seed: int, target: int, resume: bool, *, join: bool = False,
-               seed_offset: int = 0) -> StudyPlan:
-    """Create (or, with resume or join, reopen) a study; a new one gets its unpruned baseline
-    queued.
+               seed_offset: int = 0, baseline_seeds: int = 1, confirm: int = 0) -> StudyPlan:
+    """Create (or, with resume or join, reopen) a study; a new one gets its unpruned baselines
+    queued: ``baseline_seeds`` of them (at most ``target``), with the trial seeds
+    ``base.seed`` + 0, 1, ... (user attribute ``seed``); a grid study gets its grid points
+    instead. ``confirm``: see StudyPlan.queue_confirmations.
 
     On resume, interrupted trials (RUNNING / never told) are marked FAIL and their parameters
     queued again, so the finished count still ends exactly at ``target``. With join, other
     drivers share the study, so its RUNNING trials are left alone: they may be theirs.
     Creating is atomic in the storage (a second create of the same name fails), so when two
-    drivers create a study at the same moment, exactly one sets it up and queues the baseline.
+    drivers create a study at the same moment, exactly one sets it up and queues the baselines.
     The sampler is seeded with the seed plus ``seed_offset`` (a joining driver's own) plus the
     number of trials already in the study, so a resumed study draws new suggestions instead of
     replaying the first ones."""
@@ -130,7 +276,8 @@ def open_study(storage, name: str, base: TrialConfig, space: SearchSpace, sample
                                  ) from None
     if not created:
         study = optuna.load_study(study_name=name, storage=storage, sampler=kind)
-    plan = StudyPlan(study, base, space, target, sampler, lock=AskLock(storage, name))
+    plan = StudyPlan(study, base, space, target, sampler, lock=AskLock(storage, name),
+                     confirm=confirm)
     if created:
         with warnings.catch_warnings():  # experimental in Optuna, stable in practice
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -138,8 +285,11 @@ def open_study(storage, name: str, base: TrialConfig, space: SearchSpace, sample
         for key, value in (("model", base.model), ("dataset", base.dataset),
                            ("regime", base.init), ("source", base.resolved_source)):
             study.set_user_attr(key, value)
-        if sampler != "grid":
-            study.enqueue_trial(space.baseline(base.init))  # marked baseline when asked
+        if sampler != "grid":  # marked baseline when asked (prune_ratio 0)
+            params = baseline_params(space, base)
+            for i in range(min(baseline_seeds, target)):
+                study.enqueue_trial(params, user_attrs={SEED: base.seed + i},
+                                    skip_if_exists=False)
         else:  # each grid point once, in order (cycled if target asks for more): a failed
             # point is not run again, unlike Optuna's GridSampler, which re-picks points
             points = space.grid_points(base.init)
@@ -151,13 +301,12 @@ def open_study(storage, name: str, base: TrialConfig, space: SearchSpace, sample
 
 
 def requeue_interrupted(study: optuna.Study) -> int:
-    """Trials left RUNNING by a driver that died: FAIL them and queue their parameters."""
+    """Trials left RUNNING by a driver that died: FAIL them and queue their parameters (with
+    their seed and what they confirm)."""
     count = 0
-    for trial in study.get_trials(deepcopy=False,
-                                  states=(optuna.trial.TrialState.RUNNING,)):
+    for trial in study.get_trials(deepcopy=False, states=(State.RUNNING,)):
         optuna.Trial(study, trial._trial_id).set_user_attr("fail_reason", INTERRUPTED)
-        study.tell(trial.number, state=optuna.trial.TrialState.FAIL)
-        if trial.params:  # killed between ask and sampling: nothing to run again
-            study.enqueue_trial(trial.params, skip_if_exists=False)
+        study.tell(trial.number, state=State.FAIL)
+        requeue(study, trial)
         count += 1
     return count

@@ -4,7 +4,8 @@ finish; the analysis reads a storage through the same ``frame``.
 
 Columns: COLUMNS (README lists them). A trial's measurements are the user attributes the
 searcher sets (MEASURED, RECORDED); its settings come from its ``config`` attribute and its
-Optuna parameters.
+Optuna parameters (and ``seed`` from the user attribute a queued trial carries). ``confirms`` is
+the number of the trial a confirmation run repeats with another seed.
 """
 from __future__ import annotations
 
@@ -56,6 +57,8 @@ def row(study: optuna.Study, info: dict, trial: optuna.trial.FrozenTrial) -> dic
         out[key] = attrs.get(key)
     out["fail_reason"] = attrs.get("fail_reason") or trial.system_attrs.get("fail_reason")
     config = {"init": info["regime"], **(attrs.get("config") or {}), **trial.params}
+    if attrs.get("seed") is not None:  # the seed a queued trial runs with (its config's, once run)
+        config["seed"] = attrs["seed"]
     for key in CONFIG:
         out[key] = config.get(key)
     return out
@@ -69,7 +72,9 @@ def rows(study: optuna.Study) -> list[dict]:
 def frame(studies: list[optuna.Study]) -> pd.DataFrame:
     """The table of every trial of ``studies``, in COLUMNS."""
     data = [r for study in studies for r in rows(study)]
-    return pd.DataFrame(data, columns=COLUMNS)
+    table = pd.DataFrame(data, columns=COLUMNS)
+    table["confirms"] = table["confirms"].astype("Int64")  # a trial number, or empty
+    return table
 
 
 def write(path: Path, studies: list[optuna.Study]) -> pd.DataFrame:
