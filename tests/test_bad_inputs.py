@@ -274,7 +274,7 @@ CASES = {
                                       ("--epochs", "invalid int value: 'two'", "--help")),
     "train-batch-size-zero": Case("train", ["--batch-size", "0"],
                                   ("--batch-size must be >= 1",)),
-    "train-val-fraction-zero": Case("train", ["--val-fraction", "0"],
+    "train-val-fraction-negative": Case("train", ["--val-fraction=-0.1"],
                                     ("--val-fraction must be in (0, 1)",)),
     "train-val-fraction-one": Case("train", ["--val-fraction", "1"],
                                    ("--val-fraction must be in (0, 1)",)),

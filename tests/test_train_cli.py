@@ -51,7 +51,7 @@ def finished(tmp_path_factory):
     torch.save(imagenet, checkpoints / MOBILENET_V2_FILE)
     out = home / "run"
     args = [*TINY, "--epochs", "2", "--init", "pretrained", "--source", "imagenet", "--seed",
-            "0", "--out", str(out)]
+            "0", "--optimizer", "sgd", "--lr", "0.01", "--warmup", "0", "--out", str(out)]
     proc = train(args, home, home)
     assert proc.returncode == 0, proc.stderr
     return {"home": home, "out": out, "proc": proc, "imagenet": imagenet,
@@ -176,9 +176,21 @@ def test_failed_overwrite_leaves_nothing_finished(finished, tmp_path):
 
 
 def test_config_validation_rejects_bad_numbers():
-    for bad in ({"lr": -1.0}, {"lr": 0.0}, {"epochs": 0}, {"epochs": -2}):
+    for bad in ({"lr": -1.0}, {"lr": float("nan")}, {"warmup": 1.0}, {"warmup": -0.5},
+                {"epochs": 0}, {"epochs": -2}):
         with pytest.raises(UsageError):
             TrialConfig(**bad).validate()
+
+
+def test_auto_recipe_resolves_to_the_model_familys_defaults():
+    for model in models.MODELS:
+        for regime in ("scratch", "pretrained"):
+            resolved = TrialConfig(model=model, init=regime).validate().resolved()
+            expected = models.recipe(model, regime)
+            assert (resolved.optimizer, resolved.lr, resolved.warmup) == \
+                (expected["optimizer"], expected["lr"], expected["warmup"])
+    given = TrialConfig(model="vgg16", optimizer="sgd", lr=0.02, warmup=0.0).resolved()
+    assert (given.optimizer, given.lr, given.warmup) == ("sgd", 0.02, 0.0)
 
 
 def test_same_seed_same_metrics_on_cpu(tiny_digits):
