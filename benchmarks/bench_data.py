@@ -89,7 +89,7 @@ def main(argv=None) -> int:
     data = datasets.load(TrialConfig())
     split = data.train
     transform = BatchTransform(data.mean, data.std, flip=True, pad=4, device=device,
-                               channels_last=device.type == "cuda")
+                               channels_last=True)
     pil = T.Compose([T.RandomCrop(32, padding=4), T.RandomHorizontalFlip(), T.ToTensor(),
                      T.Normalize(data.mean, data.std)])
     images = split.x.permute(0, 2, 3, 1).contiguous().numpy()  # HWC, as CIFAR10 stores them

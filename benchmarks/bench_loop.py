@@ -9,7 +9,7 @@ The plain loop is the most favourable baseline: images pre-normalised to float o
 ``train_epoch`` does more per batch: uint8 -> float normalisation, the NaN guard (a loss
 read-back per step on the CPU, every 25 steps on CUDA) and, in the third column, pad + random
 crop + horizontal flip.
-On CUDA both loops use bf16 autocast and channels_last, as trials do. Each repeat times one
+Both loops use bf16 autocast and channels_last, as trials do (on CPU and CUDA alike). Each repeat times one
 epoch of every variant, in rotating order, after one warm-up epoch each; the figures are
 medians over repeats. On a CPU shared with other work, wall-clock rates are noisy; images per
 CPU-second of this process (also printed) are the steadier comparison there.
@@ -71,17 +71,15 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     data = datasets.load(TrialConfig(train_subset=args.images))  # digits, 32 px, offline
     split, device = data.train, resolve_device(args.device)
-    cuda = device.type == "cuda"
     normalise = BatchTransform(data.mean, data.std, flip=False, pad=0, device=device,
-                               channels_last=cuda)
+                               channels_last=True, precision="bf16")
     augment = BatchTransform(data.mean, data.std, flip=True, pad=4, device=device,
-                             channels_last=cuda)
+                             channels_last=True, precision="bf16")
     x_float = normalise(split.x)  # the plain loop gets its images ready-made
     y_device = split.y.to(device)
     torch.manual_seed(0)
-    base = models.build(args.model, data.num_classes, data.image_size).to(device)
-    if cuda:
-        base.to(memory_format=torch.channels_last)
+    base = models.build(args.model, data.num_classes, data.image_size).to(
+        device, memory_format=torch.channels_last)
 
     variants = {}
     for name, transform in (("plain", None), ("train_epoch", normalise),
@@ -95,7 +93,7 @@ def main(argv=None) -> int:
             run = (lambda m=model, o=optimizer, s=scheduler, g=generator, t=transform:
                    train_epoch(m, o, s, split, t, args.batch_size, g))
         variants[name] = run
-    where = (torch.cuda.get_device_name(device) if cuda
+    where = (torch.cuda.get_device_name(device) if device.type == "cuda"
              else f"cpu, {torch.get_num_threads()} threads")
     print(f"{args.model}, batch {args.batch_size}, {len(split)} images/epoch, {where}, "
           f"{args.repeats} repeats (+1 warm-up)", flush=True)

@@ -93,6 +93,10 @@ class TrialConfig:
                         "'none'", ("crop", "none"), group="train")
     label_smoothing: float = _opt(0.0, "label smoothing of the cross-entropy loss, in [0, 1)",
                                   group="train")
+    precision: str = _opt("bf16", "compute precision of convolutions and matmuls: 'bf16' "
+                          "autocast (weights, optimizer and loss stay float32; ~1.8x faster on "
+                          "CPUs with AVX512-BF16 and on GPUs) or 'fp32'", ("bf16", "fp32"),
+                          group="train")
     seed: int = _opt(0, "seed of init, shuffling and augmentation", group="train")
     device: str = _opt("auto", "'auto' (cuda if available), 'cpu', 'cuda' or 'cuda:N'",
                        hashed=False, group="train")

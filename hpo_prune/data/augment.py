@@ -9,14 +9,17 @@ class BatchTransform:
     """uint8 (B,3,H,W) -> normalised float; in training: pad + random crop, optional h-flip.
 
     Random numbers come from a CPU generator, so a seed gives the same crops on any device.
+    ``memory_format`` and ``precision`` ('fp32', or 'bf16' autocast) say how the model consumes
+    the batches: the training loop and the evaluation run the model in them.
     """
 
     def __init__(self, mean, std, flip: bool, pad: int, device: torch.device,
-                 channels_last: bool = False):
+                 channels_last: bool = False, precision: str = "fp32"):
         self.mean = torch.tensor(mean, device=device).view(1, 3, 1, 1)
         self.std = torch.tensor(std, device=device).view(1, 3, 1, 1)
         self.flip, self.pad, self.device = flip, pad, device
         self.memory_format = torch.channels_last if channels_last else torch.contiguous_format
+        self.precision = precision
 
     def __call__(self, x: torch.Tensor, generator: torch.Generator | None = None):
         x = to_device(x, self.device)

@@ -7,6 +7,8 @@ other layers, so the requested number of weights is still removed.
 """
 from __future__ import annotations
 
+import math
+
 import torch
 
 
@@ -29,9 +31,11 @@ def weight_keep(scores: dict[str, torch.Tensor], ratio: float, scope: str,
     pruned are removed first, so masks only ever grow sparser; each layer keeps its best."""
     ranked = {}
     for name, s in scores.items():
-        s = s.flatten().clone()
+        s = s.flatten()
         if previous is not None:
-            s[~previous[name].flatten().to(s.device)] = -float("inf")
+            s = s.masked_fill(~previous[name].flatten().to(s.device), -float("inf"))
+        else:
+            s = s.clone()
         s[s.argmax()] = float("inf")  # never prune a layer away
         ranked[name] = s
     if scope == "local":
@@ -48,7 +52,35 @@ def weight_keep(scores: dict[str, torch.Tensor], ratio: float, scope: str,
 
 
 def _lowest_dropped(scores: torch.Tensor, k: int) -> torch.Tensor:
-    kept = torch.ones(scores.shape, dtype=torch.bool, device=scores.device)
-    if k > 0:
-        kept[torch.topk(scores, k, largest=False, sorted=False).indices] = False
+    """Bool mask keeping all but the ``k`` lowest scores (ties at the threshold: the first
+    ones by index are dropped)."""
+    if k <= 0:
+        return torch.ones(scores.shape, dtype=torch.bool, device=scores.device)
+    threshold = _kth_smallest(scores, k)
+    kept = scores > threshold
+    ties = (scores == threshold).nonzero().flatten()
+    kept[ties[k - int(torch.count_nonzero(scores < threshold)):]] = True
     return kept
+
+
+SAMPLE = 1 << 16  # scores sampled to bracket the threshold of a large tensor
+
+
+def _kth_smallest(scores: torch.Tensor, k: int) -> torch.Tensor:
+    """The k-th smallest score (1-based), exactly. A large tensor is first bracketed by the
+    quantiles of a fixed random sample, so the exact selection runs on a thin band of it:
+    ~2x faster than a selection over all of VGG16's 14.7M weights (~3x faster than topk),
+    which a mask update every few optimizer steps pays each time."""
+    n = scores.numel()
+    if n <= 16 * SAMPLE:
+        return torch.kthvalue(scores, k).values
+    generator = torch.Generator().manual_seed(0)
+    sample = scores[torch.randint(n, (SAMPLE,), generator=generator).to(scores.device)]
+    q, margin = k / n, 6 * math.sqrt((k / n) * (1 - k / n) / SAMPLE) + 2 / SAMPLE
+    low = sample.kthvalue(max(1, math.floor((q - margin) * SAMPLE))).values
+    high = sample.kthvalue(min(SAMPLE, math.ceil((q + margin) * SAMPLE))).values
+    under = int(torch.count_nonzero(scores < low))
+    band = scores[(scores >= low) & (scores <= high)]
+    if under < k <= under + band.numel():
+        return torch.kthvalue(band, k - under).values
+    return torch.kthvalue(scores, k).values  # the sample missed (rare): select over all

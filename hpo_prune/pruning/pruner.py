@@ -102,7 +102,7 @@ class Pruner:
             self.kept = self.groups.kept_prunable(keep)
         else:
             masks = {k: v.to(params[k].device) for k, v in keep.items()}
-            self.kept = sum(int(m.sum()) for m in masks.values())
+            self.kept = sum(int(torch.count_nonzero(m)) for m in masks.values())
         self._pairs = [(params[name], mask) for name, mask in masks.items()]
 
     # ------------------------------------------------------------------ end of training

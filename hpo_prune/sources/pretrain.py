@@ -33,7 +33,7 @@ FORMAT = 2  # bump when the corpus, the checkpoint layout or the training change
 HOLDOUT = 0.1  # fraction of each class held out to measure the corpus accuracy
 NATIVE_SIZE = {"caltech101": 64}  # a dataset's own input size (others: 32), see --image-size
 RECIPE_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay",
-                 "lr_schedule", "warmup", "label_smoothing")
+                 "lr_schedule", "warmup", "label_smoothing", "precision")
 CORPORA: dict[str, Callable] = {"fractal": fractal.render}  # name -> render(C, M, size, seed)
 
 Log = Callable[[str], None]

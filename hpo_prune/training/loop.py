@@ -22,9 +22,11 @@ class TrialDiverged(UsageError):
     """The loss became NaN or infinite (usually a learning rate that is too high)."""
 
 
-def autocast(device: torch.device):
-    if device.type == "cuda":
-        return torch.autocast("cuda", dtype=torch.bfloat16)
+def autocast(device: torch.device, precision: str = "bf16"):
+    """bf16 autocast (matmuls and convolutions in bfloat16, weights and the loss in float32)
+    on CUDA and on CPUs (oneDNN; ~1.8x the float32 speed on an AVX512-BF16 CPU), or none."""
+    if precision == "bf16" and device.type in ("cuda", "cpu"):
+        return torch.autocast(device.type, dtype=torch.bfloat16)
     return contextlib.nullcontext()
 
 
@@ -45,6 +47,7 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, s
     """One epoch. ``hooks`` (e.g. the pruner) gets ``before_step()`` and ``after_step()``
     around every optimizer step. Returns mean train loss, seconds and images seen."""
     model.train()
+    model.to(memory_format=transform.memory_format)
     device = transform.device
     loss_fn = nn.CrossEntropyLoss(label_smoothing=label_smoothing)
     # the loss is summed on the device; reading it back every step would stall a GPU's queue
@@ -56,7 +59,7 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, s
             hooks.before_step()
         x = transform(split.x[idx], generator)
         y = to_device(split.y[idx], device)
-        with autocast(device):
+        with autocast(device, transform.precision):
             loss = loss_fn(model(x), y)
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -87,10 +90,11 @@ def evaluate(model: nn.Module, split: Split, transform: BatchTransform,
              batch_size: int = 256) -> float:
     """Top-1 accuracy in [0, 1]."""
     model.eval()
+    model.to(memory_format=transform.memory_format)  # no-op when it is in it already
     device = transform.device
     correct = torch.zeros((), dtype=torch.int64, device=device)  # one sync, at the end
     for idx in batches(len(split), batch_size, None):
-        with autocast(device):
+        with autocast(device, transform.precision):
             logits = model(transform(split.x[idx]))
         correct += (logits.argmax(1) == to_device(split.y[idx], device)).sum()
     return correct.item() / max(len(split), 1)
