@@ -1,8 +1,16 @@
-"""Saving a trained (possibly pruned) model and loading it back: ``load_model(run_dir)``."""
+"""Saving a trained (possibly pruned) model and loading it back: ``load_model(run_dir)``.
+
+MODEL_FILE holds ``{"format", "config", "num_classes", "image_size"}`` and the tensors:
+format 1 (dense) under ``state_dict``; format 2 (compact, written when some tensor is mostly
+zeros, i.e. for weight-pruned models) the tensors kept as they are under ``tensors`` and the
+mostly-zero ones as bit mask + values under ``compact`` (see ``compact``). A dense or
+filter-pruned model is written in format 1, as before; both formats load.
+"""
 from __future__ import annotations
 
 import json
 import os
+from dataclasses import dataclass
 from pathlib import Path
 
 import torch
@@ -11,13 +19,23 @@ from torch import nn
 from ..config import TrialConfig
 from ..errors import UsageError
 from ..files import METRICS_FILE, MODEL_FILE, atomic_write
+from . import compact as compact_tensors
+
+DENSE, COMPACT = 1, 2  # the formats
 
 
 def save_model(run_dir: Path, model: nn.Module, config: TrialConfig, num_classes: int,
-               image_size: int) -> Path:
-    blob = {"format": 1, "config": config.to_dict(), "num_classes": num_classes,
-            "image_size": image_size,
-            "state_dict": {k: v.detach().cpu() for k, v in model.state_dict().items()}}
+               image_size: int, compact: bool = True) -> Path:
+    """Write MODEL_FILE in ``run_dir``: compact when that is smaller (``compact=False``:
+    always dense, format 1)."""
+    blob = {"format": DENSE, "config": config.to_dict(), "num_classes": num_classes,
+            "image_size": image_size}
+    state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+    dense, sparse = compact_tensors.encode(state) if compact else (state, {})
+    if sparse:
+        blob.update(format=COMPACT, tensors=dense, compact=sparse)
+    else:
+        blob["state_dict"] = state
     path = Path(run_dir) / MODEL_FILE
     atomic_write(path, lambda tmp: torch.save(blob, tmp))
     return path
@@ -38,20 +56,27 @@ def is_finished(run_dir: Path) -> bool:
         return False
 
 
-def load_model(run_dir: str | os.PathLike) -> nn.Module:
-    """Rebuild the model saved by a trial in ``run_dir`` (eval mode, on the CPU).
+@dataclass
+class SavedModel:
+    """What MODEL_FILE holds: the rebuilt model (eval mode, CPU) and how it was made."""
+    model: nn.Module
+    config: TrialConfig
+    num_classes: int
+    image_size: int
+    format: int
 
-    Filter-pruned models come back with their smaller layers; weight-pruned ones with their
-    zeros, so the parameter count (nonzero for weight pruning) equals the run's
-    ``final.params_remaining``.
-    """
+
+def read_model(run_dir: str | os.PathLike) -> SavedModel:
+    """The model saved in ``run_dir`` with its config, classes and input size (see
+    ``load_model``)."""
     from .. import models
 
     path = Path(run_dir) / MODEL_FILE
     try:
         blob = torch.load(path, map_location="cpu", weights_only=True)
         config = TrialConfig.from_dict(blob["config"], where=str(path))
-        state = blob["state_dict"]
+        state = (compact_tensors.decode(blob["tensors"], blob["compact"])
+                 if blob.get("format") == COMPACT else blob["state_dict"])
     except UsageError:
         raise
     except Exception as err:
@@ -65,4 +90,15 @@ def load_model(run_dir: str | os.PathLike) -> nn.Module:
         size = blob["image_size"]
         reshape_like(model, state, (1, 3, size, size))
     model.load_state_dict(state)
-    return model.eval()
+    return SavedModel(model.eval(), config, int(blob["num_classes"]), int(blob["image_size"]),
+                      int(blob.get("format", DENSE)))
+
+
+def load_model(run_dir: str | os.PathLike) -> nn.Module:
+    """Rebuild the model saved by a trial in ``run_dir`` (eval mode, on the CPU).
+
+    Filter-pruned models come back with their smaller layers; weight-pruned ones with their
+    zeros, so the parameter count (nonzero for weight pruning) equals the run's
+    ``final.params_remaining``. Reads both formats (see the top).
+    """
+    return read_model(run_dir).model
