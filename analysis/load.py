@@ -109,7 +109,7 @@ def load_results(directory: str | Path, prefer: str = "auto") -> Results:
         if wanted is not None:  # a study the search has not created yet has no trials yet
             present = set(study_names(open_storage(url, create=False)))
             names = [n for n in wanted if n in present]
-        trials, names = load_studies(url, names)
+        trials, names = load_studies(url, names, directory)
         result = Results(trials, f"Optuna storage {url}", url, names, search, directory)
         if wanted is not None and len(names) < len(wanted):
             missing = sorted(set(wanted) - set(names))

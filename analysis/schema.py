@@ -24,6 +24,7 @@ FLOATS = ("val_acc", "remaining_fraction", "test_acc", "achieved_sparsity",
 INTS = ("trial", "confirms", "params_total", "params_remaining", "macs_dense", "macs_remaining",
         "epochs_run")
 TEXT = ("study", "model", "dataset", "regime", "source", "driver", "fail_reason", "model_dir")
+BOOLS = ("model_kept",)  # True / False, empty where unknown
 FIXED = tuple(LEADING)  # typed here; added (empty) when a table lacks one
 CONFIG_TYPES = {f.name: str(f.type) for f in dataclasses.fields(TrialConfig)}
 # what the analysis reads; a table without one of these is not the search's
@@ -91,6 +92,8 @@ def normalise(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     df["baseline"] = [_as_bool(v, where) for v in df["baseline"]]
     for name in TEXT:
         df[name] = df[name].map(_text)
+    for name in BOOLS:
+        df[name] = _typed(df[name], "bool", name, where)
     for name in df.columns:
         if name not in FIXED:
             df[name] = _typed(df[name], CONFIG_TYPES.get(name), name, where)

@@ -8,6 +8,7 @@ trials.
 from __future__ import annotations
 
 import warnings
+from pathlib import Path
 
 import optuna
 import pandas as pd
@@ -41,8 +42,10 @@ def check_study(study: optuna.Study) -> None:
                          f"attributes: {SEARCH}")
 
 
-def load_studies(url: str, names: list[str] | None = None) -> tuple[pd.DataFrame, list[str]]:
-    """The trials of the named studies (all studies when ``names`` is None) and the names."""
+def load_studies(url: str, names: list[str] | None = None,
+                 folder: Path | None = None) -> tuple[pd.DataFrame, list[str]]:
+    """The trials of the named studies (all studies when ``names`` is None) and the names;
+    ``folder``: the search's results folder, where the trials' models are looked up."""
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     storage = open_storage(url, create=False)
     available = study_names(storage)
@@ -58,5 +61,5 @@ def load_studies(url: str, names: list[str] | None = None) -> tuple[pd.DataFrame
         studies = [optuna.load_study(study_name=name, storage=storage) for name in names]
         for study in studies:
             check_study(study)
-        frame = trials_table.frame(studies)
+        frame = trials_table.frame(studies, folder)
     return normalise(frame, f"Optuna storage {url}"), list(names)

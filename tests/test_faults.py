@@ -129,7 +129,8 @@ def test_driver_killed_at_each_point_resumes_to_exact_counts(tmp_path):
     trials.csv equal to the storage, and the Tune experiment agreeing with Optuna."""
     folder = tmp_path / "k"
     args = [*TINY, "--epochs", "2", "--regimes", "scratch", "--trials", "5",
-            "--max-concurrent", "2", "--name", "k", "--results", str(tmp_path)]
+            "--max-concurrent", "2", "--name", "k", "--results", str(tmp_path),
+            "--keep-models", "all"]  # every COMPLETE trial's model, checked below
     for i, point in enumerate(KILL_POINTS):
         count = 2 if point in ("trial-start", "csv-write") else 1
         proc = start(args + ["--resume"] * (i > 0), tmp_path, {"kill": point, "count": count})

@@ -118,7 +118,8 @@ def test_trials_csv_matches_the_storage(two_studies):
 def test_every_complete_trial_keeps_its_trained_model(two_studies):
     """model_dir (relative to the results folder) is the trial's final checkpoint: the model
     as python -m hpo_prune.train saves it, loadable with load_model, with the trial's size and
-    test accuracy; no training state (optimizer, masks) is kept once a trial has finished."""
+    test accuracy; no training state (optimizer, masks) is kept once a trial has finished.
+    (The default --keep-models front: nothing is dominated here, 1 sampled trial a study.)"""
     from hpo_prune import TrialConfig, load_model
     from hpo_prune.data import datasets
     from hpo_prune.training.loop import evaluate
@@ -129,6 +130,8 @@ def test_every_complete_trial_keeps_its_trained_model(two_studies):
     table = pd.read_csv(folder / "trials.csv")
     complete = table[table.state == "COMPLETE"]
     assert len(complete) == 6 and complete.model_dir.notna().all()
+    assert complete.model_kept.all()
+    assert json.loads((folder / "search.json").read_text())["keep_models"] == "front"
     data = None
     for row in complete.itertuples():
         run_dir = folder / row.model_dir

@@ -126,7 +126,8 @@ def test_two_drivers_share_one_search_with_join(postgres_url, tmp_path):
     --trials finished trials, each run once, one set of baselines, each front configuration
     confirmed once, nothing left running or failed."""
     common = [*SCRATCH, "--epochs", "2", "--train-subset", "256", "--trials", "6",
-              "--max-concurrent", "1", "--name", "shared", "--storage", postgres_url]
+              "--max-concurrent", "1", "--name", "shared", "--storage", postgres_url,
+              "--keep-models", "all"]  # every trial's model, in its driver's folder (below)
     first = start([*common, "--results", str(tmp_path / "A")], tmp_path)
     deadline = time.time() + 120  # B joins once A has created the study
     while not optuna.get_all_study_names(postgres_url) and time.time() < deadline:

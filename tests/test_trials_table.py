@@ -147,3 +147,21 @@ def test_rows_of_several_studies_and_of_none(study, tmp_path):
 
     empty = trials_table.frame([])
     assert list(empty.columns) == trials_table.COLUMNS and len(empty) == 0
+
+
+def test_model_kept_is_looked_up_in_the_results_folder(study, tmp_path):
+    """trials.csv's model_kept: True where the trial's model file is there, False where it is
+    gone (--keep-models), empty for trials without a model and for a table made without the
+    results folder."""
+    from hpo_prune.files import MODEL_FILE
+
+    folder = tmp_path / "results"
+    (folder / "tune/run-1/a/checkpoint_2").mkdir(parents=True)
+    (folder / "tune/run-1/a/checkpoint_2" / MODEL_FILE).write_bytes(b"model")
+    (folder / "tune/run-1/b/checkpoint_2").mkdir(parents=True)  # its model was removed
+    written = trials_table.write(folder / "trials.csv", [study])
+    back = pd.read_csv(folder / "trials.csv")
+    for table in (written, back):
+        kept = list(table.model_kept)
+        assert kept[:2] == [True, False] and all(pd.isna(k) for k in kept[2:]), kept
+    assert trials_table.frame([study]).model_kept.isna().all()  # no folder: unknown

@@ -27,6 +27,8 @@ PRESETS = {
               "epochs": 30, "early_stop": "asha"},
 }
 BASELINE_SEEDS = 3  # unpruned baselines queued in every new study (--baseline-seeds)
+KEEP_MODELS = ("front", "all", "none")  # --keep-models (see keep)
+DEFAULT_KEEP = "front"
 
 
 def parser() -> ArgumentParser:
@@ -71,6 +73,11 @@ def parser() -> ArgumentParser:
                    "configuration on its Pareto front (baselines aside) with this many more "
                    "seeds (the trial's seed + 1, + 2, ...); these runs come on top of --trials; "
                    "0 = none (default: %(default)s)")
+    p.add_argument("--keep-models", default=None, choices=KEEP_MODELS,
+                   help="which finished trials keep their model file: 'front' removes a "
+                   "trial's model once another configuration of its study dominates it for "
+                   "good (the unpruned baselines are always kept), 'all' keeps every one, "
+                   f"'none' none (default: {DEFAULT_KEEP}; --resume keeps the search's own)")
     p.add_argument("--storage", default=None, help="Optuna storage URL, e.g. "
                    "postgresql://user:pass@host/db (default: sqlite:///RESULTS/NAME/optuna.db)")
     p.add_argument("--results", default="results",
@@ -132,6 +139,7 @@ def settings(args) -> dict:
     if s["baseline_seeds"] is None:
         s["baseline_seeds"] = BASELINE_SEEDS
     s["confirm"] = args.confirm
+    s["keep_models"] = args.keep_models or DEFAULT_KEEP  # --resume: see check_results_dir
     check(len(set(args.regimes)) == len(args.regimes),
           "--regimes lists a regime twice: list each once")
     check(len(set(s["dataset"])) == len(s["dataset"]),
@@ -193,6 +201,11 @@ def check_results_dir(folder: Path, s: dict, args) -> None:
                              f"queued their baselines then): pass --baseline-seeds {recorded} "
                              "or drop the flag")
         s["baseline_seeds"] = recorded
+        keep = old.get("keep_models", DEFAULT_KEEP)  # searches from before the flag: default
+        if keep not in KEEP_MODELS:
+            raise UsageError(f"{record}: keep_models {keep!r} is not one of "
+                             f"{', '.join(KEEP_MODELS)}; choose another --name")
+        s["keep_models"] = args.keep_models or keep  # another value given applies from now
 
 
 def check_address(address: str | None) -> None:

@@ -19,6 +19,7 @@ from ..files import (SEARCH_FILE, TRIALS_FILE, TUNE_DIR, atomic_write,
 from . import trials_table
 from ..config import TrialConfig
 from ..errors import UsageError
+from .keep import remove_models
 from .space import SearchSpace
 from .storage import open_storage
 from .studies import is_confirmation, open_study, study_name, tally
@@ -111,6 +112,7 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
               "join": args.join, "seed_offset": offset,
               "sampler": args.sampler, "trials": s["trials"], "epochs": s["epochs"],
               "baseline_seeds": s["baseline_seeds"], "confirm": s["confirm"],
+              "keep_models": s["keep_models"],
               "early_stop": s["early_stop"], "preset": args.preset, "space": str(space.path),
               "studies": [{"name": p.name, "model": p.base.model, "dataset": p.base.dataset,
                            "regime": p.base.init, "source": p.base.resolved_source}
@@ -120,7 +122,13 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
     csv_path = folder / TRIALS_FILE
     remove_stale_temporaries(csv_path)  # a driver killed while writing it left one
 
-    def refresh() -> None:
+    def refresh() -> None:  # the models --keep-models removes go first: model_kept says so
+        for plan in plans:
+            removed = remove_models(plan, folder, s["keep_models"])
+            if removed:
+                log(f"{plan.name}: removed the model of trial(s) "
+                    f"{', '.join(f'#{n}' for n in removed)} (--keep-models "
+                    f"{s['keep_models']})")
         trials_table.write(csv_path, [p.study for p in plans])
 
     for plan in plans:  # a resumed study whose main trials are done: its missing confirmations

@@ -90,6 +90,15 @@ def tally(trials) -> Tally:
     return out
 
 
+def main_front(trials) -> list:
+    """The study's COMPLETE main trials on its Pareto front (non-dominated among its COMPLETE
+    main trials, on their single values): what the confirmation runs repeat. A trial off it
+    stays off: more trials only add points that may dominate it."""
+    complete = [t for t in trials if t.state == State.COMPLETE and not is_confirmation(t)]
+    on_front = non_dominated([t.values for t in complete]) if complete else []
+    return [t for t, on in zip(complete, on_front) if on]
+
+
 def requeue(study: optuna.Study, trial) -> bool:
     """Queue an interrupted trial's parameters again, with its seed and what it confirms. A
     trial that ended before its parameters were drawn is queued again only if it was queued
@@ -187,12 +196,9 @@ class StudyPlan:
                 return 0
             queued = {(t.user_attrs[CONFIRMS], t.user_attrs.get(SEED)) for t in trials
                       if is_confirmation(t) and not _interrupted(t)}
-            complete = [t for t in trials
-                        if t.state == State.COMPLETE and not is_confirmation(t)]
-            on_front = non_dominated([t.values for t in complete]) if complete else []
             count = 0
-            for trial, on in zip(complete, on_front):
-                if not on or trial.user_attrs.get("baseline"):
+            for trial in main_front(trials):
+                if trial.user_attrs.get("baseline"):
                     continue
                 seed = (trial.user_attrs.get("config") or {}).get(SEED, self.base.seed)
                 for j in range(1, self.confirm + 1):

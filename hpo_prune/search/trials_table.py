@@ -5,7 +5,10 @@ finish; the analysis reads a storage through the same ``frame``.
 Columns: COLUMNS (README lists them). A trial's measurements are the user attributes the
 searcher sets (MEASURED, RECORDED); its settings come from its ``config`` attribute and its
 Optuna parameters (and ``seed`` from the user attribute a queued trial carries). ``confirms`` is
-the number of the trial a confirmation run repeats with another seed.
+the number of the trial a confirmation run repeats with another seed. ``model_kept`` says
+whether the trial's model file is there (``--keep-models`` removes dominated ones), looked up
+on disk when the table is made, relative to the results folder it is given (empty without
+one, and for trials that never had a model).
 """
 from __future__ import annotations
 
@@ -16,7 +19,7 @@ import optuna
 import pandas as pd
 
 from ..config import TrialConfig
-from ..files import atomic_write
+from ..files import MODEL_FILE, atomic_write
 from ..objectives import METRICS
 
 # user attributes the searcher copies from a trial's reports (epochs_run from its "epoch")
@@ -25,9 +28,10 @@ MEASURED = ("test_acc", "params_total", "params_remaining", "macs_dense", "macs_
             "seconds", "wall_seconds")
 RUN_INFO = ("resumed_from_epoch", "params_loaded", "node")  # how it ran: in the storage only
 RECORDED = ("driver", "fail_reason", "model_dir")  # what the searcher adds itself
+KEPT = "model_kept"  # whether model_dir still holds the model (looked up on disk)
 STUDY = ("model", "dataset", "regime", "source")  # study attributes, on every row
 LEADING = ["study", "trial", "state", "baseline", "confirms", *STUDY, METRICS[0], MEASURED[0], METRICS[1],
-           *MEASURED[1:], *RECORDED]
+           *MEASURED[1:], *RECORDED, KEPT]
 CONFIG = [f.name for f in dataclasses.fields(TrialConfig)
           if f.name not in ("model", "dataset", "source")]
 COLUMNS = LEADING + CONFIG
@@ -44,8 +48,23 @@ def study_info(study: optuna.Study) -> dict:
     return info
 
 
-def row(study: optuna.Study, info: dict, trial: optuna.trial.FrozenTrial) -> dict:
-    """One trial as a row of the table (missing values None)."""
+def model_file(model_dir: str | None, folder: Path | None) -> Path | None:
+    """Where a trial's model file is (``model_dir`` is relative to the results ``folder``, or
+    absolute for drivers run with --join); None when that can't be told."""
+    if not model_dir:
+        return None
+    path = Path(model_dir)
+    if not path.is_absolute():
+        if folder is None:
+            return None
+        path = Path(folder) / path
+    return path / MODEL_FILE
+
+
+def row(study: optuna.Study, info: dict, trial: optuna.trial.FrozenTrial,
+        folder: Path | None = None) -> dict:
+    """One trial as a row of the table (missing values None); ``folder``: the results folder
+    its model_dir is relative to."""
     attrs = trial.user_attrs
     names = study.metric_names or METRICS
     values = dict(zip(names, trial.values)) if trial.values else {}
@@ -56,6 +75,8 @@ def row(study: optuna.Study, info: dict, trial: optuna.trial.FrozenTrial) -> dic
     for key in MEASURED + RECORDED:
         out[key] = attrs.get(key)
     out["fail_reason"] = attrs.get("fail_reason") or trial.system_attrs.get("fail_reason")
+    path = model_file(attrs.get("model_dir"), folder)
+    out[KEPT] = path.is_file() if path is not None else None
     config = {"init": info["regime"], **(attrs.get("config") or {}), **trial.params}
     if attrs.get("seed") is not None:  # the seed a queued trial runs with (its config's, once run)
         config["seed"] = attrs["seed"]
@@ -64,21 +85,24 @@ def row(study: optuna.Study, info: dict, trial: optuna.trial.FrozenTrial) -> dic
     return out
 
 
-def rows(study: optuna.Study) -> list[dict]:
+def rows(study: optuna.Study, folder: Path | None = None) -> list[dict]:
     info = study_info(study)
-    return [row(study, info, trial) for trial in study.get_trials(deepcopy=False)]
+    return [row(study, info, trial, folder) for trial in study.get_trials(deepcopy=False)]
 
 
-def frame(studies: list[optuna.Study]) -> pd.DataFrame:
-    """The table of every trial of ``studies``, in COLUMNS."""
-    data = [r for study in studies for r in rows(study)]
+def frame(studies: list[optuna.Study], folder: Path | None = None) -> pd.DataFrame:
+    """The table of every trial of ``studies``, in COLUMNS (``folder``: the results folder,
+    for model_kept)."""
+    data = [r for study in studies for r in rows(study, folder)]
     table = pd.DataFrame(data, columns=COLUMNS)
     table["confirms"] = table["confirms"].astype("Int64")  # a trial number, or empty
+    table[KEPT] = table[KEPT].astype("boolean")
     return table
 
 
 def write(path: Path, studies: list[optuna.Study]) -> pd.DataFrame:
-    """Write the table to ``path`` (CSV, atomically) and return it."""
-    table = frame(studies)
+    """Write the table to ``path`` (CSV, atomically; model_kept looked up relative to the
+    folder it is in) and return it."""
+    table = frame(studies, Path(path).parent)
     atomic_write(Path(path), lambda tmp: table.to_csv(tmp, index=False))
     return table

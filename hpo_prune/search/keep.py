@@ -1,0 +1,104 @@
+"""``--keep-models front|all|none``: which finished trials keep their model file.
+
+- ``all`` keeps every COMPLETE trial's model; ``none`` removes each one once the trial is
+  recorded (the trials table and metrics.json stay).
+- ``front`` (the default) removes a trial's model as soon as another COMPLETE configuration of
+  its study dominates it for good on (val_acc max, remaining_fraction min), by the project's one
+  Pareto rule (``objectives.non_dominated``), so nothing on the study's final front is ever
+  lost. The unpruned baselines (prune_ratio 0) are always kept.
+
+Configurations are what the analysis puts on its fronts (``analysis.replicates``,
+``analysis.reference``): a trial together with its confirmation runs, valued at their seed
+means, and the baseline runs together as the one reference. A seed mean moves while runs of its
+configuration are still to come, so a dominance only counts between *settled* configurations,
+whose value can no longer change: none of their runs waits or runs, and either they will never
+be confirmed (``--confirm 0``, a baseline, or a trial already dominated among the study's main
+trials: confirmations repeat the main front only, and a trial off it stays off) or their
+``--confirm`` runs have ended. Two settled configurations keep their values, so a dominance
+between them is permanent. (A ``--resume`` with a larger ``--confirm`` adds runs to
+configurations that were settled; a model removed before that is not brought back.)
+
+The models are files in the trials' checkpoint folders (``model_dir``); only MODEL_FILE is
+removed, metrics.json and the Tune record stay. A resumed search applies the same rule when it
+starts, so a search that ran with ``all`` and resumes with ``front`` is pruned at once.
+"""
+from __future__ import annotations
+
+from collections import defaultdict
+from pathlib import Path
+
+import numpy as np
+import optuna
+
+from ..objectives import non_dominated
+from .studies import CONFIRMS, StudyPlan, _interrupted, main_front, tally
+from .trials_table import model_file
+
+REFERENCE = -1  # the key of the baseline runs' configuration
+State = optuna.trial.TrialState
+
+
+def _unpruned(trial) -> bool:
+    params = trial.params or (getattr(trial, "system_attrs", None) or {}).get("fixed_params") \
+        or {}
+    return bool(trial.user_attrs.get("baseline")) or params.get("prune_ratio") == 0
+
+
+def configuration(trial, baselines: set[int]) -> int:
+    """The configuration a trial belongs to: the number of the trial it confirms, or its own;
+    REFERENCE for the baseline runs (and any run confirming one)."""
+    original = trial.user_attrs.get(CONFIRMS)
+    number = trial.number if original is None else int(original)
+    return REFERENCE if number in baselines else number
+
+
+def _settled(key: int, pending: set[int], on_front: set[int], plan: StudyPlan,
+             main_done: bool, ended: dict[int, int]) -> bool:
+    if key in pending:
+        return False
+    if key == REFERENCE or plan.confirm <= 0 or key not in on_front:
+        return True  # never confirmed
+    return main_done and ended[key] >= plan.confirm  # its confirmation runs are over
+
+
+def removable(plan: StudyPlan, trials) -> list:
+    """The COMPLETE trials of ``plan``'s study whose models ``front`` removes."""
+    complete = [t for t in trials if t.state == State.COMPLETE and t.values]
+    baselines = {t.number for t in complete if t.user_attrs.get("baseline")}
+    groups: dict[int, list] = defaultdict(list)
+    for t in complete:
+        groups[configuration(t, baselines)].append(t)
+    pending, ended = set(), defaultdict(int)
+    for t in trials:
+        key = configuration(t, baselines)
+        if t.state in (State.WAITING, State.RUNNING):
+            confirms = t.user_attrs.get(CONFIRMS) is not None
+            pending.add(key if confirms else REFERENCE if _unpruned(t) else t.number)
+        elif t.user_attrs.get(CONFIRMS) is not None and not _interrupted(t):
+            ended[key] += 1  # COMPLETE, or FAIL (a failed confirmation is not run again)
+    on_front = {t.number for t in main_front(trials)}
+    main_done = plan.main_done(tally(trials))
+    settled = [k for k in groups if _settled(k, pending, on_front, plan, main_done, ended)]
+    if not settled:
+        return []
+    values = [np.mean([t.values for t in groups[k]], axis=0) for k in settled]
+    kept = non_dominated(values)
+    return [t for k, on in zip(settled, kept) if not on and k != REFERENCE
+            for t in groups[k] if not _unpruned(t)]
+
+
+def remove_models(plan: StudyPlan, folder: Path | None, keep: str) -> list[int]:
+    """Remove the model files ``keep`` does not keep; returns the trial numbers removed now.
+    ``folder``: the results folder the trials' model_dir is relative to."""
+    if keep == "all":
+        return []
+    trials = plan.study.get_trials(deepcopy=False)
+    chosen = (removable(plan, trials) if keep == "front" else
+              [t for t in trials if t.state == State.COMPLETE])
+    removed = []
+    for trial in chosen:
+        path = model_file(trial.user_attrs.get("model_dir"), folder)
+        if path is not None and path.is_file():
+            path.unlink()
+            removed.append(trial.number)
+    return sorted(removed)
