@@ -2,7 +2,9 @@
 
 A run folder (``python -m hpo_prune.train --out``, or a search trial's final checkpoint) holds
 MODEL_FILE and METRICS_FILE; a search's results folder holds SEARCH_FILE, STORAGE_FILE (unless
---storage points elsewhere), TRIALS_FILE, TUNE_DIR/run-K/ and LOCK_FILE while a driver runs.
+--storage points elsewhere), TRIALS_FILE, TUNE_DIR/run-K/ and LOCK_FILE while a driver runs; an
+export folder (``python -m hpo_prune.export --out``) holds MODEL_FILE, EXPORT_FILE and, with
+``--format onnx``, ONNX_FILE.
 """
 from __future__ import annotations
 
@@ -10,7 +12,8 @@ import os
 from pathlib import Path
 
 __all__ = ["MODEL_FILE", "METRICS_FILE", "SEARCH_FILE", "STORAGE_FILE", "TRIALS_FILE",
-           "TUNE_DIR", "LOCK_FILE", "atomic_write", "remove_stale_temporaries"]
+           "TUNE_DIR", "LOCK_FILE", "EXPORT_FILE", "ONNX_FILE", "atomic_write",
+           "remove_stale_temporaries"]
 
 # a run folder
 MODEL_FILE = "model.pt"
@@ -21,6 +24,9 @@ STORAGE_FILE = "optuna.db"
 TRIALS_FILE = "trials.csv"
 TUNE_DIR = "tune"
 LOCK_FILE = ".driver.lock"
+# an export folder
+EXPORT_FILE = "model.json"
+ONNX_FILE = "model.onnx"
 
 
 def atomic_write(path: Path, write) -> None:

@@ -234,6 +234,49 @@ def good_search(tmp, mp) -> dict:
     return {"dir": str(folder), "file": str(tmp / "in" / "afile")}
 
 
+def compact_checkpoint(tmp, mp) -> dict:
+    """A weight-pruned run's model.pt (compact format: no plain state dict inside)."""
+    from hpo_prune import models
+    from hpo_prune.config import TrialConfig
+    from hpo_prune.pruning import magnitude_masks
+    from hpo_prune.training.checkpoint import save_model
+
+    (tmp / "in").mkdir()
+    torch.manual_seed(0)
+    model = models.build("mobilenet_v2", 10, 16)
+    params = dict(model.named_parameters())
+    with torch.no_grad():
+        for name, mask in magnitude_masks(model, 0.8).items():
+            params[name].mul_(mask)
+    save_model(tmp / "in", model, TrialConfig(model="mobilenet_v2"), 10, 16)
+    return {"file": str(tmp / "in" / "model.pt")}
+
+
+def search_without_baseline(tmp, mp) -> dict:
+    from test_analysis_fixture import T, make_search
+
+    folder = make_search(tmp / "in", {("vgg16", "digits", "scratch"): [T(0.9, 0.5, 0.89),
+                                                                       T(0.8, 0.3, 0.79)]})
+    return {"dir": str(folder)}
+
+
+def export_folder(*names: str) -> Callable:
+    """good_search, and an --out folder ({out}) holding ``names``."""
+    def write(tmp, mp) -> dict:
+        values = good_search(tmp, mp)
+        (tmp / "out").mkdir()
+        for name in names:
+            (tmp / "out" / name).write_text("{}")
+        return {**values, "out": str(tmp / "out")}
+
+    return write
+
+
+def without_onnxruntime(tmp, mp) -> dict:
+    mp.setitem(sys.modules, "onnxruntime", None)  # what `import onnxruntime` finds missing
+    return good_search(tmp, mp)
+
+
 # ------------------------------------------------------------------------------ the corpus
 CUDA_MISSING = pytest.mark.skipif(CUDA, reason="needs a machine without CUDA")
 GARBAGE = np.random.default_rng(3).bytes(1024)
@@ -475,6 +518,73 @@ CASES = {
     "search-source-random-bytes": Case(
         "search", ["--regimes", "pretrained", "--source", "{file}"],
         ("cannot read checkpoint", "torch.save"), random_bytes),
+    # a compact (weight-pruned) run checkpoint is refused as a source, not half loaded
+    "train-source-compact-checkpoint": Case(
+        "train", ["--init", "pretrained", "--source", "{file}"],
+        ("holds no state dict of tensors",), compact_checkpoint),
+    "search-keep-models-unknown": Case("search", ["--keep-models", "some"],
+                                       ("--keep-models", "invalid choice", "front")),
+    "search-resume-record-bad-keep-models": Case(
+        "search", ["--resume"], ("keep_models 'most' is not one of front, all, none",),
+        search_dir({"name": "s", "model": "mobilenet_v2", "keep_models": "most"})),
+    # --- python -m hpo_prune.export (good_search: the analysis's fixture; its model
+    # folders are not on disk)
+    "export-no-trial-or-pick": Case("export", ["--results", "{dir}", "--out", "{tmp}/o"],
+                                    ("one of the arguments --trial --pick is required",),
+                                    good_search),
+    "export-unknown-pick": Case("export", ["--results", "{dir}", "--pick", "within-3pt",
+                                           "--out", "{tmp}/o"],
+                                ("invalid choice: 'within-3pt'", "within-1pt"), good_search),
+    "export-results-missing": Case("export", ["--results", "{tmp}/nowhere", "--trial", "1",
+                                              "--out", "{tmp}/o"],
+                                   ("does not exist", "python -m hpo_prune.search")),
+    "export-which-study": Case("export", ["--results", "{dir}", "--trial", "1", "--out",
+                                          "{tmp}/o"],
+                               ("holds 2 studies", "pass --study",
+                                "demo.vgg16.digits.pretrained"), good_search),
+    "export-unknown-study": Case("export", ["--results", "{dir}", "--study", "imagenet",
+                                            "--trial", "1", "--out", "{tmp}/o"],
+                                 ("--study 'imagenet' is not a study", "use one of"),
+                                 good_search),
+    "export-unknown-trial": Case("export", ["--results", "{dir}", "--study", "scratch",
+                                            "--trial", "99", "--out", "{tmp}/o"],
+                                 ("has no trial 99", "0 to 9"), good_search),
+    "export-trial-stopped-early": Case(
+        "export", ["--results", "{dir}", "--study", "pretrained", "--trial", "9", "--out",
+                   "{tmp}/o"], ("trial 9 of demo.vgg16.digits.pretrained is PRUNED",
+                                "only COMPLETE trials"), good_search),
+    "export-trial-failed": Case(
+        "export", ["--results", "{dir}", "--study", "pretrained", "--trial", "10", "--out",
+                   "{tmp}/o"], ("is FAIL (training diverged)", "pick a COMPLETE one"),
+        good_search),
+    "export-model-not-kept": Case(  # trial 4 (0.943, 0.11) is dominated by 3 (0.944, 0.10)
+        "export", ["--results", "{dir}", "--study", "pretrained", "--trial", "4", "--out",
+                   "{tmp}/o"], ("model was not kept", "--keep-models front",
+                                "--keep-models all would have kept it"), good_search),
+    "export-model-missing": Case(  # trial 6 is on the front: front kept it, it was moved
+        "export", ["--results", "{dir}", "--study", "pretrained", "--trial", "6", "--out",
+                   "{tmp}/o"], ("is missing (moved or deleted", "results folder"),
+        good_search),
+    "export-pick-without-baseline": Case(
+        "export", ["--results", "{dir}", "--pick", "within-1pt", "--out", "{tmp}/o"],
+        ("--pick within-1pt needs the study's unpruned reference", "pass --trial N"),
+        search_without_baseline),
+    "export-out-holds-an-export": Case(
+        "export", ["--results", "{dir}", "--study", "pretrained", "--trial", "6", "--out",
+                   "{out}"], ("already holds a finished export", "--overwrite"),
+        export_folder("model.json", "model.pt")),
+    "export-out-holds-other-files": Case(
+        "export", ["--results", "{dir}", "--study", "pretrained", "--trial", "6", "--out",
+                   "{out}", "--overwrite"], ("holds other files (notes.txt)", "empty folder"),
+        export_folder("model.json", "notes.txt")),
+    "export-out-is-a-file": Case(
+        "export", ["--results", "{dir}", "--study", "pretrained", "--trial", "6", "--out",
+                   "{file}"], ("is a file", "folder path"), good_search),
+    "export-onnx-not-installed": Case(
+        "export", ["--results", "{dir}", "--study", "pretrained", "--trial", "6", "--out",
+                   "{tmp}/o", "--format", "onnx"],
+        ("--format onnx needs", "missing: onnxruntime", "pip install -e '.[onnx]'"),
+        without_onnxruntime),
     # --- python -m analysis
     "analysis-empty-folder": Case("analysis", ["--results", "{dir}"],
                                   ("holds neither trials.csv nor an Optuna storage",
@@ -577,7 +687,8 @@ def test_bad_input(case: Case, workdir: Path, monkeypatch, capfd):
     values = {"tmp": str(workdir)}
     if case.setup is not None:
         values.update(case.setup(workdir, monkeypatch))
-    base = {"train": TRAIN, "pretrain": PRETRAIN, "search": SEARCH, "analysis": []}
+    base = {"train": TRAIN, "pretrain": PRETRAIN, "search": SEARCH, "analysis": [],
+            "export": []}
     argv = [*(base[case.command] if case.base else []),
             *(arg.format(**values) for arg in case.argv)]
     before = snapshot(workdir)

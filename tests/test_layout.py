@@ -149,15 +149,31 @@ def test_no_import_cycles():
     assert cycle is None, "import cycle: " + " -> ".join(cycle)
 
 
+TOP = ("hpo_prune.search.", "hpo_prune.export.")  # the commands above the library
+
+
 def test_the_library_never_imports_the_search_or_the_analysis():
-    """hpo_prune (outside hpo_prune/search/) is what the search and the analysis build on."""
+    """hpo_prune (outside hpo_prune/search/ and hpo_prune/export/) is what the search and the
+    analysis build on."""
     graph = import_graph()
     upward = [f"{module} -> {target}" for module, targets in sorted(graph.items())
               if module.split(".")[0] == "hpo_prune"
-              and not (module + ".").startswith("hpo_prune.search.")
+              and not (module + ".").startswith(TOP)
               for target in sorted(targets)
-              if (target + ".").startswith(("hpo_prune.search.", "analysis."))]
+              if (target + ".").startswith((*TOP, "analysis."))]
     assert not upward, "imports against the layering: " + ", ".join(upward)
+
+
+def test_nothing_imports_the_export():
+    """``python -m hpo_prune.export`` sits on top of everything: it picks a trial with the
+    analysis's selection rule (the command's name is a contract, so it lives in hpo_prune/
+    and is exempt from the library's rule above), and neither the library, the search nor
+    the analysis may import it, so it can never close a cycle through them."""
+    graph = import_graph()
+    users = [f"{module} -> {target}" for module, targets in sorted(graph.items())
+             if not (module + ".").startswith("hpo_prune.export.")
+             for target in sorted(targets) if (target + ".").startswith("hpo_prune.export.")]
+    assert not users, "imports of the export: " + ", ".join(users)
 
 
 def test_no_source_file_is_ignored_by_git():
@@ -174,7 +190,7 @@ def test_no_source_file_is_ignored_by_git():
 
 # ------------------------------------------------------------------ package __all__
 PUBLIC_PACKAGES = ["hpo_prune", "hpo_prune.data", "hpo_prune.training", "hpo_prune.sources",
-                   "hpo_prune.pruning", "hpo_prune.search", "analysis"]
+                   "hpo_prune.pruning", "hpo_prune.search", "hpo_prune.export", "analysis"]
 
 
 def test_every_package_is_checked_for_all():
