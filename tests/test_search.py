@@ -171,15 +171,25 @@ def test_existing_search_needs_resume_and_resume_of_a_finished_one_runs_nothing(
 
 
 def test_same_seed_gives_the_same_suggestions_sequentially(tmp_path):
+    """... and --keep-models none (first search) deletes each model while Tune runs on."""
     one = ["--baseline-seeds", "1", "--confirm", "0"]  # one baseline, then two sampled trials
     first = search(*TINY, *one, "--regimes", "scratch", "--trials", "3", "--max-concurrent",
-                   "1", "--name", "a", "--results", str(tmp_path), "--seed", "7", cwd=tmp_path)
+                   "1", "--name", "a", "--results", str(tmp_path), "--seed", "7",
+                   "--keep-models", "none", cwd=tmp_path)
     second = search(*TINY, *one, "--regimes", "scratch", "--trials", "3", "--max-concurrent",
                     "1", "--name", "b", "--results", str(tmp_path), "--seed", "7", cwd=tmp_path)
     assert first.returncode == second.returncode == 0
     params = [[t.params for t in next(iter(studies(tmp_path / n).values())).get_trials()]
               for n in ("a", "b")]
     assert params[0] == params[1] and len(params[0]) == 3
+    for name in ("a", "b"):  # b: the default front; its baseline stays in any case
+        table = pd.read_csv(tmp_path / name / "trials.csv")
+        assert len(table) == 3 and (name == "b" or not table.model_kept.any()), name
+        for row in table.itertuples():
+            model = tmp_path / name / row.model_dir / "model.pt"
+            assert model.exists() == row.model_kept, row
+            assert (tmp_path / name / row.model_dir / "metrics.json").exists()
+    assert pd.read_csv(tmp_path / "b" / "trials.csv").query("baseline").model_kept.all()
 
 
 def test_diverging_trial_is_recorded_fail_and_the_search_goes_on(tmp_path):
