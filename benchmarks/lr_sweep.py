@@ -5,8 +5,9 @@
 
 Every cell trains the embedded default (digits) at the quick preset's epochs with the
 family's recipe (``models.RECIPES``) except the learning rate, once unpruned and once pruned
-to ``--prune-ratio`` (AGP, weight granularity, the scope of the model's search space), over
-the given seeds. Prints one row per cell: mean +- sample std of the test accuracy over seeds,
+to ``--prune-ratio`` (AGP, weight granularity, the scope and criterion of the model's search
+space), over the given seeds. The learning rates default to the family's default for the
+regime and optimizer times 1/3, 1 and 3. Prints one row per cell: mean +- sample std of the test accuracy over seeds,
 the per-seed values and the val accuracy (selection uses val; test is reported). The
 learning-rate ranges of search_spaces/*.yaml come from this table: a range is where the
 measured accuracy is within a few points of the best.
@@ -15,13 +16,14 @@ from __future__ import annotations
 
 import argparse
 import itertools
+import json
 import os
 import statistics
 import sys
 import time
 from concurrent.futures import ProcessPoolExecutor
 
-DEFAULT_LRS = {"adamw": [3e-4, 1e-3, 3e-3], "sgd": [0.01, 0.03, 0.1]}
+FACTORS = (1 / 3, 1.0, 3.0)  # learning rates tried: the family's default times these
 
 
 def _run(args: tuple) -> dict:
@@ -38,11 +40,13 @@ def _run(args: tuple) -> dict:
             "val": result.final["val_acc"], "seconds": time.perf_counter() - started}
 
 
-def _space_scope(model: str) -> str:
+def _space_pruning(model: str) -> dict:
+    """The scope and criterion every trial of the model's default search space prunes with."""
     from hpo_prune.search import space
 
-    loaded = space.load(None, model)
-    return loaded.fixed.get("scope", "global")
+    fixed = space.load(None, model).fixed
+    return {"scope": fixed.get("scope", "global"), "criterion": fixed.get("criterion",
+                                                                          "magnitude")}
 
 
 def main(argv=None) -> int:
@@ -52,7 +56,8 @@ def main(argv=None) -> int:
     p.add_argument("--regimes", nargs="+", default=["scratch", "pretrained"])
     p.add_argument("--optimizers", nargs="+", default=["adamw", "sgd"])
     p.add_argument("--lrs", nargs="+", type=float, default=None,
-                   help="learning rates (default: per optimizer, %s)" % DEFAULT_LRS)
+                   help="learning rates (default: the family's default for the regime and "
+                   "optimizer times 1/3, 1 and 3)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--epochs", type=int, default=None, help="default: the quick preset's")
     p.add_argument("--prune-ratio", type=float, default=0.8)
@@ -61,8 +66,11 @@ def main(argv=None) -> int:
                    help="other TrialConfig settings for every run, e.g. batch_size=32")
     p.add_argument("--jobs", type=int, default=1, help="parallel trials (one thread each "
                    "when > 1)")
+    p.add_argument("--log", default=None, help="JSON-lines file of finished runs: appended to "
+                   "as runs finish; runs already in it are not run again (resume a sweep)")
     args = p.parse_args(argv)
     from hpo_prune import TrialConfig
+    from hpo_prune.models import recipe
     from hpo_prune.search.cli import PRESETS
 
     epochs = args.epochs or PRESETS["quick"]["epochs"]
@@ -72,15 +80,16 @@ def main(argv=None) -> int:
     jobs = []
     for model, regime, optimizer in itertools.product(args.models, args.regimes,
                                                       args.optimizers):
-        scope = _space_scope(model)
-        for lr in args.lrs or DEFAULT_LRS[optimizer]:
+        pruning = _space_pruning(model)
+        default = recipe(model, regime, optimizer)["lr"]
+        for lr in args.lrs or [float(f"{default * f:.2g}") for f in FACTORS]:
             for ratio in ratios:
                 cell = (model, regime, optimizer, lr, ratio)
                 for seed in args.seeds:
                     jobs.append((cell, {"model": model, "init": regime, "optimizer": optimizer,
                                         "lr": lr, "epochs": epochs, "seed": seed,
                                         "prune_ratio": ratio, "schedule": "agp",
-                                        "granularity": "weight", "scope": scope, **extra},
+                                        "granularity": "weight", **pruning, **extra},
                                  1 if args.jobs > 1 else (os.cpu_count() or 1)))
     if any(j[1]["init"] == "pretrained" for j in jobs):  # build the fractal checkpoints first
         from hpo_prune.sources import resolve
@@ -89,17 +98,33 @@ def main(argv=None) -> int:
             resolve(TrialConfig(model=model, init="pretrained", **{
                 k: v for k, v in extra.items() if k in ("image_size",)}))
     results: dict = {}
+    logged = {}
+    if args.log and os.path.exists(args.log):
+        with open(args.log) as f:
+            for line in f:
+                done = json.loads(line)
+                done["cell"] = tuple(done["cell"])
+                logged[done["cell"], done["seed"]] = done
+    for job in jobs:
+        if (job[0], job[1]["seed"]) in logged:
+            done = logged[job[0], job[1]["seed"]]
+            results.setdefault(done["cell"], []).append(done)
+    todo = [j for j in jobs if (j[0], j[1]["seed"]) not in logged]
     started = time.perf_counter()
     with ProcessPoolExecutor(max_workers=args.jobs) as pool:
-        for done in pool.map(_run, jobs):
+        for done in pool.map(_run, todo):
             results.setdefault(done["cell"], []).append(done)
             print(f"  {done['cell']} seed {done['seed']}: test {done['test']:.4f} "
                   f"({done['seconds']:.0f}s)", file=sys.stderr, flush=True)
+            if args.log:
+                with open(args.log, "a") as f:
+                    f.write(json.dumps(done) + "\n")
     print(f"digits, {epochs} epochs, seeds {args.seeds}, {' '.join(args.set)} "
           f"({time.perf_counter() - started:.0f}s)")
     print("| model | regime | optimizer | lr | pruned to | test acc | per seed | val acc |")
     print("|---|---|---|---|---|---|---|---|")
-    for cell, runs in results.items():
+    for cell in dict.fromkeys(j[0] for j in jobs):
+        runs = results[cell]
         model, regime, optimizer, lr, ratio = cell
         tests = [r["test"] for r in sorted(runs, key=lambda r: r["seed"])]
         vals = [r["val"] for r in runs]

@@ -17,6 +17,9 @@ from typing import Any, Callable
 from .errors import UsageError, check
 
 
+OPTIMIZERS = ("adamw", "sgd")  # --optimizer (besides 'auto'); training.recipe builds them
+
+
 def _opt(default, help: str, choices: tuple | Callable[[], tuple] | None = None,
          hashed: bool = True, group: str = "trial"):
     return field(default=default, metadata={"help": help, "choices": choices,
@@ -71,11 +74,11 @@ class TrialConfig:
                        "to a checkpoint file; '' = the dataset's default (digits: fractal, "
                        "else imagenet)", group="model")
     # --- training
-    epochs: int = _opt(3, "training epochs", group="train")
-    batch_size: int = _opt(64, "mini-batch size", group="train")
+    epochs: int = _opt(4, "training epochs", group="train")
+    batch_size: int = _opt(32, "mini-batch size", group="train")
     optimizer: str = _opt("auto", "'sgd' (with momentum) or 'adamw'; 'auto' = the model "
                           "family's measured default (see README, Training recipe)",
-                          ("auto", "sgd", "adamw"), group="train")
+                          ("auto", *OPTIMIZERS), group="train")
     lr: float = _opt(0.0, "peak learning rate; 0 = the model family's measured default for the "
                      "optimizer and init regime", group="train")
     momentum: float = _opt(0.9, "SGD momentum (AdamW: beta1)", group="train")
@@ -88,9 +91,10 @@ class TrialConfig:
     warmup: float = _opt(-1.0, "fraction of the optimizer steps spent warming the learning rate "
                          "up linearly from 0, in [0, 1); -1 = the model family's default",
                          group="train")
-    augment: str = _opt("crop", "training augmentation: 'crop' = pad by 1/8 of the size and "
+    augment: str = _opt("auto", "training augmentation: 'crop' = pad by 1/8 of the size and "
                         "crop at random (plus horizontal flips where they keep the label); "
-                        "'none'", ("crop", "none"), group="train")
+                        "'none'; 'auto' = the dataset's default (digits: none, else crop)",
+                        ("auto", "crop", "none"), group="train")
     label_smoothing: float = _opt(0.0, "label smoothing of the cross-entropy loss, in [0, 1)",
                                   group="train")
     precision: str = _opt("bf16", "compute precision of convolutions and matmuls: 'bf16' "
@@ -108,18 +112,23 @@ class TrialConfig:
                             group="prune")
     scope: str = _opt("global", "'global' = one threshold across all prunable layers; 'local' "
                       "= the same ratio in each layer", ("global", "local"), group="prune")
-    criterion: str = _opt("magnitude", "'magnitude' (weight magnitude / filter norm) or "
-                          "'random' (the baseline)", ("magnitude", "random"), group="prune")
+    criterion: str = _opt("magnitude", "'magnitude' (weight magnitude / filter norm), 'lamp' "
+                          "(weight granularity: layer-adaptive magnitude, Lee et al. 2021, so a "
+                          "global threshold does not empty thin layers) or 'random' (the "
+                          "baseline)", ("magnitude", "lamp", "random"), group="prune")
     norm: int = _opt(1, "filter norm used as score: 1 (L1) or 2 (L2)", (1, 2), group="prune")
     schedule: str = _opt("agp", "sparsity schedule over the pruning window", _schedules,
                          group="prune")
-    prune_start: float = _opt(0.0, "start of the pruning window, as a fraction of training",
-                              group="prune")
-    prune_end: float = _opt(0.5, "end of the pruning window, as a fraction of training; after "
+    prune_start: float = _opt(0.2, "start of the pruning window, as a fraction of training: "
+                              "the network trains dense first (magnitudes of an untrained "
+                              "network rank nothing)", group="prune")
+    prune_end: float = _opt(0.6, "end of the pruning window, as a fraction of training; after "
                             "it training fine-tunes with fixed masks", group="prune")
     prune_steps: int = _opt(3, "number of equal steps of the 'iterative' schedule", group="prune")
-    prune_every: int = _opt(10, "recompute masks every this many optimizer steps inside the "
-                            "window (and always at its end)", group="prune")
+    prune_every: int = _opt(2, "recompute masks every this many optimizer steps inside the "
+                            "window (and always at its end); small steps of sparsity keep a "
+                            "network without BatchNorm from collapsing (README, Pruning "
+                            "window)", group="prune")
     # --- pre-training of the 'fractal' source (python -m hpo_prune.pretrain)
     fractal_classes: int = _opt(20, "classes (random IFS systems) of the fractal pre-training "
                                 "corpus", group="pretrain")
@@ -142,15 +151,21 @@ class TrialConfig:
         return "fractal" if self.dataset == "digits" else "imagenet"
 
     def resolved(self) -> "TrialConfig":
-        """This config with the training recipe's 'auto' values (optimizer, lr, warm-up) set
-        from the model family's measured defaults (``models.RECIPES``)."""
+        """This config with the training recipe's 'auto' values set: optimizer, lr and
+        warm-up from the model family's measured defaults (``models.RECIPES``), the
+        augmentation from the dataset's (``data.datasets.AUGMENT``)."""
+        done = self
+        if self.augment == "auto":
+            from .data.datasets import AUGMENT, DEFAULT_AUGMENT
+
+            done = done.replace(augment=AUGMENT.get(self.dataset, DEFAULT_AUGMENT))
         if self.optimizer != "auto" and self.lr > 0 and self.warmup >= 0:
-            return self
+            return done
         from .models import recipe
 
         defaults = recipe(self.model, self.init,
                           None if self.optimizer == "auto" else self.optimizer)
-        return self.replace(optimizer=defaults["optimizer"],
+        return done.replace(optimizer=defaults["optimizer"],
                             lr=self.lr if self.lr > 0 else defaults["lr"],
                             warmup=self.warmup if self.warmup >= 0 else defaults["warmup"])
 
@@ -199,6 +214,9 @@ class TrialConfig:
         check(math.isfinite(self.pretrain_lr) and self.pretrain_lr >= 0,
               f"--pretrain-lr must be a finite number > 0 (0 = the model's default), got "
               f"{self.pretrain_lr}")
+        check(self.criterion != "lamp" or self.granularity == "weight",
+              "--criterion lamp scores single weights: use it with --granularity weight, or "
+              "--criterion magnitude for filters")
         check(self.source == "" or self.init == "pretrained",
               f"--source {self.source!r} only applies to --init pretrained: pass --init "
               "pretrained, or drop --source")

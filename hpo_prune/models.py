@@ -83,17 +83,17 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 # 'auto': {model: {regime: {optimizer: {"lr": peak lr, "warmup": fraction}}}}; the first
 # optimizer listed is the default. Measured with benchmarks/lr_sweep.py (see README).
 RECIPES: dict[str, dict[str, dict[str, dict]]] = {
-    "vgg16": {"scratch": {"adamw": {"lr": 1e-3, "warmup": 0.1}, "sgd": {"lr": 0.01, "warmup": 0.2}},
-              "pretrained": {"adamw": {"lr": 1e-3, "warmup": 0.1},
+    "vgg16": {"scratch": {"adamw": {"lr": 3e-4, "warmup": 0.1}, "sgd": {"lr": 0.01, "warmup": 0.2}},
+              "pretrained": {"adamw": {"lr": 3e-4, "warmup": 0.1},
                              "sgd": {"lr": 0.01, "warmup": 0.2}}},
     "vgg16_bn": {"scratch": {"adamw": {"lr": 1e-3, "warmup": 0.1}, "sgd": {"lr": 0.05, "warmup": 0.1}},
                  "pretrained": {"adamw": {"lr": 1e-3, "warmup": 0.1},
                                 "sgd": {"lr": 0.05, "warmup": 0.1}}},
-    "mobilenet_v1": {"scratch": {"adamw": {"lr": 2e-3, "warmup": 0.1}, "sgd": {"lr": 0.05, "warmup": 0.1}},
-                     "pretrained": {"adamw": {"lr": 2e-3, "warmup": 0.1},
+    "mobilenet_v1": {"scratch": {"adamw": {"lr": 1e-2, "warmup": 0.1}, "sgd": {"lr": 0.05, "warmup": 0.1}},
+                     "pretrained": {"adamw": {"lr": 1e-2, "warmup": 0.1},
                                     "sgd": {"lr": 0.05, "warmup": 0.1}}},
-    "mobilenet_v2": {"scratch": {"adamw": {"lr": 2e-3, "warmup": 0.1}, "sgd": {"lr": 0.05, "warmup": 0.1}},
-                     "pretrained": {"adamw": {"lr": 2e-3, "warmup": 0.1},
+    "mobilenet_v2": {"scratch": {"adamw": {"lr": 5e-3, "warmup": 0.1}, "sgd": {"lr": 0.05, "warmup": 0.1}},
+                     "pretrained": {"adamw": {"lr": 5e-3, "warmup": 0.1},
                                     "sgd": {"lr": 0.05, "warmup": 0.1}}},
 }
 

@@ -294,7 +294,7 @@ CASES = {
     "train-unknown-granularity": Case("train", ["--granularity", "channel"],
                                       ("unknown granularity 'channel'", "weight, filter")),
     "train-unknown-criterion": Case("train", ["--criterion", "taylor"],
-                                    ("unknown criterion 'taylor'", "magnitude, random")),
+                                    ("unknown criterion 'taylor'", "magnitude, lamp, random")),
     "train-unknown-schedule": Case("train", ["--schedule", "exp"],
                                    ("unknown schedule 'exp'", "one_shot")),
     "train-unknown-scope": Case("train", ["--scope", "layer"], ("unknown scope", "global")),
@@ -306,7 +306,10 @@ CASES = {
     "train-prune-ratio-negative": Case("train", ["--prune-ratio=-0.1"],
                                        ("--prune-ratio must be in [0, 1)",)),
     "train-optimizer-unknown": Case("train", ["--optimizer", "lamb"],
-                                    ("unknown optimizer 'lamb'", "sgd, adamw")),
+                                    ("unknown optimizer 'lamb'", "auto, adamw, sgd")),
+    "train-lamp-filters": Case("train", ["--criterion", "lamp", "--granularity", "filter"],
+                               ("--criterion lamp scores single weights",
+                                "--granularity weight")),
     "train-warmup-one": Case("train", ["--warmup", "1"], ("--warmup must be in [0, 1)",)),
     "train-label-smoothing": Case("train", ["--label-smoothing", "1.5"],
                                   ("--label-smoothing must be in [0, 1)",)),
@@ -457,6 +460,16 @@ CASES = {
     "search-space-out-of-range": Case(
         "search", ["--space", "{space}"], ("params.prune_ratio", "[0, 1)"),
         space("params:\n  prune_ratio: {{type: float, low: 0.0, high: 1.0}}\n")),
+    "search-space-empty-lr-range-for-an-optimizer": Case(
+        "search", ["--space", "{space}"], ("params.lr.optimizers.sgd", "empty range",
+                                           "low (0.1) must be < high (0.01)"),
+        space("params:\n  lr: {{type: float, low: 0.0001, high: 0.001, optimizers: {{sgd: "
+              "{{low: 0.1, high: 0.01}}}}}}\n")),
+    "search-space-no-lr-range-for-an-optimizer": Case(
+        "search", ["--space", "{space}"], ("params.lr", "no range for optimizer sgd",
+                                           "optimizers.sgd"),
+        space("params:\n  lr: {{type: float, optimizers: {{adamw: {{low: 0.0001, high: "
+              "0.001}}}}}}\n")),
     # --- search: flags that contradict each other
     "search-grid-only-space-without-grid-sampler": Case(
         "search", ["--space", "paper_grid"], ("samples nothing but its grid", "--sampler grid")),

@@ -177,3 +177,48 @@ def test_bad_arguments_are_usage_errors(kwargs, words):
     assert "\n" not in str(err.value)
     for word in words:
         assert word in str(err.value)
+
+
+def test_lamp_scores_rank_as_magnitude_within_a_layer_and_the_largest_scores_one():
+    torch.manual_seed(0)
+    w = torch.randn(64, 32, 3, 3)
+    scores = weight_scores({"w": w}, "lamp")["w"]
+    assert scores.flatten().argsort().equal(w.abs().flatten().argsort())
+    assert scores.max().item() == pytest.approx(1.0)
+    # the definition: w_u^2 / sum of w_v^2 over the weights at least as large
+    sq = w.flatten().square()
+    u = 5
+    assert scores.flatten()[u].item() == pytest.approx(
+        (sq[u] / sq[sq >= sq[u]].sum()).item(), rel=1e-5)
+
+
+def test_lamp_keeps_a_thin_layer_that_global_magnitude_empties():
+    """MobileNetV2's depthwise layers: global magnitude at 80% leaves them a weight or two
+    (their init scale is small); global LAMP keeps a share of each of them."""
+    model = _built("mobilenet_v2")
+    weights = {f"{n}.weight": m.weight for n, m in prunable_layers(model)}
+    depthwise = [k for k, w in weights.items() if w.shape[1] == 1 and w.shape[2] == 3]
+    for criterion, floor in (("magnitude", None), ("lamp", 0.3)):
+        keep = weight_keep(weight_scores(weights, criterion), 0.8, "global")
+        assert sum(int(m.sum()) for m in keep.values()) == \
+            sum(w.numel() for w in weights.values()) - round(0.8 * sum(
+                w.numel() for w in weights.values()))
+        densities = [keep[k].float().mean().item() for k in depthwise]
+        if floor is None:
+            assert min(densities) < 0.01
+        else:
+            assert min(densities) > floor
+
+
+def test_the_bracketed_selection_matches_topk_on_a_large_tensor_with_ties():
+    from hpo_prune.pruning.masks import _lowest_dropped
+
+    torch.manual_seed(1)
+    scores = torch.randn(3_000_000).abs()
+    scores[:500_000] = -float("inf")  # already pruned
+    scores[1_000_000:1_000_100] = 0.5  # ties at a likely threshold
+    for k in (1, 500_000, 1_400_000, 2_999_999):
+        kept = _lowest_dropped(scores, k)
+        assert int((~kept).sum()) == k
+        dropped = torch.topk(scores, k, largest=False).values
+        assert torch.equal(scores[~kept].sort().values, dropped.sort().values)

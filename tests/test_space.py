@@ -1,11 +1,13 @@
 """Search-space files: what they sample, and one clear error for every malformed one."""
 from __future__ import annotations
 
+import itertools
 import math
 
 import optuna
 import pytest
 
+from hpo_prune.config import OPTIMIZERS
 from hpo_prune.search import space as spaces
 from hpo_prune.errors import UsageError
 
@@ -15,27 +17,26 @@ def test_shipped_spaces_load_and_sample_valid_configs():
 
     for path in sorted(spaces.SPACES_DIR.glob("*.yaml")):
         space = spaces.load(str(path), "vgg16")
-        for regime in spaces.REGIMES:
+        for regime, optimizer in itertools.product(spaces.REGIMES, OPTIMIZERS):
             study = optuna.create_study(directions=["maximize", "minimize"],
                                         sampler=optuna.samplers.RandomSampler(seed=0))
             for _ in range(20):
-                values = space.suggest(study.ask(), regime) if space.params else {}
+                values = space.suggest(study.ask(), regime, optimizer) if space.params else {}
                 TrialConfig(init=regime).replace(**space.fixed, **values).validate()
-            assert space.baseline(regime).get("prune_ratio", 0.0) == 0.0
+            assert space.baseline(regime, optimizer).get("prune_ratio", 0.0) == 0.0
 
 
 def test_conditional_and_per_regime_parameters():
     space = spaces.load("vgg.yaml", "vgg16")
-    seen = {"scratch": [], "pretrained": []}
-    for regime in seen:
+    for regime, optimizer in itertools.product(spaces.REGIMES, OPTIMIZERS):
+        low, high = (space.spec("lr", regime, optimizer)[k] for k in ("low", "high"))
         study = optuna.create_study(directions=["maximize", "minimize"],
                                     sampler=optuna.samplers.RandomSampler(seed=1))
         for _ in range(60):
-            values = space.suggest(study.ask(), regime)
+            values = space.suggest(study.ask(), regime, optimizer)
             assert ("prune_steps" in values) == (values["schedule"] == "iterative")
-            seen[regime].append(values["lr"])
-    assert max(seen["pretrained"]) <= 0.01 < max(seen["scratch"])
-    assert space.baseline("scratch")["lr"] == pytest.approx(math.sqrt(0.002 * 0.03))
+            assert low <= values["lr"] <= high
+        assert space.baseline(regime, optimizer)["lr"] == pytest.approx(math.sqrt(low * high))
 
 
 BAD = {
@@ -70,6 +71,18 @@ BAD = {
     "pretrain setting": ("fixed: {pretrain_epochs: 1}\nparams:\n  lr: {type: float, low: "
                          "0.01, high: 0.1}\n", "fixed.pretrain_epochs"),
     "broken yaml": ("params: {lr: [\n", "line"),
+    "empty range for an optimizer": ("params:\n  lr: {type: float, low: 0.01, high: 0.1, "
+                                     "optimizers: {sgd: {low: 0.1, high: 0.05}}}\n",
+                                     "params.lr.optimizers.sgd"),
+    "empty range for an optimizer's regime": (
+        "params:\n  lr: {type: float, low: 0.01, high: 0.1, optimizers: {adamw: {low: "
+        "0.0001, high: 0.001, regimes: {pretrained: {high: 0.00001}}}}}\n",
+        "params.lr.optimizers.adamw.regimes.pretrained"),
+    "unknown optimizer": ("params:\n  lr: {type: float, low: 0.01, high: 0.1, optimizers: "
+                          "{adam: {low: 0.001, high: 0.01}}}\n", "params.lr.optimizers"),
+    "unknown key of an optimizer": ("params:\n  lr: {type: float, low: 0.01, high: 0.1, "
+                                    "optimizers: {sgd: {top: 1}}}\n",
+                                    "params.lr.optimizers.sgd.top"),
     "python tag": ("params: !!python/object/apply:os.system ['echo pwned > pwned.txt']\n",
                    "line"),
 }
@@ -85,3 +98,57 @@ def test_malformed_space_is_one_error_naming_file_and_key(tmp_path, case):
     message = str(err.value)
     assert str(path) in message and key in message and "\n" not in message
     assert not (tmp_path / "pwned.txt").exists()
+
+
+PER_OPTIMIZER = """
+params:
+  prune_ratio: {type: float, low: 0.0, high: 0.9}
+  optimizer: {type: categorical, choices: [adamw, sgd]}
+  lr:
+    type: float
+    log: true
+    low: 0.01
+    high: 0.1
+    regimes:
+      pretrained: {low: 0.005, high: 0.05}
+    optimizers:
+      adamw:
+        low: 0.0001
+        high: 0.001
+        regimes:
+          pretrained: {high: 0.0005}
+"""
+
+
+def test_learning_rate_ranges_follow_the_sampled_optimizer_and_regime(tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text(PER_OPTIMIZER)
+    space = spaces.load(str(path), "vgg16")
+    bounds = {("scratch", "sgd"): (0.01, 0.1), ("pretrained", "sgd"): (0.005, 0.05),
+              ("scratch", "adamw"): (0.0001, 0.001), ("pretrained", "adamw"): (0.0001, 0.0005)}
+    for regime in spaces.REGIMES:
+        study = optuna.create_study(directions=["maximize", "minimize"],
+                                    sampler=optuna.samplers.RandomSampler(seed=2))
+        seen = set()
+        for _ in range(40):
+            values = space.suggest(study.ask(), regime, "adamw")
+            low, high = bounds[regime, values["optimizer"]]
+            assert low <= values["lr"] <= high
+            seen.add(values["optimizer"])
+        assert seen == {"adamw", "sgd"}
+
+
+def test_the_model_familys_default_optimizer_picks_the_range_unless_the_space_fixes_one(
+        tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text(PER_OPTIMIZER.replace("  optimizer: {type: categorical, choices: [adamw, "
+                                          "sgd]}\n", ""))
+    space = spaces.load(str(path), "vgg16")
+    study = optuna.create_study(directions=["maximize", "minimize"],
+                                sampler=optuna.samplers.RandomSampler(seed=3))
+    for default, (low, high) in (("adamw", (0.0001, 0.001)), ("sgd", (0.01, 0.1))):
+        for _ in range(10):
+            assert low <= space.suggest(study.ask(), "scratch", default)["lr"] <= high
+    space.fixed["optimizer"] = "sgd"
+    for _ in range(10):
+        assert 0.01 <= space.suggest(study.ask(), "scratch", "adamw")["lr"] <= 0.1

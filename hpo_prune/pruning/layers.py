@@ -12,7 +12,7 @@ from ..models import classifier
 
 GRANULARITIES = ("weight", "filter")
 SCOPES = ("global", "local")
-CRITERIA = ("magnitude", "random")
+CRITERIA = ("magnitude", "lamp", "random")
 
 
 def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:

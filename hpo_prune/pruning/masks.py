@@ -1,4 +1,4 @@
-"""Unstructured (weight) pruning: how weights are scored (magnitude or random) and how a
+"""Unstructured (weight) pruning: how weights are scored (magnitude, LAMP or random) and how a
 sparsity target becomes masks (global or local scope).
 
 No layer is pruned away: each keeps at least its highest-scoring weight. When a global
@@ -15,12 +15,31 @@ import torch
 @torch.no_grad()
 def weight_scores(weights: dict[str, torch.Tensor], criterion: str,
                   seed: int = 0) -> dict[str, torch.Tensor]:
-    """Score of every weight (higher = kept longer): |w|, or uniform noise from ``seed``."""
+    """Score of every weight (higher = kept longer): |w|, its LAMP score, or uniform noise
+    from ``seed``."""
     if criterion == "magnitude":
         return {k: w.detach().abs().float() for k, w in weights.items()}
+    if criterion == "lamp":
+        return {k: lamp_scores(w) for k, w in weights.items()}
     generator = torch.Generator().manual_seed(seed)
     return {k: torch.rand(w.shape, generator=generator).to(w.device)
             for k, w in weights.items()}
+
+
+@torch.no_grad()
+def lamp_scores(weight: torch.Tensor) -> torch.Tensor:
+    """LAMP (Lee et al., "Layer-adaptive sparsity for the magnitude-based pruning", ICLR 2021):
+    w_u^2 / sum of w_v^2 over the layer's weights v at least as large as u. Scores are
+    comparable across layers whatever their init scale (a layer's largest weight scores 1), so
+    one global threshold keeps thin layers (MobileNet's depthwise convolutions, whose init
+    std is a few times smaller than the wide layers') from being emptied; within a layer it
+    ranks as magnitude does."""
+    squared = weight.detach().float().flatten().square()
+    ordered, order = squared.sort()
+    suffix = ordered.flip(0).cumsum(0).flip(0)
+    scores = torch.empty_like(squared)
+    scores[order] = ordered / suffix.clamp_min(torch.finfo(suffix.dtype).tiny)
+    return scores.view(weight.shape)
 
 
 @torch.no_grad()

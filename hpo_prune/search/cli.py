@@ -22,7 +22,7 @@ from ..files import SEARCH_FILE, STORAGE_FILE
 from ..objectives import REGIMES
 
 PRESETS = {
-    "quick": {"dataset": ["digits"], "trials": 8, "epochs": 3, "early_stop": "none"},
+    "quick": {"dataset": ["digits"], "trials": 8, "epochs": 4, "early_stop": "none"},
     "paper": {"dataset": ["cifar10", "cifar100", "svhn", "caltech101"], "trials": 60,
               "epochs": 30, "early_stop": "asha"},
 }
@@ -112,8 +112,8 @@ def parser() -> ArgumentParser:
                    help="address the dashboard listens on; anything but 127.0.0.1 exposes it "
                    "(token-protected) to the network (default: %(default)s)")
     TrialConfig.add_arguments(p, groups=("data", "pretrain"), skip=("dataset",))
-    p.add_argument("--batch-size", type=int, default=64, help="mini-batch size "
-                   "(default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=TrialConfig.batch_size,
+                   help="mini-batch size (default: %(default)s)")
     p.add_argument("--device", default="auto",
                    help="device inside each trial: auto, cpu, cuda (default: %(default)s)")
     return p

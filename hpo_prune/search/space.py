@@ -6,12 +6,17 @@
       schedule: {type: categorical, choices: [one_shot, agp]}
       prune_steps: {type: int, low: 2, high: 5, when: {schedule: iterative}}   # conditional
       lr: {type: float, log: true, low: 0.003, high: 0.05,
-           regimes: {pretrained: {low: 0.0005, high: 0.01}}}                  # per regime
+           regimes: {pretrained: {low: 0.0005, high: 0.01}},                  # per regime
+           optimizers: {adamw: {low: 0.0001, high: 0.001,                     # per optimizer
+                                regimes: {pretrained: {low: 0.00005, high: 0.0005}}}}}
     fixed: {granularity: weight}          # the same in every trial
     grid:                                 # values of the `grid` sampler (the paper's protocol)
       prune_ratio: [0.0, 0.5, 0.8]
       lr: {scratch: [0.01], pretrained: [0.002]}
 
+A range is looked up from the general one, then the regime's, then the trial's optimizer's
+(sampled earlier in ``params``, set under ``fixed``, else the model family's default), then
+that optimizer's regime's: each overrides what it names.
 Every name is a TrialConfig field; every value is checked by TrialConfig's own validation, so a
 malformed or out-of-range file is one error naming the file, the key and what is allowed.
 """
@@ -27,8 +32,8 @@ from typing import Any
 
 import yaml
 
-from ..config import TrialConfig
 from ..errors import UsageError
+from ..config import OPTIMIZERS, TrialConfig
 from ..objectives import REGIMES
 
 # shipped inside the installed package (search_spaces/ at the repository's top level)
@@ -41,6 +46,7 @@ RESERVED = {f.name for f in dataclasses.fields(TrialConfig)
             if f.metadata["group"] in ("data", "pretrain")} | {
     "model", "init", "source", "seed", "device", "epochs"}
 TOP_KEYS = {"description", "models", "params", "fixed", "grid"}
+OVERRIDES = ("regimes", "when", "optimizers")  # keys of a param spec that are not its range
 TYPES = {"float": {"low", "high", "log", "step"}, "int": {"low", "high", "log", "step"},
          "categorical": {"choices"}}
 
@@ -53,18 +59,22 @@ class SearchSpace:
     grid: dict[str, Any]
 
     # ---------------------------------------------------------------- sampling
-    def spec(self, name: str, regime: str) -> dict:
-        spec = {k: v for k, v in self.params[name].items() if k not in ("regimes", "when")}
-        spec.update(self.params[name].get("regimes", {}).get(regime, {}))
-        return spec
+    def spec(self, name: str, regime: str, optimizer: str | None = None) -> dict:
+        return _merged(self.params[name], regime, optimizer)
 
-    def suggest(self, trial, regime: str) -> dict[str, Any]:
-        """Sample one configuration on an Optuna trial (define-by-run, conditions honoured)."""
+    def optimizer(self, values: dict[str, Any], default: str | None) -> str | None:
+        """The optimizer of a trial: sampled, fixed by the space, or the family's default."""
+        return values.get("optimizer", self.fixed.get("optimizer", default))
+
+    def suggest(self, trial, regime: str, optimizer: str | None = None) -> dict[str, Any]:
+        """Sample one configuration on an Optuna trial (define-by-run, conditions honoured);
+        ``optimizer``: the model family's default one, whose ranges apply unless the space
+        samples or fixes another."""
         values: dict[str, Any] = {}
         for name, raw in self.params.items():
             if not _holds(raw.get("when"), values):
                 continue
-            spec = self.spec(name, regime)
+            spec = self.spec(name, regime, self.optimizer(values, optimizer))
             kind = spec["type"]
             if kind == "categorical":
                 values[name] = trial.suggest_categorical(name, spec["choices"])
@@ -93,14 +103,14 @@ class SearchSpace:
                              "{prune_ratio: [0.0, 0.5, 0.8]})")
         return {name: (v[regime] if isinstance(v, dict) else v) for name, v in self.grid.items()}
 
-    def baseline(self, regime: str) -> dict[str, Any]:
+    def baseline(self, regime: str, optimizer: str | None = None) -> dict[str, Any]:
         """Parameters of the unpruned reference trial enqueued in every study: prune_ratio 0,
         a range's middle (geometric for log ranges), a categorical's first choice."""
         values: dict[str, Any] = {}
         for name, raw in self.params.items():
             if not _holds(raw.get("when"), values):
                 continue
-            spec = self.spec(name, regime)
+            spec = self.spec(name, regime, self.optimizer(values, optimizer))
             if name == "prune_ratio":
                 values[name] = 0.0
             elif spec["type"] == "categorical":
@@ -112,6 +122,15 @@ class SearchSpace:
             else:
                 values[name] = (spec["low"] + spec["high"]) / 2
         return values
+
+
+def _merged(raw: dict, regime: str, optimizer: str | None) -> dict:
+    spec = {k: v for k, v in raw.items() if k not in OVERRIDES}
+    spec.update((raw.get("regimes") or {}).get(regime) or {})
+    by_optimizer = (raw.get("optimizers") or {}).get(optimizer) or {}
+    spec.update({k: v for k, v in by_optimizer.items() if k != "regimes"})
+    spec.update((by_optimizer.get("regimes") or {}).get(regime) or {})
+    return spec
 
 
 def _holds(when: dict | None, values: dict) -> bool:
@@ -183,20 +202,34 @@ def _validate(path: Path, doc: Any) -> SearchSpace:
         key = f"params.{name}"
         if not isinstance(spec, dict) or spec.get("type") not in TYPES:
             raise fail(key, f"needs 'type' one of {', '.join(TYPES)}")
-        allowed = TYPES[spec["type"]] | {"type", "regimes", "when"}
+        allowed = TYPES[spec["type"]] | {"type", *OVERRIDES}
         extra = set(spec) - allowed
         if extra:
             raise fail(f"{key}.{sorted(extra)[0]}", f"unknown key; allowed for a "
                        f"{spec['type']}: {', '.join(sorted(allowed))}")
-        overrides = spec.get("regimes") or {}
-        if not isinstance(overrides, dict) or set(overrides) - set(REGIMES):
-            raise fail(f"{key}.regimes", f"must map regimes ({', '.join(REGIMES)}) to "
-                       "overrides")
+        _check_overrides(spec.get("regimes"), REGIMES, "regimes", fail, key)
+        by_optimizer = spec.get("optimizers") or {}
+        _check_overrides(by_optimizer, OPTIMIZERS, "optimizers", fail, key)
+        for optimizer, override in by_optimizer.items():
+            where = f"{key}.optimizers.{optimizer}"
+            extra = set(override or {}) - (TYPES[spec["type"]] | {"regimes"})
+            if extra:
+                raise fail(f"{where}.{sorted(extra)[0]}", "unknown key; an optimizer's override "
+                           f"takes {', '.join(sorted(TYPES[spec['type']] | {'regimes'}))}")
+            _check_overrides((override or {}).get("regimes"), REGIMES, "regimes", fail, where)
         for regime in REGIMES:
-            merged = {**{k: v for k, v in spec.items() if k not in ("regimes", "when")},
-                      **(overrides.get(regime) or {})}
-            for value in _check_spec(name, merged, fail, key):
-                _check_value(name, value, fail, key)
+            for optimizer in OPTIMIZERS:  # a trial may run with either (fixed, or default)
+                where = key
+                if optimizer in by_optimizer:
+                    where = f"{key}.optimizers.{optimizer}"
+                    if regime in (by_optimizer[optimizer].get("regimes") or {}):
+                        where += f".regimes.{regime}"
+                elif spec["type"] != "categorical" and not {"low", "high"} <= set(spec):
+                    raise fail(key, f"no range for optimizer {optimizer}: give low and high, "
+                               f"or optimizers.{optimizer}: {{low: ..., high: ...}}")
+                merged = _merged(spec, regime, optimizer)
+                for value in _check_spec(name, merged, fail, where):
+                    _check_value(name, value, fail, where)
         when = spec.get("when")
         if when is not None:
             if not isinstance(when, dict) or not set(when) <= set(seen):
@@ -217,6 +250,15 @@ def _validate(path: Path, doc: Any) -> SearchSpace:
     return SearchSpace(path, params, fixed, grid)
 
 
+def _check_overrides(overrides, accepted, what: str, fail, key) -> None:
+    if overrides is None:
+        return
+    if not isinstance(overrides, dict) or set(overrides) - set(accepted) or not all(
+            isinstance(v, dict) for v in overrides.values()):
+        raise fail(f"{key}.{what}", f"must map {what} ({', '.join(accepted)}) to overrides "
+                   "(mappings of low/high/...)")
+
+
 def _check_spec(name, spec, fail, key) -> list:
     kind = spec["type"]
     if kind == "categorical":
@@ -230,7 +272,7 @@ def _check_spec(name, spec, fail, key) -> list:
         if not isinstance(value, number) or isinstance(value, bool):
             raise fail(f"{key}.{bound}", f"must be a{'n int' if kind == 'int' else ' number'}")
     if not low < high:
-        raise fail(key, f"low ({low}) must be < high ({high})")
+        raise fail(key, f"empty range: low ({low}) must be < high ({high})")
     if spec.get("log") and low <= 0:
         raise fail(f"{key}.low", "must be > 0 for a log range")
     if not isinstance(spec.get("log", False), bool):

@@ -116,9 +116,10 @@ def baseline_params(space: SearchSpace, base: TrialConfig) -> dict:
     learning rate, the model family's default one for the regime (``models.recipe``, of the
     optimizer the space fixes, else of the family's default optimizer), even where it lies
     outside the space's range (Optuna runs a queued value outside its range as it is)."""
-    params = space.baseline(base.init)
+    default = recipe(base.model, base.init)["optimizer"]
+    params = space.baseline(base.init, default)
     if "lr" in params:
-        optimizer = space.fixed.get("optimizer")
+        optimizer = space.optimizer(params, default)
         params["lr"] = recipe(base.model, base.init,
                               None if optimizer in (None, "auto") else optimizer)["lr"]
     return params
@@ -219,7 +220,8 @@ class StudyPlan:
             if self.sampler == "grid":
                 values = self.space.suggest_grid(trial, regime)
             else:
-                values = self.space.suggest(trial, regime)
+                values = self.space.suggest(trial, regime,
+                                            recipe(self.base.model, regime)["optimizer"])
         config = self.base.replace(**self.space.fixed, **values)
         seed = trial.user_attrs.get(SEED)
         if seed is not None:

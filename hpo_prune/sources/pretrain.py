@@ -33,7 +33,7 @@ FORMAT = 2  # bump when the corpus, the checkpoint layout or the training change
 HOLDOUT = 0.1  # fraction of each class held out to measure the corpus accuracy
 NATIVE_SIZE = {"caltech101": 64}  # a dataset's own input size (others: 32), see --image-size
 RECIPE_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay",
-                 "lr_schedule", "warmup", "label_smoothing", "precision")
+                 "lr_schedule", "warmup", "label_smoothing", "precision", "augment")
 CORPORA: dict[str, Callable] = {"fractal": fractal.render}  # name -> render(C, M, size, seed)
 
 Log = Callable[[str], None]
@@ -50,8 +50,9 @@ def settings(config: TrialConfig, source: str = "fractal") -> dict:
     size = config.image_size or NATIVE_SIZE.get(config.dataset, 32)
     head = resolve_head(config.head, size)
     # the recipe a trial of this model would get (optimizer, warm-up, schedule, batch...)
+    # from scratch; the corpus's random crops keep its labels (its classes are whole shapes)
     recipe = TrialConfig(model=config.model, epochs=config.pretrain_epochs,
-                         lr=config.pretrain_lr).resolved()
+                         lr=config.pretrain_lr, augment="crop").resolved()
     return {"format": FORMAT, "source": source, "model": config.model, "head": head,
             "image_size": size, "classes": config.fractal_classes,
             "per_class": config.fractal_per_class, "holdout": HOLDOUT,
