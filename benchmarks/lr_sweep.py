@@ -58,6 +58,9 @@ def main(argv=None) -> int:
     p.add_argument("--lrs", nargs="+", type=float, default=None,
                    help="learning rates (default: the family's default for the regime and "
                    "optimizer times 1/3, 1 and 3)")
+    p.add_argument("--factors", nargs="+", type=float, default=list(FACTORS),
+                   help="without --lrs: the learning rates are the family's default times "
+                   "these (default: 1/3 1 3; '--factors 1' checks the defaults alone)")
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
     p.add_argument("--epochs", type=int, default=None, help="default: the quick preset's")
     p.add_argument("--prune-ratio", type=float, default=0.8)
@@ -82,7 +85,7 @@ def main(argv=None) -> int:
                                                       args.optimizers):
         pruning = _space_pruning(model)
         default = recipe(model, regime, optimizer)["lr"]
-        for lr in args.lrs or [float(f"{default * f:.2g}") for f in FACTORS]:
+        for lr in args.lrs or [float(f"{default * f:.2g}") for f in args.factors]:
             for ratio in ratios:
                 cell = (model, regime, optimizer, lr, ratio)
                 for seed in args.seeds:

@@ -1,7 +1,7 @@
 """Does fractal pre-training help on the embedded dataset? Pretrained vs scratch, equal budget.
 
     python benchmarks/pretrain_benefit.py [--models vgg16 mobilenet_v2] [--seeds 0 1 2]
-        [--epochs 3] [--lr 0.01] [--jobs 1] [--device auto] [--out results/pretrain_benefit]
+        [--epochs 4] [--lr 0] [--jobs 1] [--device auto] [--out results/pretrain_benefit]
 
 For each model it first builds (or reuses) the fractal checkpoint with
 ``python -m hpo_prune.pretrain`` (default pre-training settings unless ``--pretrain-args``
@@ -45,8 +45,9 @@ def main() -> None:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     p.add_argument("--models", nargs="+", default=["vgg16", "mobilenet_v2"])
     p.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
-    p.add_argument("--epochs", type=int, default=3)
-    p.add_argument("--lr", type=float, default=0.01)
+    p.add_argument("--epochs", type=int, default=4, help="default: the quick preset's")
+    p.add_argument("--lr", type=float, default=0.0, help="default 0: the model family's "
+                   "recipe for each regime")
     p.add_argument("--device", default="auto")
     p.add_argument("--jobs", type=int, default=1, help="trials run at once (CPU threads are "
                    "shared out among them)")
@@ -95,7 +96,7 @@ def main() -> None:
     with ThreadPoolExecutor(max(args.jobs, 1)) as pool:
         list(pool.map(lambda job: run(job[0], env, job[1]), jobs))
 
-    print(f"\ndigits, {args.epochs} epochs at lr {args.lr}, seeds {args.seeds}, device "
+    print(f"\ndigits, {args.epochs} epochs at lr {args.lr or 'of the recipe'}, seeds {args.seeds}, device "
           f"{args.device}; corpus acc = held-out accuracy of the pre-training (its time):")
     print("| model | init | corpus acc | val acc | test acc | test acc per seed |")
     print("|---|---|---|---|---|---|")

@@ -130,11 +130,11 @@ class TrialConfig:
                             "network without BatchNorm from collapsing (README, Pruning "
                             "window)", group="prune")
     # --- pre-training of the 'fractal' source (python -m hpo_prune.pretrain)
-    fractal_classes: int = _opt(20, "classes (random IFS systems) of the fractal pre-training "
+    fractal_classes: int = _opt(10, "classes (random IFS systems) of the fractal pre-training "
                                 "corpus", group="pretrain")
-    fractal_per_class: int = _opt(150, "images per class of the fractal corpus (10% of them "
+    fractal_per_class: int = _opt(500, "images per class of the fractal corpus (10% of them "
                                   "held out to measure the corpus accuracy)", group="pretrain")
-    pretrain_epochs: int = _opt(3, "epochs of pre-training on the fractal corpus",
+    pretrain_epochs: int = _opt(4, "epochs of pre-training on the fractal corpus",
                                 group="pretrain")
     pretrain_lr: float = _opt(0.0, "peak learning rate of the pre-training (the model family's "
                               "recipe otherwise); 0 = the family's default", group="pretrain")

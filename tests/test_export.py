@@ -187,9 +187,12 @@ def test_keep_models_front_applies_on_resume_and_is_kept(results, tmp_path, caps
     assert study.front["model_kept"].all()  # fronts.csv's column: every front model is there
     rows = table(copy)
     complete = rows[rows.state == "COMPLETE"]
+    first_baseline = complete[complete.baseline.astype(bool)].trial.min()
     for r in complete.itertuples():
         kept = (copy / r.model_dir / MODEL_FILE).is_file()
-        assert kept == (r.trial in on_front or r.baseline), r.trial
+        # the baseline's first run stays, its seed replicates go; else: on the front or gone
+        expected = r.trial == first_baseline if r.baseline else r.trial in on_front
+        assert kept == expected, r.trial
         assert r.model_kept == kept and (copy / r.model_dir / "metrics.json").is_file()
     removed = complete[~complete.model_kept]
     if len(removed):

@@ -53,12 +53,17 @@ def test_without_confirmation_runs_a_dominated_trial_goes_at_once():
     assert d not in removed(p)
 
 
-def test_the_unpruned_baselines_are_always_kept():
-    p = plan(target=3, confirm=0)
-    add(p, 0.50, 1.0, ratio=0.0)
-    add(p, 0.60, 1.0, ratio=0.0)
-    add(p, 0.90, 0.4)  # dominates the reference (their mean): they stay all the same
-    assert removed(p) == []
+def test_the_first_baseline_run_is_always_kept_its_seed_replicates_go_once_all_ended():
+    for last in ("RUNNING", "COMPLETE"):
+        p = plan(target=4, confirm=0)
+        first = add(p, 0.50, 1.0, ratio=0.0)
+        second = add(p, 0.60, 1.0, ratio=0.0)
+        third = add(p, 0.55, 1.0, ratio=0.0, state=last)  # the baseline's third seed
+        add(p, 0.90, 0.4)  # dominates the reference (their mean): its first run stays
+        if last == "RUNNING":  # the reference is not settled yet: nothing of it goes
+            assert removed(p) == []
+        else:
+            assert removed(p) == [second, third] and first not in removed(p)
 
 
 def test_with_confirmations_a_dominance_counts_once_both_means_are_final():

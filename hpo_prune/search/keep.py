@@ -5,7 +5,10 @@
 - ``front`` (the default) removes a trial's model as soon as another COMPLETE configuration of
   its study dominates it for good on (val_acc max, remaining_fraction min), by the project's one
   Pareto rule (``objectives.non_dominated``), so nothing on the study's final front is ever
-  lost. The unpruned baselines (prune_ratio 0) are always kept.
+  lost. One unpruned model per study is always kept: the first baseline run's; the other seeds
+  of the baseline (``--baseline-seeds``) are replicates of that configuration, measured for the
+  reference's mean and spread, and their models go once every baseline run has ended (a 
+  dense VGG16 is 59 MB). Other unpruned trials (a grid's prune_ratio 0) are kept.
 
 Configurations are what the analysis puts on its fronts (``analysis.replicates``,
 ``analysis.reference``): a trial together with its confirmation runs, valued at their seed
@@ -83,8 +86,11 @@ def removable(plan: StudyPlan, trials) -> list:
         return []
     values = [np.mean([t.values for t in groups[k]], axis=0) for k in settled]
     kept = non_dominated(values)
-    return [t for k, on in zip(settled, kept) if not on and k != REFERENCE
+    gone = [t for k, on in zip(settled, kept) if not on and k != REFERENCE
             for t in groups[k] if not _unpruned(t)]
+    if REFERENCE in settled:  # the reference's seed replicates: its first run's model stays
+        gone += sorted(groups[REFERENCE], key=lambda t: t.number)[1:]
+    return sorted(gone, key=lambda t: t.number)
 
 
 def remove_models(plan: StudyPlan, folder: Path | None, keep: str) -> list[int]:
