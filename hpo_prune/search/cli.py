@@ -39,8 +39,10 @@ def parser() -> ArgumentParser:
         "go to RESULTS/NAME/: search.json, optuna.db, trials.csv and the Tune experiment.")
     p.add_argument("--model", default="vgg16", help="network to prune (default: %(default)s)")
     p.add_argument("--preset", default="quick", choices=sorted(PRESETS),
-                   help="budget: 'quick' = digits, 8 trials x 3 epochs per study (minutes on a "
-                   "laptop CPU); 'paper' = cifar10, cifar100, svhn, caltech101, 60 trials x 30 "
+                   help=f"budget: 'quick' = digits, {PRESETS['quick']['trials']} trials x "
+                   f"{PRESETS['quick']['epochs']} epochs per study (minutes on a laptop CPU); "
+                   f"'paper' = cifar10, cifar100, svhn, caltech101, "
+                   f"{PRESETS['paper']['trials']} trials x {PRESETS['paper']['epochs']} "
                    "epochs with early stopping (default: %(default)s)")
     p.add_argument("--dataset", nargs="+", default=None,
                    help="one or more datasets (default: the preset's)")
