@@ -117,12 +117,13 @@ def model_folder(results, chosen: Chosen) -> Path:
 
 
 def _on_front(chosen: Chosen) -> bool:
-    """The trial belongs to a configuration on its study's final front, or to the reference
-    (what --keep-models front keeps)."""
+    """The trial belongs to a configuration on its study's final front, or is the first run of
+    the reference (what --keep-models front keeps; the reference's other seeds it removes)."""
     from analysis.summary import analyse_study
 
     result = analyse_study(chosen.study, chosen.trials, n_boot=0)
     kept = {int(t) for seeds in result.front["seed_trials"] for t in str(seeds).split()}
-    if result.reference is not None:
-        kept |= set(result.reference.trials)
-    return chosen.number in kept or bool(chosen.row["baseline"])
+    if result.reference is not None and result.reference.trials:
+        reference = {int(t) for t in result.reference.trials}
+        kept = (kept - reference) | {min(reference)}
+    return chosen.number in kept
