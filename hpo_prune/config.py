@@ -36,6 +36,11 @@ def _datasets() -> tuple:
     return tuple(DATASETS)
 
 
+def _criteria() -> tuple:
+    from .pruning.layers import CRITERIA
+    return CRITERIA
+
+
 def _schedules() -> tuple:
     from .pruning.schedules import SCHEDULES
     return tuple(SCHEDULES)
@@ -115,7 +120,7 @@ class TrialConfig:
     criterion: str = _opt("magnitude", "'magnitude' (weight magnitude / filter norm), 'lamp' "
                           "(weight granularity: layer-adaptive magnitude, Lee et al. 2021, so a "
                           "global threshold does not empty thin layers) or 'random' (the "
-                          "baseline)", ("magnitude", "lamp", "random"), group="prune")
+                          "baseline)", _criteria, group="prune")
     norm: int = _opt(1, "filter norm used as score: 1 (L1) or 2 (L2)", (1, 2), group="prune")
     schedule: str = _opt("agp", "sparsity schedule over the pruning window", _schedules,
                          group="prune")

@@ -7,7 +7,7 @@
   Pareto rule (``objectives.non_dominated``), so nothing on the study's final front is ever
   lost. One unpruned model per study is always kept: the first baseline run's; the other seeds
   of the baseline (``--baseline-seeds``) are replicates of that configuration, measured for the
-  reference's mean and spread, and their models go once every baseline run has ended (a 
+  reference's mean and spread, and their models go once every baseline run has ended (a
   dense VGG16 is 59 MB). Other unpruned trials (a grid's prune_ratio 0) are kept.
 
 Configurations are what the analysis puts on its fronts (``analysis.replicates``,

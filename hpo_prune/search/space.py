@@ -32,8 +32,8 @@ from typing import Any
 
 import yaml
 
-from ..errors import UsageError
 from ..config import OPTIMIZERS, TrialConfig
+from ..errors import UsageError
 from ..objectives import REGIMES
 
 # shipped inside the installed package (search_spaces/ at the repository's top level)
