@@ -96,6 +96,12 @@ class TrialConfig:
     warmup: float = _opt(-1.0, "fraction of the optimizer steps spent warming the learning rate "
                          "up linearly from 0, in [0, 1); -1 = the model family's default",
                          group="train")
+    head_init: str = _opt("auto", "the pretrained regime's new classifier head: 'probe' = "
+                          "fitted by logistic regression on the frozen pre-trained features "
+                          "of the training split before fine-tuning (LP-FT); 'random' = its "
+                          "seeded library init; 'auto' = the model family's measured default "
+                          "(README, Training recipe). Scratch trials ignore it",
+                          ("auto", "probe", "random"), group="train")
     augment: str = _opt("auto", "training augmentation: 'crop' = pad by 1/8 of the size and "
                         "crop at random (plus horizontal flips where they keep the label); "
                         "'none'; 'auto' = the dataset's default (digits: none, else crop)",
@@ -156,15 +162,16 @@ class TrialConfig:
         return "fractal" if self.dataset == "digits" else "imagenet"
 
     def resolved(self) -> "TrialConfig":
-        """This config with the training recipe's 'auto' values set: optimizer, lr and
-        warm-up from the model family's measured defaults (``models.RECIPES``), the
+        """This config with the training recipe's 'auto' values set: optimizer, lr,
+        warm-up and head init from the model family's measured defaults (``models.RECIPES``), the
         augmentation from the dataset's (``data.datasets.AUGMENT``)."""
         done = self
         if self.augment == "auto":
             from .data.datasets import AUGMENT, DEFAULT_AUGMENT
 
             done = done.replace(augment=AUGMENT.get(self.dataset, DEFAULT_AUGMENT))
-        if self.optimizer != "auto" and self.lr > 0 and self.warmup >= 0:
+        if (self.optimizer != "auto" and self.lr > 0 and self.warmup >= 0
+                and self.head_init != "auto"):
             return done
         from .models import recipe
 
@@ -172,7 +179,9 @@ class TrialConfig:
                           None if self.optimizer == "auto" else self.optimizer)
         return done.replace(optimizer=defaults["optimizer"],
                             lr=self.lr if self.lr > 0 else defaults["lr"],
-                            warmup=self.warmup if self.warmup >= 0 else defaults["warmup"])
+                            warmup=self.warmup if self.warmup >= 0 else defaults["warmup"],
+                            head_init=defaults["head_init"] if self.head_init == "auto"
+                            else self.head_init)
 
     # ------------------------------------------------------------------ validation
     def validate(self) -> "TrialConfig":

@@ -19,6 +19,7 @@ from .config import TrialConfig
 from .data import datasets
 from .training.fit import (Reporter, TrialOutOfMemory, fit, out_of_memory_is_a_failure,
                            resolve_device, transforms_for)
+from .training.probe import fit_head
 
 __all__ = ["Reporter", "TrialOutOfMemory", "TrialResult", "build_model", "resolve_device",
            "run_trial", "transforms_for"]
@@ -40,13 +41,22 @@ class TrialResult:
                 "final": self.final}
 
 
-def build_model(config: TrialConfig, data: datasets.Data,
-                weights: dict | None = None) -> tuple[nn.Module, dict]:
+def build_model(config: TrialConfig, data: datasets.Data, weights: dict | None = None,
+                probe: bool = True) -> tuple[nn.Module, dict]:
     """The seeded model with its init regime applied (``weights``: the source's tensors, if
-    already loaded)."""
+    already loaded); a pretrained model's head is fitted by a linear probe when the resolved
+    ``head_init`` says so (``probe=False`` skips it: a resumed trial loads its own head)."""
     torch.manual_seed(config.seed)
     model = models.build(config.model, data.num_classes, data.image_size, config.head)
-    return model, sources.initialise(model, config, weights)
+    init = sources.initialise(model, config, weights)
+    resolved = config.resolved()
+    if config.init == "pretrained" and resolved.head_init == "probe" and probe:
+        device = resolve_device(config.device)
+        model.to(device)
+        init.update(fit_head(model, data.train, transforms_for(data, device, "none",
+                                                               resolved.precision),
+                             config.seed))
+    return model, init
 
 
 def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dict | None = None,
@@ -59,7 +69,7 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dic
     config = config.validate().resolved()
     with out_of_memory_is_a_failure(config):
         data = data if data is not None else datasets.load(config)
-        model, init = build_model(config, data, weights)
+        model, init = build_model(config, data, weights, probe=resume is None)
         done = fit(model, config, data, reporter, resume, log)
     return TrialResult(config, done.epochs, done.final, init, data.num_classes,
                        data.image_size, done.model)

@@ -1,0 +1,82 @@
+"""Linear probe: the new classifier head of a pre-trained model, fitted by logistic regression
+on the model's frozen features of the training split, before fine-tuning starts (LP-FT: Kumar
+et al., "Fine-Tuning can Distort Pretrained Features and Underperform Out-of-Distribution",
+ICLR 2022).
+
+A randomly initialised head sends large, random gradients into the pre-trained features in the
+first steps; a fitted one starts fine-tuning from the best linear read-out of them. The fit is
+scikit-learn's multinomial ``LogisticRegression`` on standardised features (L2, ``C``), folded
+back into the head's weight and bias, so the model computes exactly the probe's logits.
+"""
+from __future__ import annotations
+
+import time
+import warnings
+
+import numpy as np
+import torch
+from torch import nn
+
+from .. import models
+from ..data.augment import BatchTransform
+from ..data.datasets import Split
+from .loop import autocast
+
+__all__ = ["fit_head"]
+
+C = 1.0  # inverse L2 strength on standardised features (scikit-learn's default)
+MAX_ITER = 200  # lbfgs iterations: the head is a starting point, so an unconverged fit (on
+# the embedded default lbfgs stops at the cap) is kept without scikit-learn's warning
+CHUNK = 256  # images per forward pass
+
+
+@torch.no_grad()
+def features(model: nn.Module, split: Split, transform: BatchTransform) -> np.ndarray:
+    """The inputs of the classifier head for every image of ``split`` (eval mode, no
+    augmentation, the transform's precision), as float64 (n, d)."""
+    head = models.classifier(model)
+    out: list[torch.Tensor] = []
+    hook = head.register_forward_hook(lambda m, args, o: out.append(args[0].detach().float()))
+    training = model.training
+    model.eval()
+    model.to(memory_format=transform.memory_format)
+    try:
+        for i in range(0, len(split), CHUNK):
+            with autocast(transform.device, transform.precision):
+                model(transform(split.x[i:i + CHUNK]))
+    finally:
+        hook.remove()
+        model.train(training)
+    return torch.cat(out).flatten(1).cpu().double().numpy()
+
+
+def fit_head(model: nn.Module, train: Split, transform: BatchTransform, seed: int = 0) -> dict:
+    """Set ``model``'s classifier head to the logistic-regression probe of its features on
+    ``train``; returns what the probe measured (train accuracy, seconds)."""
+    from sklearn.exceptions import ConvergenceWarning
+    from sklearn.linear_model import LogisticRegression
+    from sklearn.preprocessing import StandardScaler
+
+    started = time.perf_counter()
+    x, y = features(model, train, transform), train.y.numpy()
+    scaler = StandardScaler().fit(x)
+    probe = LogisticRegression(C=C, max_iter=MAX_ITER, random_state=seed)
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", ConvergenceWarning)
+        probe.fit(scaler.transform(x), y)
+    coef, intercept = probe.coef_, probe.intercept_
+    if len(probe.classes_) == 2:  # one logit (class 1 vs 0): as two, class 0's at zero
+        coef, intercept = np.vstack([0 * coef, coef]), np.concatenate([0 * intercept, intercept])
+    scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+    head = models.classifier(model)
+    weight = np.zeros(tuple(head.weight.shape))
+    # a class absent from `train` gets a constant logit below every one the probe gives there
+    bias = np.full(head.bias.shape[0], (x @ (coef / scale).T + intercept
+                                        - (coef / scale) @ scaler.mean_).min() - 1.0)
+    weight[probe.classes_] = coef / scale
+    bias[probe.classes_] = intercept - (coef / scale) @ scaler.mean_
+    with torch.no_grad():
+        head.weight.copy_(torch.as_tensor(weight, dtype=head.weight.dtype))
+        head.bias.copy_(torch.as_tensor(bias, dtype=head.bias.dtype))
+    return {"head_init": "probe", "probe_train_acc": float(probe.score(scaler.transform(x), y)),
+            "probe_seconds": round(time.perf_counter() - started, 1)}

@@ -1,0 +1,85 @@
+"""The linear probe (LP-FT): the head it sets computes the probe's own predictions, it learns
+what a linear read-out can learn, the recipe resolves it per family, and trials record it."""
+import numpy as np
+import pytest
+import torch
+
+from hpo_prune import TrialConfig, models, trial
+from hpo_prune.data import datasets
+from hpo_prune.data.datasets import Split
+from hpo_prune.training.fit import transforms_for
+from hpo_prune.training.loop import evaluate
+from hpo_prune.training.probe import features, fit_head
+
+
+@pytest.fixture(autouse=True)
+def one_thread():
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+def _digits(subset: int = 200):
+    config = TrialConfig(model="mobilenet_v2", image_size=16, train_subset=subset,
+                         device="cpu")
+    return config, datasets.load(config)
+
+
+def test_fitted_head_computes_the_probe_and_beats_the_random_head():
+    config, data = _digits()
+    torch.manual_seed(0)
+    model = models.build("mobilenet_v2", data.num_classes, data.image_size)
+    exact = transforms_for(data, torch.device("cpu"), "none", "fp32")
+    before = evaluate(model, data.train, exact)
+    head = models.classifier(model)
+    frozen = {k: v.clone() for k, v in model.state_dict().items()
+              if not k.startswith("classifier.1.")}
+    info = fit_head(model, data.train, exact)
+    # the folded weights give the probe's predictions: same train accuracy, image for image
+    assert evaluate(model, data.train, exact) == pytest.approx(info["probe_train_acc"],
+                                                               abs=1 / len(data.train))
+    assert info["probe_train_acc"] > before + 0.3  # random features, still linearly readable
+    assert info["head_init"] == "probe"
+    # only the head moved
+    state = model.state_dict()
+    assert all(torch.equal(state[k], v) for k, v in frozen.items())
+    assert head.weight.shape == (data.num_classes, features(model, data.train, exact).shape[1])
+
+
+def test_two_classes_become_two_logits():
+    config, data = _digits()
+    keep = data.train.y < 2
+    train = Split(data.train.x[keep], data.train.y[keep])
+    torch.manual_seed(0)
+    model = models.build("mobilenet_v2", data.num_classes, data.image_size)
+    exact = transforms_for(data, torch.device("cpu"), "none", "fp32")
+    info = fit_head(model, train, exact)
+    assert evaluate(model, train, exact) == pytest.approx(info["probe_train_acc"],
+                                                          abs=1 / len(train))
+    assert info["probe_train_acc"] > 0.9
+    # absent classes: a constant logit (zero weights) that never wins on these images
+    assert torch.count_nonzero(models.classifier(model).weight[2:].detach()) == 0
+
+
+def test_recipe_resolves_head_init_per_family_and_explicit_wins():
+    assert TrialConfig(model="vgg16", init="pretrained").resolved().head_init == "probe"
+    assert TrialConfig(model="vgg16", init="scratch").resolved().head_init == "random"
+    assert TrialConfig(model="mobilenet_v2", init="pretrained").resolved().head_init == "random"
+    explicit = TrialConfig(model="vgg16", init="pretrained", head_init="random", lr=1e-3,
+                           optimizer="adamw", warmup=0.1)
+    assert explicit.resolved().head_init == "random"
+
+
+def test_trial_records_the_probe_and_scratch_ignores_it(tmp_path, monkeypatch):
+    monkeypatch.setenv("HPO_PRUNE_CACHE", str(tmp_path / "cache"))
+    base = dict(model="mobilenet_v2", dataset="digits", image_size=16, train_subset=40,
+                epochs=1, device="cpu", fractal_classes=3, fractal_per_class=8,
+                pretrain_epochs=1)
+    probed = trial.run_trial(TrialConfig(init="pretrained", head_init="probe", **base))
+    assert probed.init["head_init"] == "probe"
+    assert 0 <= probed.init["probe_train_acc"] <= 1
+    assert probed.config.head_init == "probe"
+    scratch = trial.run_trial(TrialConfig(init="scratch", head_init="probe", **base))
+    assert "head_init" not in scratch.init
+    assert np.isfinite(scratch.final["test_acc"])
