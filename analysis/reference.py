@@ -21,18 +21,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from hpo_prune.objectives import CHANCE_MARGIN, at_chance, chance
+
 from .replicates import configurations
 
-# classes per dataset, from its name (chance = 1 / classes)
-CLASSES = {"digits": 10, "cifar10": 10, "svhn": 10, "cifar100": 100, "caltech101": 101}
-# A trial "stayed at chance" below chance + 10 points. Why 10 points: (1) a network that
-# guesses scores chance plus binomial noise, which on the smallest val split used (digits, 288
-# images, 10 classes) has a standard error of 1.8 points, so 10 points is > 5 SE; (2) a network
-# that collapsed to one output scores the majority class's share, above 1 / classes on
-# imbalanced data (svhn: digit 1 is 18.9% of the training split; caltech101: the largest class
-# is 9.2%); both stay below the line. A network 10 points above chance on a 10-class problem
-# learned something; on cifar100 (chance 1%), 11% is far from trained all the same.
-CHANCE_MARGIN = 0.10
 # A reference more than 20 points below the study's best configuration did not train: pruning
 # removes capacity, so a pruned network that beats the unpruned one by that much means the
 # unpruned runs failed (seed noise, at most a few points, is far smaller), and "within X points
@@ -40,19 +32,6 @@ CHANCE_MARGIN = 0.10
 NOT_TRAINED_GAP = 0.20
 VAL_SETTINGS = ("dataset", "val_fraction", "split_seed", "train_subset", "data_dir",
                 "image_size")
-
-
-def chance(dataset: str) -> float:
-    """1 / classes of a known dataset, NaN otherwise."""
-    classes = CLASSES.get(dataset)
-    return 1.0 / classes if classes else np.nan
-
-
-def at_chance(val_acc, dataset: str) -> np.ndarray:
-    """Which accuracies stayed at chance (False for an unknown dataset)."""
-    values = np.asarray(val_acc, dtype=float)
-    limit = chance(dataset) + CHANCE_MARGIN
-    return values < limit if np.isfinite(limit) else np.zeros(values.shape, dtype=bool)
 
 
 @dataclass

@@ -110,6 +110,20 @@ def test_front_configurations_are_confirmed_once_with_the_next_seeds_off_the_tar
     assert plan.queue_confirmations() == 0  # asked again: nothing is queued twice
 
 
+def test_a_front_configuration_at_chance_is_not_confirmed():
+    """#4 is on the front (fewest parameters) but its 15% val accuracy is at chance on digits
+    (10 classes: below 10% + 10 points): only #2 is re-run."""
+    plan = plan_of(confirm=1)
+    searcher = StudySearcher([plan])
+    values = VALUES[:4] + [(0.15, 0.2)]
+    specs = run_main_trials(searcher, values)
+    assert searcher.suggest("c0")["confirms"] == specs[2]["trial"]
+    assert searcher.suggest("c1") is None
+    searcher.on_trial_complete("c0", final(0.79, 0.5))
+    assert searcher.suggest("next") == StudySearcher.FINISHED
+    assert [t.user_attrs["confirms"] for t in confirmations(plan.study)] == [specs[2]["trial"]]
+
+
 def test_progress_counts_confirmations_apart():
     from hpo_prune.search.progress import Progress
 

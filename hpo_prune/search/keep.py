@@ -15,8 +15,8 @@ Configurations are what the analysis puts on its fronts (``analysis.replicates``
 means, and the baseline runs together as the one reference. A seed mean moves while runs of its
 configuration are still to come, so a dominance only counts between *settled* configurations,
 whose value can no longer change: none of their runs waits or runs, and either they will never
-be confirmed (``--confirm 0``, a baseline, or a trial already dominated among the study's main
-trials: confirmations repeat the main front only, and a trial off it stays off) or their
+be confirmed (``--confirm 0``, a baseline, a trial that stayed at chance, or a trial already
+dominated among the study's main trials: confirmations repeat the main front only, and a trial off it stays off) or their
 ``--confirm`` runs have ended. Two settled configurations keep their values, so a dominance
 between them is permanent. (A ``--resume`` with a larger ``--confirm`` adds runs to
 configurations that were settled; a model removed before that is not brought back.)
@@ -34,7 +34,7 @@ import numpy as np
 import optuna
 
 from ..objectives import non_dominated
-from .studies import CONFIRMS, StudyPlan, _interrupted, main_front, tally
+from .studies import CONFIRMS, StudyPlan, _interrupted, tally, to_confirm
 from .trials_table import model_file
 
 REFERENCE = -1  # the key of the baseline runs' configuration
@@ -79,7 +79,7 @@ def removable(plan: StudyPlan, trials) -> list:
             pending.add(key if confirms else REFERENCE if _unpruned(t) else t.number)
         elif t.user_attrs.get(CONFIRMS) is not None and not _interrupted(t):
             ended[key] += 1  # COMPLETE, or FAIL (a failed confirmation is not run again)
-    on_front = {t.number for t in main_front(trials)}
+    on_front = {t.number for t in to_confirm(trials, plan.base.dataset)}
     main_done = plan.main_done(tally(trials))
     settled = [k for k in groups if _settled(k, pending, on_front, plan, main_done, ended)]
     if not settled:

@@ -24,7 +24,7 @@ from .ask_lock import AskLock
 from ..config import TrialConfig
 from ..errors import UsageError
 from ..models import recipe
-from ..objectives import DIRECTIONS, METRICS, non_dominated
+from ..objectives import DIRECTIONS, METRICS, at_chance, non_dominated
 from .space import SearchSpace
 
 State = optuna.trial.TrialState
@@ -97,6 +97,14 @@ def main_front(trials) -> list:
     complete = [t for t in trials if t.state == State.COMPLETE and not is_confirmation(t)]
     on_front = non_dominated([t.values for t in complete]) if complete else []
     return [t for t, on in zip(complete, on_front) if on]
+
+
+def to_confirm(trials, dataset: str) -> list:
+    """The main-front trials that confirmation runs repeat: not the baselines (their own K
+    seeds are the reference), nor a configuration that stayed at chance (its seed mean could
+    not come within any tolerance of a trained reference; re-running it costs a trial)."""
+    return [t for t in main_front(trials) if not t.user_attrs.get("baseline")
+            and not at_chance(t.values[0], dataset)]
 
 
 def requeue(study: optuna.Study, trial) -> bool:
@@ -186,8 +194,8 @@ class StudyPlan:
 
     def queue_confirmations(self) -> int:
         """Once the main trials are done: queue ``confirm`` re-runs (seeds + 1 .. + confirm) of
-        every COMPLETE, non-baseline main trial on the study's front (non-dominated among its
-        COMPLETE main trials), each (original, seed) once whatever ran before (a resumed or
+        every COMPLETE main trial on the study's front (non-dominated among its COMPLETE main
+        trials) that ``to_confirm`` keeps (no baseline, none at chance), each (original, seed) once whatever ran before (a resumed or
         shared study queues only the missing ones). Returns how many it queued."""
         if self.confirm <= 0:
             return 0
@@ -198,9 +206,7 @@ class StudyPlan:
             queued = {(t.user_attrs[CONFIRMS], t.user_attrs.get(SEED)) for t in trials
                       if is_confirmation(t) and not _interrupted(t)}
             count = 0
-            for trial in main_front(trials):
-                if trial.user_attrs.get("baseline"):
-                    continue
+            for trial in to_confirm(trials, self.base.dataset):
                 seed = (trial.user_attrs.get("config") or {}).get(SEED, self.base.seed)
                 for j in range(1, self.confirm + 1):
                     if (trial.number, seed + j) in queued:
