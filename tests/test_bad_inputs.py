@@ -311,6 +311,8 @@ CASES = {
                                ("--criterion lamp scores single weights",
                                 "--granularity weight")),
     "train-warmup-one": Case("train", ["--warmup", "1"], ("--warmup must be in [0, 1)",)),
+    "train-head-init-unknown": Case("train", ["--head-init", "zero"],
+                                    ("unknown head_init 'zero'", "auto, probe, random")),
     "train-label-smoothing": Case("train", ["--label-smoothing", "1.5"],
                                   ("--label-smoothing must be in [0, 1)",)),
     "train-lr-negative": Case("train", ["--lr=-0.1"], ("--lr must be > 0", "-0.1")),
