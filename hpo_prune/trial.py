@@ -54,8 +54,7 @@ def build_model(config: TrialConfig, data: datasets.Data, weights: dict | None =
         device = resolve_device(config.device)
         model.to(device)
         init.update(fit_head(model, data.train, transforms_for(data, device, "none",
-                                                               resolved.precision),
-                             config.seed))
+                                                               resolved.precision)))
     return model, init
 
 

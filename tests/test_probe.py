@@ -47,6 +47,27 @@ def test_fitted_head_computes_the_probe_and_beats_the_random_head():
     assert head.weight.shape == (data.num_classes, features(model, data.train, exact).shape[1])
 
 
+def test_the_same_model_and_data_reuse_the_fit_and_any_change_refits():
+    config, data = _digits(100)
+    exact = transforms_for(data, torch.device("cpu"), "none", "fp32")
+
+    def fresh():
+        torch.manual_seed(1)
+        return models.build("mobilenet_v2", data.num_classes, data.image_size)
+
+    first, second = fresh(), fresh()
+    a, b = fit_head(first, data.train, exact), fit_head(second, data.train, exact)
+    assert (a["probe_cached"], b["probe_cached"]) == (False, True)
+    assert a["probe_train_acc"] == b["probe_train_acc"]
+    assert torch.equal(models.classifier(first).weight, models.classifier(second).weight)
+    third = fresh()
+    with torch.no_grad():  # one weight outside the head moves: the features may differ
+        next(third.parameters()).view(-1)[0] += 1.0
+    assert fit_head(third, data.train, exact)["probe_cached"] is False
+    fewer = Split(data.train.x[:-1], data.train.y[:-1])
+    assert fit_head(fresh(), fewer, exact)["probe_cached"] is False
+
+
 def test_two_classes_become_two_logits():
     config, data = _digits()
     keep = data.train.y < 2
