@@ -124,6 +124,18 @@ def test_a_front_configuration_at_chance_is_not_confirmed():
     assert [t.user_attrs["confirms"] for t in confirmations(plan.study)] == [specs[2]["trial"]]
 
 
+def test_at_chance_configurations_are_confirmed_when_the_baselines_are_at_chance_too():
+    """Against an untrained reference a chance-level configuration may be "within 1 point":
+    it is re-run like any front configuration."""
+    plan = plan_of(confirm=1)
+    searcher = StudySearcher([plan])
+    specs = run_main_trials(searcher, [(0.12, 1.0), (0.11, 1.0), (0.15, 0.5), (0.1, 0.6),
+                                       (0.13, 0.2)])
+    asked = [searcher.suggest(f"c{i}") for i in range(3)]
+    assert [a["confirms"] for a in asked[:2]] == [specs[2]["trial"], specs[4]["trial"]]
+    assert asked[2] is None
+
+
 def test_progress_counts_confirmations_apart():
     from hpo_prune.search.progress import Progress
 

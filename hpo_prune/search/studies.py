@@ -18,6 +18,7 @@ import warnings
 from dataclasses import dataclass
 from typing import Callable, ContextManager
 
+import numpy as np
 import optuna
 
 from .ask_lock import AskLock
@@ -101,10 +102,16 @@ def main_front(trials) -> list:
 
 def to_confirm(trials, dataset: str) -> list:
     """The main-front trials that confirmation runs repeat: not the baselines (their own K
-    seeds are the reference), nor a configuration that stayed at chance (its seed mean could
-    not come within any tolerance of a trained reference; re-running it costs a trial)."""
-    return [t for t in main_front(trials) if not t.user_attrs.get("baseline")
-            and not at_chance(t.values[0], dataset)]
+    seeds are the reference), nor, once the baselines' mean val accuracy is above chance, a
+    configuration that stayed at chance: its seed mean could not come within any tolerance of
+    that trained reference, so re-running it only costs a trial. (Without baselines, or with
+    baselines at chance, every front configuration is confirmed.)"""
+    front = main_front(trials)
+    references = [t.values[0] for t in trials if t.state == State.COMPLETE and t.values
+                  and t.user_attrs.get("baseline") and not is_confirmation(t)]
+    trained = bool(references) and not at_chance(float(np.mean(references)), dataset)
+    return [t for t in front if not t.user_attrs.get("baseline")
+            and not (trained and at_chance(t.values[0], dataset))]
 
 
 def requeue(study: optuna.Study, trial) -> bool:
