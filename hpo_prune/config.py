@@ -163,7 +163,8 @@ class TrialConfig:
 
     def resolved(self) -> "TrialConfig":
         """This config with the training recipe's 'auto' values set: optimizer, lr,
-        warm-up and head init from the model family's measured defaults (``models.RECIPES``), the
+        warm-up and head init from the model family's measured defaults
+        (``models.RECIPES``, ``models.HEAD_INIT``), the
         augmentation from the dataset's (``data.datasets.AUGMENT``)."""
         done = self
         if self.augment == "auto":

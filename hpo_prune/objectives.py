@@ -39,8 +39,8 @@ def chance(dataset: str) -> float:
 
 
 def at_chance(val_acc, dataset: str) -> np.ndarray:
-    """Which accuracies stayed at chance (False for an unknown dataset): the search does not
-    confirm such a configuration, the analysis counts them (``n_untrained``)."""
+    """Which accuracies stayed at chance (False for an unknown dataset): the analysis counts
+    them (``n_untrained``), the search does not confirm them beside trained baselines."""
     values = np.asarray(val_acc, dtype=float)
     limit = chance(dataset) + CHANCE_MARGIN
     return values < limit if np.isfinite(limit) else np.zeros(values.shape, dtype=bool)

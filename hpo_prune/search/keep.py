@@ -15,8 +15,9 @@ Configurations are what the analysis puts on its fronts (``analysis.replicates``
 means, and the baseline runs together as the one reference. A seed mean moves while runs of its
 configuration are still to come, so a dominance only counts between *settled* configurations,
 whose value can no longer change: none of their runs waits or runs, and either they will never
-be confirmed (``--confirm 0``, a baseline, a trial that stayed at chance, or a trial already
-dominated among the study's main trials: confirmations repeat the main front only, and a trial off it stays off) or their
+be confirmed (``--confirm 0``, a baseline, a trial at chance beside trained baselines
+(``studies.to_confirm``), or a trial already dominated among the study's main trials:
+confirmations repeat the main front only, and a trial off it stays off) or their
 ``--confirm`` runs have ended. Two settled configurations keep their values, so a dominance
 between them is permanent. (A ``--resume`` with a larger ``--confirm`` adds runs to
 configurations that were settled; a model removed before that is not brought back.)

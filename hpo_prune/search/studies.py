@@ -202,8 +202,8 @@ class StudyPlan:
     def queue_confirmations(self) -> int:
         """Once the main trials are done: queue ``confirm`` re-runs (seeds + 1 .. + confirm) of
         every COMPLETE main trial on the study's front (non-dominated among its COMPLETE main
-        trials) that ``to_confirm`` keeps (no baseline, none at chance), each (original, seed) once whatever ran before (a resumed or
-        shared study queues only the missing ones). Returns how many it queued."""
+        trials) that ``to_confirm`` keeps, each (original, seed) once whatever ran before (a
+        resumed or shared study queues only the missing ones). Returns how many it queued."""
         if self.confirm <= 0:
             return 0
         with self.lock():
