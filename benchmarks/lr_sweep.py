@@ -8,7 +8,8 @@ family's recipe (``models.RECIPES``) except the learning rate, once unpruned and
 to ``--prune-ratio`` (AGP, weight granularity, the scope and criterion of the model's search
 space), over the given seeds. The learning rates default to the family's default for the
 regime and optimizer times 1/3, 1 and 3 (``--factors``). Prints one row per cell: mean +-
-sample std of the test accuracy over seeds, the per-seed values and the val accuracy (selection uses val; test is reported). The
+sample std of the test accuracy over seeds, the per-seed values and the val accuracy
+(selection uses val; test is reported). The
 learning-rate ranges of search_spaces/*.yaml come from this table: a range is where the
 measured accuracy is within a few points of the best.
 """

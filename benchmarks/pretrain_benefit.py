@@ -97,7 +97,8 @@ def main() -> None:
         list(pool.map(lambda job: run(job[0], env, job[1]), jobs))
 
     print(f"\ndigits, {args.epochs} epochs at lr {args.lr or 'of the recipe'}, seeds "
-          f"{args.seeds}, device {args.device}; corpus acc = held-out accuracy of the pre-training (its time):")
+          f"{args.seeds}, device {args.device}; corpus acc = held-out accuracy of the "
+          "pre-training (its time):")
     print("| model | init | corpus acc | val acc | test acc | test acc per seed |")
     print("|---|---|---|---|---|---|")
     summary = []

@@ -113,14 +113,14 @@ def _fit(model: nn.Module, train: Split, transform: BatchTransform):
     coef, intercept = probe.coef_, probe.intercept_
     if len(probe.classes_) == 2:  # one logit (class 1 vs 0): as two, class 0's at zero
         coef, intercept = np.vstack([0 * coef, coef]), np.concatenate([0 * intercept, intercept])
-    scale = np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+    # the probe on raw features: logits = x @ w.T + b
+    w = coef / np.where(scaler.scale_ > 0, scaler.scale_, 1.0)
+    b = intercept - w @ scaler.mean_
     head = models.classifier(model)
     weight = np.zeros(tuple(head.weight.shape))
     # a class absent from `train` gets a constant logit below every one the probe gives there
-    bias = np.full(head.bias.shape[0], (x @ (coef / scale).T + intercept
-                                        - (coef / scale) @ scaler.mean_).min() - 1.0)
-    weight[probe.classes_] = coef / scale
-    bias[probe.classes_] = intercept - (coef / scale) @ scaler.mean_
+    bias = np.full(head.bias.shape[0], (x @ w.T + b).min() - 1.0)
+    weight[probe.classes_], bias[probe.classes_] = w, b
     return (torch.as_tensor(weight, dtype=head.weight.dtype),
             torch.as_tensor(bias, dtype=head.bias.dtype),
             float(probe.score(scaler.transform(x), y)))
