@@ -84,7 +84,7 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 # optimizer listed is the default. Measured with benchmarks/lr_sweep.py (see README).
 RECIPES: dict[str, dict[str, dict[str, dict]]] = {
     "vgg16": {"scratch": {"adamw": {"lr": 3e-4, "warmup": 0.1}, "sgd": {"lr": 0.01, "warmup": 0.2}},
-              "pretrained": {"adamw": {"lr": 5e-4, "warmup": 0.1},
+              "pretrained": {"adamw": {"lr": 5e-4, "warmup": 0.3},
                              "sgd": {"lr": 0.01, "warmup": 0.2}}},
     "vgg16_bn": {"scratch": {"adamw": {"lr": 1e-3, "warmup": 0.1}, "sgd": {"lr": 0.05, "warmup": 0.1}},
                  "pretrained": {"adamw": {"lr": 1e-3, "warmup": 0.1},
