@@ -3,12 +3,12 @@ searches.
 
     python benchmarks/verdict_width.py [--configs 5 8 12 16 24] [--replicates 40]
         [--seed-sd 0.5] [--config-sd 0.5] [--val-images 288] [--design uniform|stratified]
-        [--ratio-low 0] [--ratio-high 0.95]
+        [--ratio-low 0] [--ratio-high 0.95] [--baselines 3] [--confirm 1]
 
 Each replicate is one simulated search of the quick preset's design: per regime 3 unpruned
-baselines, N sampled configurations whose pruning ratios are uniform on [0, 0.95] (see
---design) and shared by both studies (one sampler seed), one confirmation run of every
-main-front configuration that did not stay at chance. A run's val accuracy is the regime's accuracy
+baselines (--baselines), N sampled configurations whose pruning ratios are uniform on [0, 0.95]
+(see --design) and shared by both studies (one sampler seed), one confirmation run (--confirm)
+of every main-front configuration that did not stay at chance. A run's val accuracy is the regime's accuracy
 curve at its removed fraction, plus a configuration effect (its lr and schedule: normal,
 --config-sd points, the same quantile in both studies) and seed noise (normal, --seed-sd
 points), rounded to whole val images. The trials table goes through ``analysis.analyse`` and
@@ -43,7 +43,6 @@ from hpo_prune.objectives import FINE_TUNED, SCRATCH, at_chance, non_dominated
 PRETRAINED = "0:0.972 0.52:0.967 0.8:0.964 0.92:0.68 0.95:0.40"
 SCRATCH_CURVE = "0:0.963 0.52:0.965 0.8:0.943 0.92:0.23 0.95:0.15"
 TOLERANCE = 0.01
-BASELINES = 3
 DATASET = "digits"
 
 
@@ -64,22 +63,24 @@ def study_rows(regime: str, acc, ratios, effects, args, rng) -> list[dict]:
         val = float(np.clip(np.round(val * args.val_images), 0, args.val_images)
                     / args.val_images)
         return {"study": f"sim.{regime}", "trial": trial, "state": "COMPLETE",
-                "baseline": trial < BASELINES, "confirms": confirms, "regime": regime,
+                "baseline": trial < args.baselines, "confirms": confirms, "regime": regime,
                 "model": "vgg16", "dataset": DATASET, "val_acc": val, "test_acc": val,
                 "remaining_fraction": 1.0 - ratio, "seed": seed}
 
-    rows = [run(t, 0.0, 0.0, t) for t in range(BASELINES)]
-    rows += [run(BASELINES + k, r, e, 0) for k, (r, e) in enumerate(zip(ratios, effects))]
+    baselines = args.baselines
+    rows = [run(t, 0.0, 0.0, t) for t in range(baselines)]
+    rows += [run(baselines + k, r, e, 0) for k, (r, e) in enumerate(zip(ratios, effects))]
     points = np.array([[r["val_acc"], r["remaining_fraction"]] for r in rows])
     front = non_dominated(points)
-    trained = not at_chance(float(np.mean(points[:BASELINES, 0])), DATASET)
+    trained = not at_chance(float(np.mean(points[:baselines, 0])), DATASET)
     number = len(rows)
     for i in np.flatnonzero(front):
         if rows[i]["baseline"] or (trained and at_chance(rows[i]["val_acc"], DATASET)):
             continue
-        k = i - BASELINES
-        rows.append(run(number, ratios[k], effects[k], 1, confirms=i))
-        number += 1
+        k = i - baselines
+        for seed in range(1, args.confirm + 1):
+            rows.append(run(number, ratios[k], effects[k], seed, confirms=i))
+            number += 1
     return rows
 
 
@@ -115,6 +116,10 @@ def main(argv=None) -> int:
     p.add_argument("--config-sd", type=float, default=0.5, help="configuration effect (lr, "
                    "schedule) on val accuracy, points")
     p.add_argument("--val-images", type=int, default=288)
+    p.add_argument("--baselines", type=int, default=3, help="unpruned baselines per study "
+                   "(the search's --baseline-seeds: 3)")
+    p.add_argument("--confirm", type=int, default=1, help="extra seeds per front "
+                   "configuration (the search's --confirm: 1)")
     p.add_argument("--design", choices=("uniform", "stratified"), default="uniform",
                    help="how the pruning ratios are drawn (the search's TPE: uniform)")
     p.add_argument("--ratio-low", type=float, default=0.0, help="(vgg.yaml: 0)")
@@ -129,7 +134,8 @@ def main(argv=None) -> int:
     print(f"true difference of the 1-point crossings: {100 * truth:+.1f} points "
           f"({args.replicates} simulated searches per row, {args.design} pruning ratios in "
           f"[{args.ratio_low}, {args.ratio_high}], seed sd {args.seed_sd} pt, config sd "
-          f"{args.config_sd} pt, {args.val_images} val images)")
+          f"{args.config_sd} pt, {args.val_images} val images, {args.baselines} baselines, "
+          f"{args.confirm} confirmation seeds per front configuration)")
     print("| configurations per study | trials per study | difference, mean +- sd over "
           "searches | interval below / above the estimate (mean) | within 10 each side | "
           "covers the truth |")
