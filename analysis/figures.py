@@ -9,6 +9,10 @@
   unpruned val accuracy, per regime, with bootstrap 95% intervals (a row per model).
 - ``hypervolume``: hypervolume of the completed trials over trial numbers, per study
   (confirmation runs left out: the curve shows the search's progress).
+- ``levels_{dataset}`` (searches with pruning levels): a row per model; left, the test
+  accuracy of each regime at 0% (its baseline runs) and at each level (its valued runs) against
+  the level, runs as dots, mean ± std as bars; right, fine-tuned minus scratch kept accuracy per
+  level with its 95% interval.
 """
 from __future__ import annotations
 
@@ -127,6 +131,67 @@ def dataset_figure(results: list[StudyResult], dataset: str, out: Path) -> list[
                bbox_to_anchor=(0.5, 0.0), frameon=False)
     fig.suptitle(f"{dataset}: validation accuracy vs parameters removed", fontsize=11)
     return _save(fig, out, dataset)
+
+
+def levels_figure(results: list[StudyResult], comparison, dataset: str, out: Path
+                  ) -> list[str]:
+    """Accuracy against pruning level per regime, and the per-level difference (see the top)."""
+    studies = [r for r in results if r.dataset == dataset and r.levels]
+    models = sorted({r.model for r in studies})
+    if not models:
+        return []
+    fig, axes = plt.subplots(len(models), 2, figsize=(11, 4.0 * len(models)), squeeze=False)
+    for (left, right), model in zip(axes, models):
+        panel = [r for r in studies if r.model == model]
+        for k, r in enumerate(sorted(panel, key=lambda r: r.regime)):
+            color = COLORS.get(r.regime, OTHER)
+            shift = 0.6 * (k - 0.5)  # the regimes side by side at each level
+            xs, means, stds = [], [], []
+            if r.reference is not None:
+                runs = r.reference.runs["test_acc"].to_numpy(float)
+                xs.append(0.0)
+                means.append(100 * runs.mean())
+                stds.append(100 * runs.std(ddof=1) if len(runs) > 1 else 0.0)
+                left.scatter(np.full(len(runs), shift), 100 * runs, s=12, alpha=0.5,
+                             color=color, linewidths=0)
+            for level, value in sorted(r.levels.items()):
+                if not value.n:
+                    continue
+                runs = value.runs["test_acc"].to_numpy(float)
+                xs.append(100 * level)
+                means.append(100 * runs.mean())
+                stds.append(100 * runs.std(ddof=1) if len(runs) > 1 else 0.0)
+                left.scatter(np.full(len(runs), 100 * level + shift), 100 * runs, s=12,
+                             alpha=0.5, color=color, linewidths=0)
+            left.errorbar(np.array(xs) + shift, means, yerr=stds, fmt="o-", ms=5, lw=1.5,
+                          capsize=3, color=color, label=LABELS.get(r.regime, r.regime))
+        left.set_xlabel("weights removed (%)  (0: the unpruned baseline runs)")
+        left.set_ylabel("test accuracy (%)")
+        left.set_title(f"{model} on {dataset}: test accuracy per level (runs; mean ± std)",
+                       fontsize=9)
+        left.grid(alpha=0.3)
+        left.legend(fontsize=8)
+        rows = comparison[(comparison["model"] == model) & (comparison["dataset"] == dataset)
+                          & comparison["figure"].str.startswith("kept_at_")]
+        for _, row in rows.iterrows():
+            if np.isnan(row["difference"]):
+                continue
+            x, y = 100 * row["level"], 100 * row["difference"]
+            if np.isfinite(row["ci_low"]):
+                right.errorbar([x], [y], yerr=[[y - 100 * row["ci_low"]],
+                                               [100 * row["ci_high"] - y]],
+                               fmt="s", ms=6, capsize=4, color="black")
+            else:
+                right.plot([x], [y], "s", ms=6, color=OTHER)
+        right.axhline(0, color=OTHER, lw=1)
+        right.set_xlabel("weights removed (%)")
+        right.set_ylabel("fine-tuned minus scratch, accuracy kept (points)")
+        right.set_title("difference per level with its 95% interval (paired t)", fontsize=9)
+        right.grid(alpha=0.3)
+        if len(rows):
+            right.set_xlim(100 * rows["level"].min() - 5, 100 * rows["level"].max() + 5)
+    fig.tight_layout()
+    return _save(fig, out, f"levels_{dataset}")
 
 
 def summary_figure(summary, tolerances, out: Path) -> list[str]:

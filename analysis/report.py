@@ -57,6 +57,19 @@ def _method_html(n_boot: int, seed: int) -> str:
         "<li>Fronts: completed configurations; objectives val_acc (maximised) and "
         "remaining_fraction (minimised). The fitted front is an isotonic (monotone) regression "
         "through the non-dominated configurations, linear between them.</li>"
+        "<li>Pruning levels (searches run with --levels): every pruned trial was assigned a "
+        "level, round robin, the same levels and trial seeds in both regimes. Per level, the "
+        "search run with the best <b>val</b> accuracy is the level's configuration; it was "
+        "re-run on fresh seeds (the same in both regimes) and the level's accuracy is the "
+        "mean over those fresh runs only (the choosing run is not counted, except where the "
+        "level had a single run, which chose nothing). Kept = the level's test accuracy minus "
+        "the regime's reference test accuracy. Fine-tuned minus scratch = mean over paired "
+        "seeds of the level's test differences minus the mean of the baseline seeds' "
+        "differences; its 95% interval is a t interval with Welch-Satterthwaite degrees of "
+        "freedom (unpaired parts where seeds do not pair). Its coverage was measured by "
+        "simulation (benchmarks/verdict_coverage.py). In these searches the \"removed "
+        "within X points\" figures are the largest level held within X points on val, a "
+        "description without interval.</li>"
         "<li>Selection rule: among configurations whose <b>val</b> accuracy (seed mean where "
         "confirmed, the single run otherwise: only the search's Pareto front is re-run) is "
         "within X points of the reference, the one removing the most parameters. Its "
@@ -75,7 +88,9 @@ def _method_html(n_boot: int, seed: int) -> str:
         "of the reference's baseline runs, so the intervals include seed noise; 95% intervals "
         "are the 2.5th and 97.5th percentiles, as they come out (a maximum's point estimate "
         "often sits at the top of its interval). Fine-tuned minus scratch: the two studies "
-        f"resampled independently. Fewer than {MIN_TRIALS} completed pruned configurations: "
+        "resampled independently; these bootstrap intervals' coverage is not established "
+        "(70-93% for a nominal 95% in simulation), so they are not called 95% intervals. "
+        f"Fewer than {MIN_TRIALS} completed pruned configurations: "
         "\"insufficient trials\".</li>"
         f"<li>Hypervolume reference point: val_acc {REFERENCE['val_acc']:g}, remaining_fraction "
         f"{REFERENCE['remaining_fraction']:g} (the area of the accuracy x fraction-removed unit "
@@ -95,6 +110,15 @@ def _index_html(results: Results, report: Report, figure_files: list[str],
     parts.append("<h2>Verdicts</h2>")
     parts.append("<ul>" + "".join(f"<li>{html.escape(v)}</li>" for v in verdicts) + "</ul>"
                  if verdicts else "<p>No (model, dataset) has both regimes: no verdict.</p>")
+    levels = tables.level_rows(report.comparison) if len(report.comparison) else [[]]
+    if len(levels) > 1:
+        parts += ["<h2>Accuracy kept at each pruning level</h2>",
+                  "<p class=note>Each level's configuration was chosen on val among the "
+                  "level's search runs and valued on fresh seeds (the same seeds in both "
+                  "regimes); its test accuracy (mean &plusmn; std over those runs) minus the "
+                  "regime's unpruned reference is the accuracy it keeps. Fine-tuned minus "
+                  "scratch: paired by seed, 95% t interval (see Method).</p>",
+                  tables.html_table(levels)]
     parts += ["<h2>Headline table</h2>",
               "<p class=note>Largest fraction of parameters removed within X points of the "
               "unpruned reference (mean val accuracy of the baseline runs), selected on val, "
@@ -152,6 +176,7 @@ def build_report(results: Results, out: str | Path, n_boot: int = N_BOOT, seed: 
         fig_dir = tmp / "figures"
         names = []
         for dataset in sorted({r.dataset for r in studies}):
+            names += figures.levels_figure(studies, comparison, dataset, fig_dir)
             names += figures.dataset_figure(studies, dataset, fig_dir)
         names += figures.summary_figure(summary, tolerances, fig_dir)
         names += figures.hypervolume_figure(studies, fig_dir)

@@ -19,7 +19,7 @@ from hpo_prune.search.trials_table import COLUMNS, LEADING
 
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 
-FLOATS = ("val_acc", "remaining_fraction", "test_acc", "achieved_sparsity",
+FLOATS = ("level", "val_acc", "remaining_fraction", "test_acc", "achieved_sparsity",
           "requested_sparsity", "val_acc_before_pruning", "seconds", "wall_seconds")
 INTS = ("trial", "confirms", "params_total", "params_remaining", "macs_dense", "macs_remaining",
         "epochs_run")

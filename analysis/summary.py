@@ -5,9 +5,16 @@ Columns: the unpruned reference (the mean of the study's baseline runs: ``unprun
 note saying why it is missing), the val split it was measured on (``val_images``, points per
 image, the reference's binomial standard error); for each tolerance X in 0.5 / 1 / 2 points
 the largest fraction of parameters removed within X of the reference (``removed_Xpt``, see
-``selection``), its bootstrap 95% interval (``_lo`` / ``_hi``), the selected configuration,
-its seeds and its test accuracy; the hypervolume (see ``fronts.REFERENCE``) with its interval;
-trial counts by state, trials that stayed at chance (``n_untrained``); a note.
+``selection``), its bootstrap percentile interval (``_lo`` / ``_hi``), the selected
+configuration, its seeds and its test accuracy; the hypervolume (see ``fronts.REFERENCE``)
+with its interval; trial counts by state, trials that stayed at chance (``n_untrained``); a
+note.
+
+A search with pruning levels (``analysis.levels``) adds, per level P (in percent), the chosen
+configuration ``trial_at_P``, its valued runs' means ``val_acc_at_P``, ``test_acc_at_P``,
+``test_acc_std_at_P``, their number ``n_runs_at_P`` and ``kept_at_P`` (test accuracy minus the
+reference's); its ``removed_Xpt`` is then the largest level held within X points on val, a
+description without an interval.
 """
 from __future__ import annotations
 
@@ -20,10 +27,13 @@ import pandas as pd
 from . import fronts
 from .fronts import DIRECTIONS, MIN_TRIALS, REFERENCE, FrontFit
 from .intervals import percentile_interval
+from hpo_prune.levels import percent
+
+from .levels import LevelValue, level_values, levels_of
 from .reference import Reference, at_chance, make_reference, reference_runs
 from .replicates import configurations, resample_seeds, visible
 from .schema import STATES, completed, normalise, state_counts
-from .selection import N_BOOT, TOLERANCES, Selection, selections
+from .selection import EPS, N_BOOT, TOLERANCES, Selection, selections
 
 REF_POINT = [REFERENCE[c] for c in DIRECTIONS]
 DIRS = list(DIRECTIONS.values())
@@ -52,6 +62,7 @@ class StudyResult:
     notes: list[str] = field(default_factory=list)
     reference: Reference | None = None
     n_untrained: int = 0  # completed trials (runs) whose val accuracy stayed at chance
+    levels: dict[float, LevelValue] = field(default_factory=dict)  # a level design's values
 
     @property
     def meaningful(self) -> bool:
@@ -99,9 +110,14 @@ def analyse_study(name: str, trials: pd.DataFrame, tolerances=TOLERANCES, n_boot
         reps = (np.hstack([val, ref_val]), np.hstack([rem, ref_rem]))
     fit = fronts.fit_front(pruned, fixed=fixed, n_boot=n_boot, seed=seed, name=name,
                            replicates=None if reps is None else (reps[1], reps[0]))
-    sel = selections(pruned, baseline, tolerances,
-                     None if reps is None or ref is None else
-                     (reps[0][:, :-1], reps[1][:, :-1], reps[0][:, -1]))
+    levels = (level_values(trials, done, ref.test_acc if ref is not None else np.nan)
+              if levels_of(trials) else {})
+    if levels:  # the largest level held within X points, a description (no interval)
+        sel = [_level_selection(levels, ref, tol) for tol in tolerances]
+    else:
+        sel = selections(pruned, baseline, tolerances,
+                         None if reps is None or ref is None else
+                         (reps[0][:, :-1], reps[1][:, :-1], reps[0][:, -1]))
     hv_reps = None
     if reps is not None:
         points = {"val_acc": reps[0], "remaining_fraction": reps[1]}
@@ -119,7 +135,22 @@ def analyse_study(name: str, trials: pd.DataFrame, tolerances=TOLERANCES, n_boot
                        trials, pruned, baseline, baseline_note,
                        visible(fronts.pareto_front(configs)), fit,
                        fronts.study_hypervolume(configs), hv_reps, sel, state_counts(trials),
-                       notes, ref, int(at_chance(done["val_acc"], dataset).sum()))
+                       notes, ref, int(at_chance(done["val_acc"], dataset).sum()), levels)
+
+
+def _level_selection(levels: dict[float, LevelValue], ref: Reference | None,
+                     tolerance: float) -> Selection:
+    """The largest level whose valued val accuracy is within ``tolerance`` of the reference's
+    (the reference itself, 0 removed, when none is); reported with its test accuracy."""
+    if ref is None:
+        return Selection(tolerance, np.nan, None, np.nan, np.nan, None)
+    held = [v for v in levels.values() if v.n and v.val_acc >= ref.val_acc - tolerance - EPS]
+    if not held:
+        return Selection(tolerance, 0.0, ref.trials[0], ref.val_acc, ref.test_acc, None,
+                         ref.test_std, ref.n)
+    best = max(held, key=lambda v: v.level)
+    return Selection(tolerance, best.removed, best.trial, best.val_acc, best.test_acc, None,
+                     best.test_std, best.n)
 
 
 def _first(trials: pd.DataFrame, column: str) -> str:
@@ -164,6 +195,12 @@ def summary_table(results: list[StudyResult]) -> pd.DataFrame:
                         f"trial_{label}": s.trial if s.trial is not None else pd.NA,
                         f"val_acc_{label}": s.val_acc, f"test_acc_{label}": s.test_acc,
                         f"test_acc_std_{label}": s.test_std, f"n_seeds_{label}": s.n_seeds})
+        for value in r.levels.values():
+            at = percent(value.level)
+            row.update({f"trial_at_{at}": value.trial if value.trial is not None else pd.NA,
+                        f"val_acc_at_{at}": value.val_acc, f"test_acc_at_{at}": value.test_acc,
+                        f"test_acc_std_at_{at}": value.test_std, f"n_runs_at_{at}": value.n,
+                        f"kept_at_{at}": value.kept})
         low, high = r.hv_interval()
         row.update({"hypervolume": r.hypervolume, "hypervolume_lo": low,
                     "hypervolume_hi": high, "n_trials": len(r.trials),
@@ -175,7 +212,8 @@ def summary_table(results: list[StudyResult]) -> pd.DataFrame:
         rows.append(row)
     table = pd.DataFrame(rows)
     for column in [c for c in table.columns
-                   if c.startswith(("trial_", "baseline_trial")) or c == "val_images"]:
+                   if c.startswith(("trial_", "baseline_trial", "n_runs_at_"))
+                   or c == "val_images"]:
         table[column] = table[column].astype("Int64")
     if "reference_trained" in table.columns:
         table["reference_trained"] = table["reference_trained"].astype("boolean")

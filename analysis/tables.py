@@ -112,6 +112,28 @@ def comparison_rows(comparison: pd.DataFrame) -> list[list[str]]:
     return rows
 
 
+def level_rows(comparison: pd.DataFrame) -> list[list[str]]:
+    """The answer of a level design: per (model, dataset, level), each regime's test accuracy
+    (mean ± std over its valued runs, n), the accuracy it keeps (minus its reference's), their
+    difference with its 95% interval."""
+    rows = [["model", "dataset", "removed", "fine-tuned: test (n runs)", "kept",
+             "scratch: test (n runs)", "kept", "fine-tuned minus scratch (95% CI)"]]
+    leveled = comparison[comparison["figure"].str.startswith("kept_at_")]
+    for _, row in leveled.iterrows():
+        cells = [row["model"], row["dataset"], f"{100 * row['level']:g}%"]
+        for regime in (FINE_TUNED, SCRATCH):
+            test, std = row[f"{regime}_test_acc"], row[f"{regime}_test_std"]
+            spread = "" if pd.isna(std) else f" ± {_pts(std)}"
+            cells += [f"{_pct(test)}{spread} ({int(row[f'{regime}_runs'])})",
+                      "n/a" if pd.isna(row[regime]) else f"{100 * row[regime]:+.1f} pts"]
+        diff = row["difference"]
+        cells.append("n/a" if pd.isna(diff) else f"{100 * diff:+.1f} pts" + (
+            "" if pd.isna(row["ci_low"]) else
+            f" ({100 * row['ci_low']:+.1f} to {100 * row['ci_high']:+.1f})"))
+        rows.append(cells)
+    return rows
+
+
 def markdown(rows: list[list[str]]) -> str:
     cells = [[str(c).replace("|", "/") for c in row] for row in rows]
     lines = ["| " + " | ".join(cells[0]) + " |", "|" + "|".join("---" for _ in cells[0]) + "|"]
@@ -134,7 +156,13 @@ def labels_of(summary: pd.DataFrame) -> list[str]:
 def terminal_text(summary: pd.DataFrame, comparison: pd.DataFrame) -> str:
     """What the command prints: the headline table, the comparison and the verdicts."""
     labels = labels_of(summary)
-    parts = ["## Headline: largest parameter reduction within X points of the unpruned reference "
+    parts = []
+    if len(comparison) and comparison["figure"].str.startswith("kept_at_").any():
+        parts += ["## The answer: accuracy kept at each pruning level (each level's "
+                  "configuration chosen on val among its search runs, valued on fresh seeds: "
+                  "their test accuracy, minus the regime's unpruned reference)", "",
+                  markdown(level_rows(comparison)), ""]
+    parts += ["## Headline: largest parameter reduction within X points of the unpruned reference "
              "(mean val accuracy of the baseline runs; selected on val, reported with test "
              "accuracy; configurations re-run on several seeds count with their seed mean)", "",
              markdown(headline_rows(summary, labels)), ""]

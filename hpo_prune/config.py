@@ -96,11 +96,11 @@ class TrialConfig:
     warmup: float = _opt(-1.0, "fraction of the optimizer steps spent warming the learning rate "
                          "up linearly from 0, in [0, 1); -1 = the model family's default",
                          group="train")
-    head_init: str = _opt("auto", "the pretrained regime's new classifier head: 'probe' = "
-                          "fitted by logistic regression on the frozen pre-trained features "
-                          "of the training split before fine-tuning (LP-FT); 'random' = its "
-                          "seeded library init; 'auto' = the model family's measured default "
-                          "(README, Training recipe). Scratch trials ignore it",
+    head_init: str = _opt("auto", "the classifier head's start: 'probe' = fitted by logistic "
+                          "regression on the frozen initial features of the training split "
+                          "(pre-trained, or the seeded init's from scratch) before training "
+                          "(LP-FT); 'random' = its seeded library init; 'auto' = the model "
+                          "family's measured default for the regime (README, Training recipe)",
                           ("auto", "probe", "random"), group="train")
     augment: str = _opt("auto", "training augmentation: 'crop' = pad by 1/8 of the size and "
                         "crop at random (plus horizontal flips where they keep the label); "

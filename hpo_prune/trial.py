@@ -44,13 +44,15 @@ class TrialResult:
 def build_model(config: TrialConfig, data: datasets.Data, weights: dict | None = None,
                 probe: bool = True) -> tuple[nn.Module, dict]:
     """The seeded model with its init regime applied (``weights``: the source's tensors, if
-    already loaded); a pretrained model's head is fitted by a linear probe when the resolved
-    ``head_init`` says so (``probe=False`` skips it: a resumed trial loads its own head)."""
+    already loaded); its head is fitted by a linear probe of the initial features (pre-trained,
+    or the seeded init's from scratch: both regimes get the same head options) when the
+    resolved ``head_init`` says so (``probe=False`` skips it: a resumed trial loads its own
+    head)."""
     torch.manual_seed(config.seed)
     model = models.build(config.model, data.num_classes, data.image_size, config.head)
     init = sources.initialise(model, config, weights)
     resolved = config.resolved()
-    if config.init == "pretrained" and resolved.head_init == "probe" and probe:
+    if resolved.head_init == "probe" and probe:
         device = resolve_device(config.device)
         model.to(device)
         init.update(fit_head(model, data.train, transforms_for(data, device, "none",

@@ -37,7 +37,7 @@ PRETRAIN = ["--model", "mobilenet_v2", "--image-size", "16", "--classes", "3",
             "--per-class", "8", "--epochs", "1", "--device", "cpu"]
 SEARCH = ["--model", "mobilenet_v2", "--train-subset", "64", "--batch-size", "32",
           "--image-size", "16", "--epochs", "1", "--regimes", "scratch", "--trials", "1",
-          "--name", "s"]
+          "--levels", "none", "--name", "s"]
 
 
 @dataclass
@@ -441,6 +441,30 @@ CASES = {
     "search-confirm-negative": Case("search", ["--confirm", "-1"],
                                     ("--confirm must be >= 0", "0 = no confirmation runs",
                                      "got -1")),
+    # --- search: pruning levels (the later flag wins over the base's --levels none)
+    "search-levels-above-1": Case("search", ["--trials", "6", "--levels", "0.8", "1.2"],
+                                  ("--levels 1.2", "values in (0, 1)")),
+    "search-levels-zero": Case("search", ["--trials", "6", "--levels", "0", "0.8"],
+                               ("--levels 0 ", "values in (0, 1)")),
+    "search-levels-not-a-number": Case("search", ["--levels", "most"],
+                                       ("'most' is not a number", "fractions of weights")),
+    "search-levels-repeated": Case("search", ["--trials", "6", "--levels", "0.8", "0.9", "0.8"],
+                                   ("--levels lists 0.8 twice", "each level once")),
+    "search-levels-more-than-trials": Case(
+        "search", ["--trials", "4", "--baseline-seeds", "2", "--levels", "0.5", "0.8", "0.9"],
+        ("--levels gives 3 levels", "2 pruned trial(s)", "raise --trials")),
+    "search-levels-with-grid": Case(
+        "search", ["--sampler", "grid", "--space", "paper_grid", "--levels", "0.8"],
+        ("--levels does not apply to --sampler grid", "--levels none")),
+    "search-levels-confirm-zero": Case(
+        "search", ["--trials", "4", "--levels", "0.8", "--confirm", "0"],
+        ("--confirm 0 with --levels", "nothing would value a level", "--confirm 2")),
+    "search-levels-none-and-values": Case("search", ["--levels", "none", "0.8"],
+                                          ("--levels none stands alone",)),
+    "search-resume-other-levels": Case(
+        "search", ["--resume", "--trials", "6", "--levels", "0.8", "0.95"],
+        ("--levels 0.8 0.95 differs from the levels", "(0.8 0.9)", "drop --levels"),
+        search_dir({"name": "s", "model": "mobilenet_v2", "levels": [0.8, 0.9]})),
     "search-val-fraction-above-1": Case("search", ["--val-fraction", "1.5"],
                                         ("--val-fraction must be in (0, 1)",)),
     "search-batch-size-zero": Case("search", ["--batch-size", "0"],

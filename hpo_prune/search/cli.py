@@ -8,6 +8,7 @@ experiment. See --help for every flag.
 """
 from __future__ import annotations
 
+import argparse
 import dataclasses
 import json
 import math
@@ -21,10 +22,15 @@ from ..errors import ArgumentParser, UsageError, check, cli_main
 from ..files import SEARCH_FILE, STORAGE_FILE
 from ..objectives import REGIMES
 
+# trials: per study, the unpruned baselines included; levels: pruning levels (fractions of
+# weights removed) every pruned trial is assigned, shared by both regimes; confirm: fresh seeds
+# that value each level's chosen configuration (hpo_prune.levels)
 PRESETS = {
-    "quick": {"dataset": ["digits"], "trials": 8, "epochs": 4, "early_stop": "none"},
+    "quick": {"dataset": ["digits"], "trials": 6, "epochs": 4, "early_stop": "none",
+              "levels": (0.8, 0.9, 0.95), "confirm": 2},
     "paper": {"dataset": ["cifar10", "cifar100", "svhn", "caltech101"], "trials": 60,
-              "epochs": 30, "early_stop": "asha"},
+              "epochs": 30, "early_stop": "asha", "levels": (0.5, 0.8, 0.9, 0.95),
+              "confirm": 3},
 }
 BASELINE_SEEDS = 3  # unpruned baselines queued in every new study (--baseline-seeds)
 KEEP_MODELS = ("front", "all", "none")  # --keep-models (see keep)
@@ -70,11 +76,23 @@ def parser() -> ArgumentParser:
                    "1, ...; they count toward --trials (at most --trials of them; not with "
                    f"--sampler grid) (default: {BASELINE_SEEDS}; --resume keeps the search's "
                    "own)")
-    p.add_argument("--confirm", type=int, default=1,
-                   help="once a study has its --trials finished trials, re-run every "
-                   "configuration on its Pareto front (baselines aside) with this many more "
-                   "seeds (the trial's seed + 1, + 2, ...); these runs come on top of --trials; "
-                   "0 = none (default: %(default)s)")
+    p.add_argument("--levels", nargs="+", default=None, type=_level, metavar="LEVEL",
+                   help="pruning levels, fractions of the prunable weights removed, e.g. 0.5 "
+                   "0.8 0.9 0.95: every pruned trial gets one (round robin, the same levels, "
+                   "order and trial seeds in both regimes) and the sampler chooses the rest; "
+                   "each level's best run on val is then valued on --confirm fresh seeds and "
+                   "the regimes are compared level by level. 'none' = the space's continuous "
+                   "ratio and the Pareto-front confirmation (default: the preset's: quick "
+                   f"{' '.join(map(str, PRESETS['quick']['levels']))}, paper "
+                   f"{' '.join(map(str, PRESETS['paper']['levels']))}; none with --sampler "
+                   "grid; --resume keeps the search's own)")
+    p.add_argument("--confirm", type=int, default=None,
+                   help="with --levels: fresh seeds each level's chosen configuration is re-run "
+                   "with (its accuracy is their mean); without: once a study has its --trials "
+                   "finished trials, re-run every configuration on its Pareto front (baselines "
+                   "aside) with this many more seeds (the trial's seed + 1, + 2, ...). These "
+                   "runs come on top of --trials; 0 = none (default: the preset's: quick "
+                   f"{PRESETS['quick']['confirm']}, paper {PRESETS['paper']['confirm']})")
     p.add_argument("--keep-models", default=None, choices=KEEP_MODELS,
                    help="which finished trials keep their model file: 'front' removes a "
                    "trial's model once another configuration of its study dominates it for "
@@ -121,10 +139,28 @@ def parser() -> ArgumentParser:
     return p
 
 
+def _level(text: str):
+    """One --levels value: a fraction, or 'none' (checked with the others in settings)."""
+    if text.lower() == "none":
+        return None
+    try:
+        return float(text)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"{text!r} is not a number: give fractions of "
+                                         "weights removed, e.g. 0.8 0.9, or none") from None
+
+
 def settings(args) -> dict:
     """The search's resolved settings (flags over the preset), checked."""
     preset = PRESETS[args.preset]
     s = {k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in preset.items()}
+    if args.levels is None:  # the preset's (none with a grid, which fixes its own ratios)
+        s["levels"] = () if args.sampler == "grid" else tuple(preset["levels"])
+    elif None in args.levels:
+        check(args.levels == [None], "--levels none stands alone: give either levels or none")
+        s["levels"] = ()
+    else:
+        s["levels"] = tuple(args.levels)
     check(s["trials"] >= 1, f"--trials must be >= 1, got {s['trials']}")
     check(s["epochs"] >= 1, f"--epochs must be >= 1, got {s['epochs']}")
     check(args.cpus_per_trial > 0, f"--cpus-per-trial must be > 0, got {args.cpus_per_trial}")
@@ -135,12 +171,11 @@ def settings(args) -> dict:
     check(args.baseline_seeds is None or args.baseline_seeds >= 1,
           f"--baseline-seeds must be >= 1 (the unpruned reference trials of each study), got "
           f"{args.baseline_seeds}")
-    check(args.confirm >= 0, f"--confirm must be >= 0 (0 = no confirmation runs), got "
-          f"{args.confirm}")
+    check(s["confirm"] >= 0, f"--confirm must be >= 0 (0 = no confirmation runs), got "
+          f"{s['confirm']}")
     s["baseline_seeds"] = args.baseline_seeds  # --resume: the search's own (check_results_dir)
     if s["baseline_seeds"] is None:
         s["baseline_seeds"] = BASELINE_SEEDS
-    s["confirm"] = args.confirm
     s["keep_models"] = args.keep_models or DEFAULT_KEEP  # --resume: see check_results_dir
     check(len(set(args.regimes)) == len(args.regimes),
           "--regimes lists a regime twice: list each once")
@@ -203,6 +238,14 @@ def check_results_dir(folder: Path, s: dict, args) -> None:
                              f"queued their baselines then): pass --baseline-seeds {recorded} "
                              "or drop the flag")
         s["baseline_seeds"] = recorded
+        levels = tuple(old.get("levels") or ())  # searches from before levels: none
+        if args.levels is not None and s["levels"] != levels:
+            given = " ".join(f"{x:g}" for x in s["levels"]) or "none"
+            raise UsageError(f"--levels {given} differs from the levels search "
+                             f"{s['name']!r} was started with "
+                             f"({' '.join(f'{x:g}' for x in levels) or 'none'}): its trials "
+                             "were assigned those; drop --levels to keep them")
+        s["levels"] = levels
         keep = old.get("keep_models", DEFAULT_KEEP)  # searches from before the flag: default
         if keep not in KEEP_MODELS:
             raise UsageError(f"{record}: keep_models {keep!r} is not one of "
@@ -240,6 +283,13 @@ def main(argv=None) -> int:
     configs = base_configs(args, s)
     folder = Path(args.results).expanduser().resolve() / s["name"]
     check_results_dir(folder, s, args)
+    if s["levels"]:
+        from ..levels import check_levels
+
+        baselines = min(s["baseline_seeds"], s["trials"])
+        s["levels"] = check_levels(s["levels"], s["trials"] - baselines, args.sampler,
+                                   s["confirm"])
+        space = space.with_levels(s["levels"])
     check_address(args.address)
     storage_url = args.storage or f"sqlite:///{folder / STORAGE_FILE}"
     if args.storage is None and args.resume:

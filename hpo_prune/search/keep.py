@@ -22,6 +22,11 @@ confirmations repeat the main front only, and a trial off it stays off) or their
 between them is permanent. (A ``--resume`` with a larger ``--confirm`` adds runs to
 configurations that were settled; a model removed before that is not brought back.)
 
+With pruning levels (``hpo_prune.levels``) ``front`` keeps, besides the first baseline run's
+model, one model per level: its chosen run's (the configuration its fresh seeds value). The
+level's other search runs lose theirs once the level's search runs have all ended (the choice
+is final), and its fresh-seed runs, replicates of the chosen one, once they finish.
+
 The models are files in the trials' checkpoint folders (``model_dir``); only MODEL_FILE is
 removed, metrics.json and the Tune record stay. A resumed search applies the same rule when it
 starts, so a search that ran with ``all`` and resumes with ``front`` is pruned at once.
@@ -34,8 +39,10 @@ from pathlib import Path
 import numpy as np
 import optuna
 
+from ..levels import LEVEL
 from ..objectives import non_dominated
-from .studies import CONFIRMS, StudyPlan, _interrupted, tally, to_confirm
+from .studies import (CONFIRMS, StudyPlan, _interrupted, is_confirmation, tally,
+                      to_confirm)
 from .trials_table import model_file
 
 REFERENCE = -1  # the key of the baseline runs' configuration
@@ -67,6 +74,8 @@ def _settled(key: int, pending: set[int], on_front: set[int], plan: StudyPlan,
 
 def removable(plan: StudyPlan, trials) -> list:
     """The COMPLETE trials of ``plan``'s study whose models ``front`` removes."""
+    if plan.levels:
+        return _removable_at_levels(plan, trials)
     complete = [t for t in trials if t.state == State.COMPLETE and t.values]
     baselines = {t.number for t in complete if t.user_attrs.get("baseline")}
     groups: dict[int, list] = defaultdict(list)
@@ -91,6 +100,24 @@ def removable(plan: StudyPlan, trials) -> list:
             for t in groups[k] if not _unpruned(t)]
     if REFERENCE in settled:  # the reference's seed replicates: its first run's model stays
         gone += sorted(groups[REFERENCE], key=lambda t: t.number)[1:]
+    return sorted(gone, key=lambda t: t.number)
+
+
+def _removable_at_levels(plan: StudyPlan, trials) -> list:
+    """A level design's rule (see the top): the first baseline run and each level's chosen
+    run keep their models."""
+    complete = [t for t in trials if t.state == State.COMPLETE and t.values]
+    gone = []
+    if not any(t.state in (State.WAITING, State.RUNNING) and _unpruned(t) for t in trials):
+        gone += sorted((t for t in complete if t.user_attrs.get("baseline")),
+                       key=lambda t: t.number)[1:]
+    chosen = {level: t.number for level, t in plan.level_choices(trials).items()}
+    for t in complete:
+        level = t.user_attrs.get(LEVEL)
+        if level is None:
+            continue
+        if is_confirmation(t) or (level in chosen and t.number != chosen[level]):
+            gone.append(t)
     return sorted(gone, key=lambda t: t.number)
 
 

@@ -105,13 +105,14 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
     plans = [open_study(storage, study_name(s["name"], c.model, c.dataset, c.init), c, space,
                         args.sampler, args.seed, s["trials"], args.resume, join=args.join,
                         seed_offset=offset, baseline_seeds=s["baseline_seeds"],
-                        confirm=s["confirm"])
+                        confirm=s["confirm"], levels=s["levels"])
              for c in configs.values()]
     record = {"name": s["name"], "model": args.model, "datasets": s["dataset"],
               "regimes": list(args.regimes), "storage": storage_url, "seed": args.seed,
               "join": args.join, "seed_offset": offset,
               "sampler": args.sampler, "trials": s["trials"], "epochs": s["epochs"],
               "baseline_seeds": s["baseline_seeds"], "confirm": s["confirm"],
+              "levels": list(s["levels"]),
               "keep_models": s["keep_models"],
               "early_stop": s["early_stop"], "preset": args.preset, "space": str(space.path),
               "studies": [{"name": p.name, "model": p.base.model, "dataset": p.base.dataset,
@@ -140,7 +141,7 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
         return _finish(folder, storage_url, plans, interrupted=False, join=args.join)
 
     start_ray(args)
-    scheduler = SparsityASHA(max_t=s["epochs"]) if s["early_stop"] == "asha" else None
+    scheduler = SparsityASHA(max_t=s["epochs"], levels=s["levels"]) if s["early_stop"] == "asha" else None
     searcher = StudySearcher(plans, stopped_early=scheduler.stopped if scheduler else None,
                              on_change=refresh, max_failures=max(3, s["trials"]),
                              # drivers sharing a study (--join) each have their own folder:
@@ -153,9 +154,12 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
     run_name = f"run-{len(list(tune_dir.glob('run-*'))) + 1}" if tune_dir.exists() else "run-1"
     baselines = ("" if args.sampler == "grid" else
                  f" ({min(s['baseline_seeds'], s['trials'])} of them unpruned baselines)")
+    design = (f"levels {' '.join(f'{x:g}' for x in s['levels'])}, each level's best run on val "
+              f"valued on {s['confirm']} fresh seed(s)" if s["levels"] else
+              f"{s['confirm']} confirmation seed(s) per front configuration")
     log(f"search {s['name']}: {len(plans)} studies x {s['trials']} trials{baselines}, "
         f"{s['epochs']} epochs each, sampler {args.sampler}, early stop {s['early_stop']}, "
-        f"{s['confirm']} confirmation seed(s) per front configuration -> {folder}")
+        f"{design} -> {folder}")
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(trainable, data_refs=refs, weight_refs=weight_refs), resources),
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=-1,

@@ -3,7 +3,7 @@
 Plain ASHA on val_acc would stop every strongly pruned trial first (pruning costs accuracy),
 emptying the sparse end of the Pareto front. ``SparsityASHA`` runs one ASHA per (study,
 target-sparsity bucket): a trial only competes with trials of the same study whose
-``prune_ratio`` falls in the same bucket. Trials it stops are remembered in ``stopped`` so the
+``prune_ratio`` falls in the same bucket (with pruning levels: the same level). Trials it stops are remembered in ``stopped`` so the
 searcher records them as PRUNED in Optuna, never as COMPLETE with partial values. The unpruned
 baselines and the confirmation runs (re-runs of front configurations with other seeds) are
 never stopped.
@@ -15,9 +15,9 @@ from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialSch
 
 class SparsityASHA(FIFOScheduler):
     def __init__(self, max_t: int, buckets: int = 5, grace_period: int = 1,
-                 reduction_factor: float = 2):
+                 reduction_factor: float = 2, levels: tuple[float, ...] = ()):
         super().__init__()
-        self.max_t, self.buckets = max_t, buckets
+        self.max_t, self.buckets, self.levels = max_t, buckets, tuple(levels)
         self.grace_period, self.reduction_factor = min(grace_period, max_t), reduction_factor
         self._schedulers: dict[tuple, AsyncHyperBandScheduler] = {}
         self.stopped: set[str] = set()
@@ -25,6 +25,8 @@ class SparsityASHA(FIFOScheduler):
     def _key(self, trial) -> tuple:
         spec = trial.config
         ratio = float(spec["config"]["prune_ratio"])
+        if self.levels:  # a level design: trials compete within their level
+            return spec["study"], ratio
         return spec["study"], min(int(ratio * self.buckets), self.buckets - 1)
 
     def _scheduler(self, trial) -> AsyncHyperBandScheduler:

@@ -74,8 +74,13 @@ class StudySearcher(Searcher):
         return plan.main_open(counts) or counts.confirm_waiting > 0
 
     def _counts(self, plan: StudyPlan) -> Tally:
-        """The study's counts, its confirmations queued first once its main trials are done."""
+        """The study's counts, its confirmations queued first once its main trials are done
+        (with levels: once a level's search runs are, so no core waits for the whole study)."""
         counts = plan.tally()
+        if plan.levels:
+            if counts.finished and plan.queue_confirmations():
+                counts = plan.tally()
+            return counts
         if plan.name not in self.confirmations_queued and plan.main_done(counts):
             self.confirmations_queued.add(plan.name)
             if plan.queue_confirmations():

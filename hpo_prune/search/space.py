@@ -58,6 +58,20 @@ class SearchSpace:
     fixed: dict[str, Any]
     grid: dict[str, Any]
 
+    def with_levels(self, levels: tuple[float, ...]) -> "SearchSpace":
+        """This space for a search with pruning levels (``hpo_prune.levels``): ``prune_ratio``
+        becomes a categorical over 0 (the baselines) and the levels, sampled first. The search
+        queues every pruned trial with its level, so the sampler never draws it; Optuna's
+        plots show the levels as the discrete values they are."""
+        if not levels:
+            return self
+        if "prune_ratio" in self.fixed:
+            raise UsageError(f"{self.path}: fixed.prune_ratio: a space that fixes the ratio "
+                             "cannot take --levels; pass --levels none, or sample prune_ratio")
+        params = {"prune_ratio": {"type": "categorical", "choices": [0.0, *levels]}}
+        params.update((k, v) for k, v in self.params.items() if k != "prune_ratio")
+        return dataclasses.replace(self, params=params)
+
     # ---------------------------------------------------------------- sampling
     def spec(self, name: str, regime: str, optimizer: str | None = None) -> dict:
         return _merged(self.params[name], regime, optimizer)

@@ -10,6 +10,11 @@ configuration on the study's Pareto front (baselines aside) is re-run with more 
 *confirmation* trials are queued with the user attributes ``confirms`` (the number of the trial
 they repeat) and ``seed``, and come on top of the target. A queued trial's ``seed`` user
 attribute overrides the search's seed in its config (``StudyPlan.sample``).
+
+With pruning levels (``--levels``, ``hpo_prune.levels``) the pruned main trials are queued one
+at a time as the study asks for them, each with its level as ``prune_ratio`` and its seed (the
+sampler draws the other parameters), and each level's chosen run is confirmed on the level's
+fresh seeds as soon as that level's search runs have ended, not when the whole study has.
 """
 from __future__ import annotations
 
@@ -24,6 +29,7 @@ import optuna
 from .ask_lock import AskLock
 from ..config import TrialConfig
 from ..errors import UsageError
+from ..levels import LEVEL, choose, fresh_seed, next_level, planned_runs, search_seed
 from ..models import recipe
 from ..objectives import DIRECTIONS, METRICS, at_chance, non_dominated
 from .space import SearchSpace
@@ -33,7 +39,7 @@ FINISHED = (State.COMPLETE, State.PRUNED)
 SAMPLERS = ("tpe", "nsga2", "random", "grid")
 INTERRUPTED = "interrupted before it finished; its parameters were queued again"
 CONFIRMS, SEED = "confirms", "seed"  # user attributes of a queued trial (see the top)
-CARRIED = (SEED, CONFIRMS)  # what a trial queued again after an interruption keeps
+CARRIED = (SEED, CONFIRMS, LEVEL)  # what a trial queued again after an interruption keeps
 
 
 def is_confirmation(trial) -> bool:
@@ -151,6 +157,8 @@ class StudyPlan:
     sampler: str
     lock: Callable[[], ContextManager] = contextlib.nullcontext
     confirm: int = 0  # seeds each front configuration is re-run with once the target is met
+    levels: tuple[float, ...] = ()  # pruning levels (empty: the space's continuous ratio)
+    baselines: int = 0  # unpruned baseline trials the study was created with
 
     @property
     def name(self) -> str:
@@ -194,10 +202,40 @@ class StudyPlan:
         asking hold the study's lock, so drivers sharing the study never ask more than the
         target between them (see AskLock)."""
         with self.lock():
-            counts = self.tally()
+            trials = self.study.get_trials(deepcopy=False)
+            counts = tally(trials)
             if not self.main_open(counts) and counts.confirm_waiting == 0:
                 return None
+            if self.levels and self.main_open(counts) and counts.waiting == 0:
+                self._queue_level_trial(trials)
             return self.study.ask()
+
+    def _queue_level_trial(self, trials) -> None:
+        """Queue the next pruned main trial of a level design: its level and seed (see
+        ``hpo_prune.levels``); the sampler draws the rest when it is asked."""
+        placed = [t for t in trials if not is_confirmation(t)
+                  and t.user_attrs.get(LEVEL) is not None and not _interrupted(t)]
+        level = next_level(self.levels, [t.user_attrs[LEVEL] for t in placed
+                                         if t.state != State.FAIL])
+        self.study.enqueue_trial({"prune_ratio": level}, skip_if_exists=False, user_attrs={
+            SEED: search_seed(self.base.seed, self.baselines, len(placed)), LEVEL: level})
+
+    def level_choices(self, trials) -> dict[float, object]:
+        """The levels whose search runs have all ended, each with its chosen run (the best val
+        accuracy among its COMPLETE search runs; ``levels.choose``)."""
+        planned = planned_runs(self.levels, max(self.target - self.baselines, 0))
+        chosen = {}
+        for level in self.levels:
+            runs = [t for t in trials if not is_confirmation(t)
+                    and t.user_attrs.get(LEVEL) == level]
+            if (sum(t.state in FINISHED for t in runs) < planned[level]
+                    or any(t.state in (State.WAITING, State.RUNNING) for t in runs)):
+                continue
+            number = choose((t.number, t.values[0]) for t in runs
+                            if t.state == State.COMPLETE and t.values)
+            if number is not None:
+                chosen[level] = next(t for t in runs if t.number == number)
+        return chosen
 
     def queue_confirmations(self) -> int:
         """Once the main trials are done: queue ``confirm`` re-runs (seeds + 1 .. + confirm) of
@@ -208,10 +246,12 @@ class StudyPlan:
             return 0
         with self.lock():
             trials = self.study.get_trials(deepcopy=False)
-            if not self.main_done(tally(trials)):
-                return 0
             queued = {(t.user_attrs[CONFIRMS], t.user_attrs.get(SEED)) for t in trials
                       if is_confirmation(t) and not _interrupted(t)}
+            if self.levels:
+                return self._queue_level_confirmations(trials, queued)
+            if not self.main_done(tally(trials)):
+                return 0
             count = 0
             for trial in to_confirm(trials, self.base.dataset):
                 seed = (trial.user_attrs.get("config") or {}).get(SEED, self.base.seed)
@@ -223,6 +263,21 @@ class StudyPlan:
                                                          SEED: seed + j})
                     count += 1
             return count
+
+    def _queue_level_confirmations(self, trials, queued: set) -> int:
+        """Each level whose search runs have ended: its chosen run re-run on the level's fresh
+        seeds (the same in every regime), each (run, seed) once."""
+        count = 0
+        for level, trial in self.level_choices(trials).items():
+            index = self.levels.index(level)
+            for j in range(1, self.confirm + 1):
+                seed = fresh_seed(self.base.seed, index, j)
+                if (trial.number, seed) in queued:
+                    continue
+                self.study.enqueue_trial(trial.params, skip_if_exists=False, user_attrs={
+                    CONFIRMS: trial.number, SEED: seed, LEVEL: level})
+                count += 1
+        return count
 
     def sample(self, trial: optuna.Trial) -> TrialConfig:
         """The full config of an asked trial (fixed values, then sampled ones, then the seed
@@ -262,11 +317,14 @@ def make_sampler(kind: str, seed: int, space: SearchSpace, regime: str, trials: 
 
 def open_study(storage, name: str, base: TrialConfig, space: SearchSpace, sampler: str,
                seed: int, target: int, resume: bool, *, join: bool = False,
-               seed_offset: int = 0, baseline_seeds: int = 1, confirm: int = 0) -> StudyPlan:
+               seed_offset: int = 0, baseline_seeds: int = 1, confirm: int = 0,
+               levels: tuple[float, ...] = ()) -> StudyPlan:
     """Create (or, with resume or join, reopen) a study; a new one gets its unpruned baselines
     queued: ``baseline_seeds`` of them (at most ``target``), with the trial seeds
     ``base.seed`` + 0, 1, ... (user attribute ``seed``); a grid study gets its grid points
-    instead. ``confirm``: see StudyPlan.queue_confirmations.
+    instead. ``confirm``: see StudyPlan.queue_confirmations; ``levels``: the pruning levels its
+    pruned trials are assigned (``hpo_prune.levels``; ``space`` samples them as its
+    ``prune_ratio``, see ``SearchSpace.with_levels``).
 
     On resume, interrupted trials (RUNNING / never told) are marked FAIL and their parameters
     queued again, so the finished count still ends exactly at ``target``. With join, other
@@ -298,7 +356,8 @@ def open_study(storage, name: str, base: TrialConfig, space: SearchSpace, sample
     if not created:
         study = optuna.load_study(study_name=name, storage=storage, sampler=kind)
     plan = StudyPlan(study, base, space, target, sampler, lock=AskLock(storage, name),
-                     confirm=confirm)
+                     confirm=confirm, levels=tuple(levels),
+                     baselines=0 if sampler == "grid" else min(baseline_seeds, target))
     if created:
         with warnings.catch_warnings():  # experimental in Optuna, stable in practice
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)

@@ -2,7 +2,8 @@
 storage (the source of truth). The search rewrites it atomically as ``trials.csv`` as trials
 finish; the analysis reads a storage through the same ``frame``.
 
-Columns: COLUMNS (README lists them). A trial's measurements are the user attributes the
+Columns: COLUMNS (README lists them). ``level`` is the pruning level a run of a level design
+was assigned (``hpo_prune.levels``; empty for baselines and continuous searches). A trial's measurements are the user attributes the
 searcher sets (MEASURED, RECORDED); its settings come from its ``config`` attribute and its
 Optuna parameters (and ``seed`` from the user attribute a queued trial carries). ``confirms`` is
 the number of the trial a confirmation run repeats with another seed. ``model_kept`` says
@@ -20,6 +21,7 @@ import pandas as pd
 
 from ..config import TrialConfig
 from ..files import MODEL_FILE, atomic_write
+from ..levels import LEVEL
 from ..objectives import METRICS
 
 # user attributes the searcher copies from a trial's reports (epochs_run from its "epoch")
@@ -30,7 +32,7 @@ RUN_INFO = ("resumed_from_epoch", "params_loaded", "node")  # how it ran: in the
 RECORDED = ("driver", "fail_reason", "model_dir")  # what the searcher adds itself
 KEPT = "model_kept"  # whether model_dir still holds the model (looked up on disk)
 STUDY = ("model", "dataset", "regime", "source")  # study attributes, on every row
-LEADING = ["study", "trial", "state", "baseline", "confirms", *STUDY, METRICS[0], MEASURED[0], METRICS[1],
+LEADING = ["study", "trial", "state", "baseline", "confirms", LEVEL, *STUDY, METRICS[0], MEASURED[0], METRICS[1],
            *MEASURED[1:], *RECORDED, KEPT]
 CONFIG = [f.name for f in dataclasses.fields(TrialConfig)
           if f.name not in ("model", "dataset", "source")]
@@ -70,6 +72,7 @@ def row(study: optuna.Study, info: dict, trial: optuna.trial.FrozenTrial,
     values = dict(zip(names, trial.values)) if trial.values else {}
     out = {"study": study.study_name, "trial": trial.number, "state": trial.state.name,
            "baseline": bool(attrs.get("baseline", False)), "confirms": attrs.get("confirms"),
+           LEVEL: attrs.get(LEVEL),
            **info,
            **{metric: values.get(metric) for metric in METRICS}}
     for key in MEASURED + RECORDED:

@@ -1,0 +1,184 @@
+"""Pruning levels in a search (``--levels``, ``hpo_prune.levels``): the balanced, deterministic
+assignment of levels and seeds (the same in both regimes, kept by a resume), each level's
+choice on val among its search runs and its fresh-seed runs, queued as soon as that level's
+runs have ended, and the models ``--keep-models front`` keeps. On real Optuna studies driven
+through the searcher without Ray; one tiny real search (Ray Tune + Optuna) at the end."""
+from __future__ import annotations
+
+import optuna
+import pandas as pd
+import pytest
+
+from hpo_prune.config import TrialConfig
+from hpo_prune.levels import (FRESH_OFFSET, check_levels, choose, fresh_seed, next_level,
+                              planned_runs)
+from hpo_prune.errors import UsageError
+from hpo_prune.search import space as spaces
+from hpo_prune.search.keep import removable
+from hpo_prune.search.searcher import StudySearcher
+from hpo_prune.search.studies import open_study
+from test_search import TINY, search, source, studies  # noqa: F401 (a fixture)
+
+State = optuna.trial.TrialState
+LEVELS = (0.8, 0.9, 0.95)
+SEED = 7
+
+
+def plan_of(regime: str, storage=None, target=6, confirm=2, resume=False, levels=LEVELS):
+    base = TrialConfig(model="vgg16", dataset="digits", init=regime, epochs=3, seed=SEED)
+    space = spaces.load("vgg.yaml", "vgg16").with_levels(levels)
+    return open_study(storage or optuna.storages.InMemoryStorage(),
+                      f"s.vgg16.digits.{regime}", base, space, "tpe", SEED, target, resume,
+                      baseline_seeds=3, confirm=confirm, levels=levels)
+
+
+def final(acc: float, remaining: float) -> dict:
+    return {"final": True, "val_acc": acc, "remaining_fraction": remaining, "epoch": 3,
+            "test_acc": acc}
+
+
+def drive(searcher: StudySearcher, accuracy, limit: int = 100) -> list[dict]:
+    """Ask and complete trials one at a time until the search is finished; ``accuracy(spec)``
+    gives a trial's val accuracy."""
+    specs = []
+    for i in range(limit):
+        spec = searcher.suggest(f"t{i}")
+        if spec is StudySearcher.FINISHED or spec is None:
+            break
+        specs.append(spec)
+        ratio = spec["config"]["prune_ratio"]
+        searcher.on_trial_complete(f"t{i}", final(accuracy(spec), 1 - ratio))
+    return specs
+
+
+def level_runs(study: optuna.Study, confirmations: bool = False) -> list:
+    return [t for t in study.get_trials() if t.user_attrs.get("level") is not None
+            and (t.user_attrs.get("confirms") is not None) == confirmations]
+
+
+# ---------------------------------------------------------------------------- the rules
+def test_next_level_is_round_robin_and_fills_the_emptiest_level_first():
+    assigned = []
+    for _ in range(7):
+        assigned.append(next_level(LEVELS, assigned))
+    assert assigned == [0.8, 0.9, 0.95, 0.8, 0.9, 0.95, 0.8]
+    assert next_level(LEVELS, [0.8, 0.95]) == 0.9  # a failed 0.9 run is replaced first
+    assert planned_runs(LEVELS, 7) == {0.8: 3, 0.9: 2, 0.95: 2}
+
+
+def test_choose_takes_the_best_val_accuracy_ties_to_the_lower_trial():
+    assert choose([(3, 0.80), (4, 0.90), (5, 0.85)]) == 4
+    assert choose([(6, 0.90), (4, 0.90)]) == 4
+    assert choose([(4, float("nan"))]) is None and choose([]) is None
+
+
+def test_fresh_seeds_are_shared_by_level_and_never_a_search_seed():
+    assert fresh_seed(SEED, 1, 2) == SEED + FRESH_OFFSET * 2 + 2
+    assert len({fresh_seed(0, i, j) for i in range(4) for j in range(1, 4)}) == 12
+
+
+@pytest.mark.parametrize("levels, pruned, sampler, confirm, message", [
+    ((0.8, 1.0), 5, "tpe", 2, "values in (0, 1)"),
+    ((0.8, 0.8), 5, "tpe", 2, "lists 0.8 twice"),
+    ((0.8,), 5, "grid", 2, "does not apply to --sampler grid"),
+    ((0.8,), 5, "tpe", 0, "nothing would value a level"),
+    ((0.5, 0.8, 0.9), 2, "tpe", 2, "--trials leaves 2 pruned trial(s)")])
+def test_check_levels_refuses_what_cannot_be_run(levels, pruned, sampler, confirm, message):
+    with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
+        check_levels(levels, pruned, sampler, confirm)
+
+
+# ---------------------------------------------------------------------------- the search
+def test_levels_and_seeds_are_balanced_and_the_same_in_both_regimes():
+    plans = [plan_of("pretrained"), plan_of("scratch")]
+    searcher = StudySearcher(plans)
+    drive(searcher, lambda spec: 0.9 - 0.3 * spec["config"]["prune_ratio"])
+    by_regime = {}
+    for plan in plans:
+        runs = level_runs(plan.study)
+        # the 3 pruned trials: one per level, in the listed order, seeds after the baselines
+        assert [t.params["prune_ratio"] for t in runs] == list(LEVELS)
+        assert [t.user_attrs["config"]["seed"] for t in runs] == [SEED + 3, SEED + 4,
+                                                                    SEED + 5]
+        # the sampler chose the rest: schedule and lr drawn, not queued
+        assert all({"schedule", "lr"} <= set(t.params) for t in runs)
+        by_regime[plan.base.init] = [(t.params["prune_ratio"], t.user_attrs["config"]["seed"])
+                                     for t in runs + level_runs(plan.study, True)]
+    assert by_regime["pretrained"] == by_regime["scratch"]
+
+
+def test_each_level_is_confirmed_on_fresh_seeds_as_soon_as_its_runs_end():
+    plan = plan_of("scratch", target=9)  # 6 pruned trials: two per level
+    searcher = StudySearcher([plan])
+    val = {}  # trial number -> val accuracy: the later run of each level is the better one
+
+    def accuracy(spec):
+        val[spec["trial"]] = 0.5 + 0.01 * spec["trial"]
+        return val[spec["trial"]]
+
+    specs = drive(searcher, accuracy)
+    numbers = [s["trial"] for s in specs]
+    confirms = level_runs(plan.study, True)
+    assert len(confirms) == 3 * 2
+    for i, level in enumerate(LEVELS):
+        search_runs = [t for t in level_runs(plan.study) if t.params["prune_ratio"] == level]
+        assert len(search_runs) == 2
+        best = max(search_runs, key=lambda t: t.values[0])
+        fresh = [t for t in confirms if t.user_attrs["level"] == level]
+        assert {t.user_attrs["confirms"] for t in fresh} == {best.number}
+        assert sorted(t.user_attrs["config"]["seed"] for t in fresh) == [
+            fresh_seed(SEED, i, 1), fresh_seed(SEED, i, 2)]
+        assert all(t.params == best.params for t in fresh)
+    # the first level's fresh runs were asked before the last level's search runs finished
+    first_fresh = min(t.number for t in confirms)
+    last_search = max(t.number for t in level_runs(plan.study))
+    assert first_fresh < last_search and numbers == sorted(numbers)
+
+
+def test_an_interrupted_level_trial_keeps_its_level_and_seed_on_resume(tmp_path):
+    storage = optuna.storages.RDBStorage(f"sqlite:///{tmp_path / 'o.db'}")
+    plan = plan_of("scratch", storage=storage)
+    searcher = StudySearcher([plan])
+    specs = [searcher.suggest(f"t{i}") for i in range(5)]  # 3 baselines and two level trials
+    for i in range(4):
+        searcher.on_trial_complete(f"t{i}", final(0.9, 1 - specs[i]["config"]["prune_ratio"]))
+    interrupted = specs[4]  # the driver dies with it RUNNING
+    resumed = plan_of("scratch", storage=storage, resume=True)
+    drive(StudySearcher([resumed]), lambda spec: 0.8)
+    runs = [t for t in level_runs(resumed.study) if t.state == State.COMPLETE]
+    assert [t.params["prune_ratio"] for t in runs] == list(LEVELS)
+    assert [t.user_attrs["config"]["seed"] for t in runs] == [SEED + 3, SEED + 4, SEED + 5]
+    again = [t for t in runs if t.params["prune_ratio"] == interrupted["config"]["prune_ratio"]]
+    assert again[0].params == {k: v for k, v in plan.study.trials[4].params.items()}
+    assert len(level_runs(resumed.study, True)) == 3 * 2
+
+
+def test_keep_front_keeps_one_baseline_and_each_levels_chosen_run():
+    plan = plan_of("scratch", target=9)
+    searcher = StudySearcher([plan])
+    drive(searcher, lambda spec: 0.5 + 0.01 * spec["trial"])
+    trials = plan.study.get_trials()
+    gone = {t.number for t in removable(plan, trials)}
+    kept = {t.number for t in trials if t.state == State.COMPLETE} - gone
+    chosen = {t.number for t in plan.level_choices(trials).values()}
+    first_baseline = min(t.number for t in trials if t.user_attrs.get("baseline"))
+    assert kept == chosen | {first_baseline} and len(chosen) == 3
+
+
+# ------------------------------------------------------------------------ a real search
+def test_a_real_search_with_levels_runs_both_regimes_on_the_same_levels(tmp_path, source):
+    proc = search(*TINY, "--trials", "4", "--baseline-seeds", "2", "--levels", "0.5", "0.9",
+                  "--confirm", "2", "--source", str(source), "--name", "lv", "--results", str(tmp_path), cwd=tmp_path,
+                  timeout=900)
+    assert "levels 0.5 0.9" in proc.stdout
+    table = pd.read_csv(tmp_path / "lv" / "trials.csv")
+    assert set(table["state"]) == {"COMPLETE"}
+    assert len(table) == 2 * (4 + 2 * 2)
+    for _, study in table.groupby("study"):
+        runs = study[study["level"].notna()]
+        assert sorted(runs["level"]) == [0.5] * 3 + [0.9] * 3
+        assert (runs["prune_ratio"] == runs["level"]).all()
+    pairs = {regime: sorted(zip(g["level"].dropna(), g.loc[g["level"].notna(), "seed"]))
+             for regime, g in table.groupby("regime")}
+    assert pairs["pretrained"] == pairs["scratch"]
+    assert len(studies(tmp_path / "lv")) == 2
