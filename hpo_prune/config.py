@@ -38,7 +38,7 @@ def _datasets() -> tuple:
 
 def _criteria() -> tuple:
     from .pruning.layers import CRITERIA
-    return CRITERIA
+    return ("auto", *CRITERIA)
 
 
 def _schedules() -> tuple:
@@ -123,10 +123,12 @@ class TrialConfig:
                             group="prune")
     scope: str = _opt("global", "'global' = one threshold across all prunable layers; 'local' "
                       "= the same ratio in each layer", ("global", "local"), group="prune")
-    criterion: str = _opt("magnitude", "'magnitude' (weight magnitude / filter norm), 'lamp' "
+    criterion: str = _opt("auto", "'magnitude' (weight magnitude / filter norm), 'lamp' "
                           "(weight granularity: layer-adaptive magnitude, Lee et al. 2021, so a "
                           "global threshold does not empty thin layers) or 'random' (the "
-                          "baseline)", _criteria, group="prune")
+                          "baseline); 'auto' = the model family's (lamp for the MobileNets' "
+                          "weights, else magnitude), as its search space prunes", _criteria,
+                          group="prune")
     norm: int = _opt(1, "filter norm used as score: 1 (L1) or 2 (L2)", (1, 2), group="prune")
     schedule: str = _opt("agp", "sparsity schedule over the pruning window", _schedules,
                          group="prune")
@@ -163,10 +165,13 @@ class TrialConfig:
 
     def resolved(self) -> "TrialConfig":
         """This config with the training recipe's 'auto' values set: optimizer, lr,
-        warm-up and head init from the model family's measured defaults
-        (``models.RECIPES``, ``models.HEAD_INIT``), the
-        augmentation from the dataset's (``data.datasets.AUGMENT``)."""
+        warm-up, head init and pruning criterion from the model family's measured defaults
+        (``models.recipe``), the augmentation from the dataset's (``data.datasets.AUGMENT``)."""
         done = self
+        if self.criterion == "auto":
+            from .models import criterion
+
+            done = done.replace(criterion=criterion(self.model, self.granularity))
         if self.augment == "auto":
             from .data.datasets import AUGMENT, DEFAULT_AUGMENT
 

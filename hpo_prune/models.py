@@ -103,6 +103,19 @@ RECIPES: dict[str, dict[str, dict[str, dict]]] = {
 HEAD_INIT: dict[tuple[str, str], str] = {("vgg16", "pretrained"): "probe"}
 
 
+# The pruning criterion a family's weights are scored with when a trial leaves it on 'auto'
+# (its search space's): LAMP where plain magnitudes would empty thin layers (the MobileNets'
+# depthwise convolutions, README, Pruning); magnitude for every filter pruning.
+CRITERION: dict[str, str] = {"mobilenet_v1": "lamp", "mobilenet_v2": "lamp"}
+
+
+def criterion(model: str, granularity: str = "weight") -> str:
+    """The family's pruning criterion for ``granularity`` (see CRITERION)."""
+    if granularity != "weight":
+        return "magnitude"
+    return CRITERION.get(model, "magnitude")
+
+
 def recipe(model: str, regime: str, optimizer: str | None = None) -> dict:
     """{"optimizer", "lr", "warmup", "head_init"}: the family's default recipe (of
     ``optimizer`` if given)."""

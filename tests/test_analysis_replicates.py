@@ -149,7 +149,7 @@ def test_bootstrap_intervals_widen_when_seeds_disagree(tmp_path):
     for column in ("removed_1pt", "removed_2pt", "hypervolume"):  # same means, same estimate
         assert agree[column] == pytest.approx(disagree[column]), column
     width = lambda row, c: row[f"{c}_hi"] - row[f"{c}_lo"]  # noqa: E731
-    # removed within 1 point: 95% CI 0.5 to 0.7 with agreeing seeds, 0 to 0.95 without
+    # removed within 1 point: interval 0.5 to 0.7 with agreeing seeds, 0 to 0.95 without
     assert width(disagree, "removed_1pt") > width(agree, "removed_1pt") + 0.1
     assert width(disagree, "hypervolume") > width(agree, "hypervolume")
     assert agree["n_confirmed"] == disagree["n_confirmed"] == 8
@@ -182,7 +182,7 @@ def test_old_format_tables_give_the_same_results_as_before(tmp_path):
     assert all((r.front["n_seeds"] == 1).all() for r in results)
     verdicts = headline_verdicts(compare_regimes(analyse(trials, n_boot=300)))
     assert verdicts == ["vgg16 on digits (within 1 point of unpruned val accuracy): fine-tuned "
-                        "prunes 41.0 points further (95% CI 39.0 to 46.0)"]
+                        "prunes 41.0 points further (bootstrap interval 39.0 to 46.0)"]
 
 
 def test_csv_and_storage_agree_on_confirmations(search):

@@ -71,10 +71,12 @@ def test_selection_uses_val_and_reports_test():
 
 
 def test_verdict_text_and_sign():
-    assert verdict(0.12, 0.05, 0.20) == "fine-tuned prunes 12.0 points further (95% CI 5.0 to 20.0)"
-    assert verdict(-0.12, -0.20, -0.05) == "scratch prunes 12.0 points further (95% CI 5.0 to 20.0)"
+    assert verdict(0.12, 0.05, 0.20) == ("fine-tuned prunes 12.0 points further (bootstrap "
+                                         "interval 5.0 to 20.0)")
+    assert verdict(-0.12, -0.20, -0.05) == ("scratch prunes 12.0 points further (bootstrap "
+                                            "interval 5.0 to 20.0)")
     assert verdict(0.03, -0.02, 0.08).startswith("no clear difference (fine-tuned minus scratch "
-                                                 "+3.0 points, 95% CI -2.0 to +8.0)")
+                                                 "+3.0 points, bootstrap interval -2.0 to +8.0)")
     assert verdict(0.1, np.nan, np.nan) == "insufficient trials"
 
 
@@ -86,11 +88,13 @@ def _verdict_of(studies) -> pd.Series:
 def test_regime_comparison_finds_who_prunes_further():
     ahead = _verdict_of({"pretrained": FINE_TUNED, "scratch": SCRATCH})
     assert ahead["difference"] == pytest.approx(0.41) and ahead["ci_low"] > 0
-    assert re.fullmatch(r"fine-tuned prunes 41\.0 points further \(95% CI [\d.]+ to [\d.]+\)",
+    assert re.fullmatch(r"fine-tuned prunes 41\.0 points further "
+                        r"\(bootstrap interval [\d.]+ to [\d.]+\)",
                         ahead["verdict"])
     behind = _verdict_of({"pretrained": SCRATCH, "scratch": FINE_TUNED})
     assert behind["difference"] == pytest.approx(-0.41) and behind["ci_high"] < 0
-    assert behind["verdict"].startswith("scratch prunes 41.0 points further (95% CI ")
+    assert behind["verdict"].startswith("scratch prunes 41.0 points further (bootstrap "
+                                        "interval ")
     same = _verdict_of({"pretrained": SCRATCH, "scratch": SCRATCH})
     assert same["difference"] == 0 and same["verdict"].startswith("no clear difference")
 

@@ -56,6 +56,7 @@ def test_lost_worker_node_trial_resumes_on_the_other_node(three_nodes, tmp_path)
     cluster, workers = three_nodes
     args = ["--model", "mobilenet_v2", "--image-size", "16", "--train-subset", "512",
             "--batch-size", "32", "--epochs", "8", "--regimes", "scratch", "--trials", "1",
+            "--levels", "none",
             "--name", "n", "--results", str(tmp_path), "--address", cluster.address]
     proc = start(args, tmp_path)
     assert wait_for(lambda: results_logged(tmp_path / "n") >= 3)  # epoch 2's checkpoint is in

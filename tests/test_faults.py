@@ -62,6 +62,7 @@ def results_logged(folder: Path) -> int:
 def test_killed_worker_is_retried_from_its_last_checkpoint(tmp_path):
     args = ["--model", "mobilenet_v2", "--image-size", "16", "--train-subset", "512",
             "--batch-size", "32", "--epochs", "8", "--regimes", "scratch", "--trials", "1",
+            "--levels", "none",
             "--name", "w", "--results", str(tmp_path)]
     proc = start(args, tmp_path)
     assert wait_for(lambda: results_logged(tmp_path / "w") >= 3)

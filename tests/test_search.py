@@ -16,8 +16,9 @@ import torch
 
 from hpo_prune import models
 
+# --levels none: the continuous ratio (the level design: test_search_levels.py)
 TINY = ["--model", "mobilenet_v2", "--train-subset", "64", "--batch-size", "32",
-        "--image-size", "16", "--epochs", "1"]
+        "--image-size", "16", "--epochs", "1", "--levels", "none"]
 ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
 
 

@@ -17,7 +17,8 @@ from hpo_prune.search import space as spaces
 from hpo_prune.search.keep import removable
 from hpo_prune.search.searcher import StudySearcher
 from hpo_prune.search.studies import open_study
-from test_search import TINY, search, source, studies  # noqa: F401 (a fixture)
+from test_search import TINY, search, studies
+from test_search import source  # noqa: F401 (the pretrained regime's checkpoint fixture)
 
 State = optuna.trial.TrialState
 LEVELS = (0.8, 0.9, 0.95)
@@ -166,10 +167,11 @@ def test_keep_front_keeps_one_baseline_and_each_levels_chosen_run():
 
 
 # ------------------------------------------------------------------------ a real search
-def test_a_real_search_with_levels_runs_both_regimes_on_the_same_levels(tmp_path, source):
+def test_a_real_search_with_levels_runs_both_regimes_on_the_same_levels(tmp_path,
+                                                                         source):  # noqa: F811
     proc = search(*TINY, "--trials", "4", "--baseline-seeds", "2", "--levels", "0.5", "0.9",
-                  "--confirm", "2", "--source", str(source), "--name", "lv", "--results", str(tmp_path), cwd=tmp_path,
-                  timeout=900)
+                  "--confirm", "2", "--source", str(source), "--name", "lv", "--results",
+                  str(tmp_path), cwd=tmp_path, timeout=900)
     assert "levels 0.5 0.9" in proc.stdout
     table = pd.read_csv(tmp_path / "lv" / "trials.csv")
     assert set(table["state"]) == {"COMPLETE"}

@@ -21,6 +21,8 @@ def weight_scores(weights: dict[str, torch.Tensor], criterion: str,
         return {k: w.detach().abs().float() for k, w in weights.items()}
     if criterion == "lamp":
         return {k: lamp_scores(w) for k, w in weights.items()}
+    if criterion != "random":
+        raise ValueError(f"unknown weight criterion {criterion!r}: magnitude, lamp or random")
     generator = torch.Generator().manual_seed(seed)
     return {k: torch.rand(w.shape, generator=generator).to(w.device)
             for k, w in weights.items()}

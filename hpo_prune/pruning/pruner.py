@@ -28,6 +28,8 @@ if TYPE_CHECKING:  # the config is read, never built here (config names the sche
 class Pruner:
     def __init__(self, model: nn.Module, config: TrialConfig, total_steps: int, input_shape,
                  val_acc: Callable[[], float] | None = None):
+        if config.criterion == "auto":  # the family's (TrialConfig.resolved)
+            config = config.resolved()
         self.model, self.config, self.input_shape = model, config, tuple(input_shape)
         self.val_acc = val_acc
         self.filter = config.granularity == "filter"

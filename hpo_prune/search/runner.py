@@ -141,7 +141,8 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
         return _finish(folder, storage_url, plans, interrupted=False, join=args.join)
 
     start_ray(args)
-    scheduler = SparsityASHA(max_t=s["epochs"], levels=s["levels"]) if s["early_stop"] == "asha" else None
+    scheduler = (SparsityASHA(max_t=s["epochs"], levels=s["levels"])
+                 if s["early_stop"] == "asha" else None)
     searcher = StudySearcher(plans, stopped_early=scheduler.stopped if scheduler else None,
                              on_change=refresh, max_failures=max(3, s["trials"]),
                              # drivers sharing a study (--join) each have their own folder:
@@ -154,14 +155,15 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
     run_name = f"run-{len(list(tune_dir.glob('run-*'))) + 1}" if tune_dir.exists() else "run-1"
     baselines = ("" if args.sampler == "grid" else
                  f" ({min(s['baseline_seeds'], s['trials'])} of them unpruned baselines)")
-    design = (f"levels {' '.join(f'{x:g}' for x in s['levels'])}, each level's best run on val "
-              f"valued on {s['confirm']} fresh seed(s)" if s["levels"] else
+    design = (f"levels {' '.join(f'{x:g}' for x in s['levels'])}, each level's best run on "
+              f"val valued on {s['confirm']} fresh seed(s)" if s["levels"] else
               f"{s['confirm']} confirmation seed(s) per front configuration")
     log(f"search {s['name']}: {len(plans)} studies x {s['trials']} trials{baselines}, "
         f"{s['epochs']} epochs each, sampler {args.sampler}, early stop {s['early_stop']}, "
         f"{design} -> {folder}")
     tuner = tune.Tuner(
-        tune.with_resources(tune.with_parameters(trainable, data_refs=refs, weight_refs=weight_refs), resources),
+        tune.with_resources(tune.with_parameters(trainable, data_refs=refs,
+                                                 weight_refs=weight_refs), resources),
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=-1,
                                     max_concurrent_trials=args.max_concurrent,
                                     reuse_actors=True,  # no process start + imports per trial

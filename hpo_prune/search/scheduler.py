@@ -3,7 +3,8 @@
 Plain ASHA on val_acc would stop every strongly pruned trial first (pruning costs accuracy),
 emptying the sparse end of the Pareto front. ``SparsityASHA`` runs one ASHA per (study,
 target-sparsity bucket): a trial only competes with trials of the same study whose
-``prune_ratio`` falls in the same bucket (with pruning levels: the same level). Trials it stops are remembered in ``stopped`` so the
+``prune_ratio`` falls in the same bucket (with pruning levels: the same
+level). Trials it stops are remembered in ``stopped`` so the
 searcher records them as PRUNED in Optuna, never as COMPLETE with partial values. The unpruned
 baselines and the confirmation runs (re-runs of front configurations with other seeds) are
 never stopped.

@@ -3,10 +3,11 @@ storage (the source of truth). The search rewrites it atomically as ``trials.csv
 finish; the analysis reads a storage through the same ``frame``.
 
 Columns: COLUMNS (README lists them). ``level`` is the pruning level a run of a level design
-was assigned (``hpo_prune.levels``; empty for baselines and continuous searches). A trial's measurements are the user attributes the
-searcher sets (MEASURED, RECORDED); its settings come from its ``config`` attribute and its
-Optuna parameters (and ``seed`` from the user attribute a queued trial carries). ``confirms`` is
-the number of the trial a confirmation run repeats with another seed. ``model_kept`` says
+was assigned (``hpo_prune.levels``; empty for baselines and continuous searches). A trial's
+measurements are the user attributes the searcher sets (MEASURED, RECORDED); its settings
+come from its ``config`` attribute and its Optuna parameters (and ``seed`` from the user
+attribute a queued trial carries). ``confirms`` is the number of the trial a confirmation run
+repeats with another seed. ``model_kept`` says
 whether the trial's model file is there (``--keep-models`` removes dominated ones), looked up
 on disk when the table is made, relative to the results folder it is given (empty without
 one, and for trials that never had a model).
@@ -32,7 +33,8 @@ RUN_INFO = ("resumed_from_epoch", "params_loaded", "node")  # how it ran: in the
 RECORDED = ("driver", "fail_reason", "model_dir")  # what the searcher adds itself
 KEPT = "model_kept"  # whether model_dir still holds the model (looked up on disk)
 STUDY = ("model", "dataset", "regime", "source")  # study attributes, on every row
-LEADING = ["study", "trial", "state", "baseline", "confirms", LEVEL, *STUDY, METRICS[0], MEASURED[0], METRICS[1],
+LEADING = ["study", "trial", "state", "baseline", "confirms", LEVEL, *STUDY, METRICS[0],
+           MEASURED[0], METRICS[1],
            *MEASURED[1:], *RECORDED, KEPT]
 CONFIG = [f.name for f in dataclasses.fields(TrialConfig)
           if f.name not in ("model", "dataset", "source")]
