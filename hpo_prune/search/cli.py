@@ -33,6 +33,7 @@ PRESETS = {
               "confirm": 3},
 }
 BASELINE_SEEDS = 3  # unpruned baselines queued in every new study (--baseline-seeds)
+CONFIRM_FRONT = 1  # --confirm of a continuous search (--levels none): seeds per front config
 KEEP_MODELS = ("front", "all", "none")  # --keep-models (see keep)
 DEFAULT_KEEP = "front"
 
@@ -46,7 +47,8 @@ def parser() -> ArgumentParser:
     p.add_argument("--model", default="vgg16", help="network to prune (default: %(default)s)")
     p.add_argument("--preset", default="quick", choices=sorted(PRESETS),
                    help=f"budget: 'quick' = digits, {PRESETS['quick']['trials']} trials x "
-                   f"{PRESETS['quick']['epochs']} epochs per study (minutes on a laptop CPU); "
+                   f"{PRESETS['quick']['epochs']} epochs per study (3 baselines, one trial per "
+                   "level) plus the levels' fresh-seed runs (minutes on a laptop CPU); "
                    f"'paper' = cifar10, cifar100, svhn, caltech101, "
                    f"{PRESETS['paper']['trials']} trials x {PRESETS['paper']['epochs']} "
                    "epochs with early stopping (default: %(default)s)")
@@ -91,8 +93,9 @@ def parser() -> ArgumentParser:
                    "with (its accuracy is their mean); without: once a study has its --trials "
                    "finished trials, re-run every configuration on its Pareto front (baselines "
                    "aside) with this many more seeds (the trial's seed + 1, + 2, ...). These "
-                   "runs come on top of --trials; 0 = none (default: the preset's: quick "
-                   f"{PRESETS['quick']['confirm']}, paper {PRESETS['paper']['confirm']})")
+                   "runs come on top of --trials; 0 = none (default: with levels the preset's, "
+                   f"quick {PRESETS['quick']['confirm']}, paper {PRESETS['paper']['confirm']}; "
+                   f"with --levels none {CONFIRM_FRONT})")
     p.add_argument("--keep-models", default=None, choices=KEEP_MODELS,
                    help="which finished trials keep their model file: 'front' removes a "
                    "trial's model once another configuration of its study dominates it for "
@@ -154,6 +157,7 @@ def settings(args) -> dict:
     """The search's resolved settings (flags over the preset), checked."""
     preset = PRESETS[args.preset]
     s = {k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in preset.items()}
+    s["confirm"] = args.confirm  # None: the design's default, once the levels are known (main)
     if args.levels is None:  # the preset's (none with a grid, which fixes its own ratios)
         s["levels"] = () if args.sampler == "grid" else tuple(preset["levels"])
     elif None in args.levels:
@@ -171,8 +175,8 @@ def settings(args) -> dict:
     check(args.baseline_seeds is None or args.baseline_seeds >= 1,
           f"--baseline-seeds must be >= 1 (the unpruned reference trials of each study), got "
           f"{args.baseline_seeds}")
-    check(s["confirm"] >= 0, f"--confirm must be >= 0 (0 = no confirmation runs), got "
-          f"{s['confirm']}")
+    check(args.confirm is None or args.confirm >= 0, f"--confirm must be >= 0 (0 = no "
+          f"confirmation runs), got {args.confirm}")
     s["baseline_seeds"] = args.baseline_seeds  # --resume: the search's own (check_results_dir)
     if s["baseline_seeds"] is None:
         s["baseline_seeds"] = BASELINE_SEEDS
@@ -283,6 +287,8 @@ def main(argv=None) -> int:
     configs = base_configs(args, s)
     folder = Path(args.results).expanduser().resolve() / s["name"]
     check_results_dir(folder, s, args)
+    if s["confirm"] is None:  # the preset's for levels; one seed per front configuration else
+        s["confirm"] = PRESETS[args.preset]["confirm"] if s["levels"] else CONFIRM_FRONT
     if s["levels"]:
         from ..levels import check_levels
 
