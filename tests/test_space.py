@@ -26,6 +26,52 @@ def test_shipped_spaces_load_and_sample_valid_configs():
             assert space.baseline(regime, optimizer).get("prune_ratio", 0.0) == 0.0
 
 
+def test_every_shipped_lr_range_holds_the_default_lr_of_every_model_it_names():
+    """A search never samples around a recipe it was not measured with: for each model a file
+    names (its ``models:``), every regime and optimizer, the lr range (that model's overrides
+    merged in) contains the family's default lr; a grid's lr values are the default."""
+    import yaml
+
+    from hpo_prune.models import recipe
+
+    checked = 0
+    for path in sorted(spaces.SPACES_DIR.glob("*.yaml")):
+        doc = yaml.safe_load(path.read_text())
+        assert doc.get("models"), f"{path.name} names no models"
+        for model in doc["models"]:
+            space = spaces.load(str(path), model)
+            for regime, optimizer in itertools.product(spaces.REGIMES, OPTIMIZERS):
+                lr = recipe(model, regime, optimizer)["lr"]
+                if "lr" in space.params:
+                    spec = space.spec("lr", regime, optimizer)
+                    assert spec["low"] <= lr <= spec["high"], (path.name, model, regime,
+                                                              optimizer, spec, lr)
+                    checked += 1
+                grid = space.grid.get("lr")
+                if grid is not None:
+                    values = grid[regime] if isinstance(grid, dict) else grid
+                    assert values == [lr], (path.name, model, regime, values, lr)
+    assert checked >= 3 * 4 * 2  # vgg, mobilenet and filter, each model, regime, optimizer
+
+
+def test_a_models_overrides_apply_to_that_model_only(tmp_path):
+    path = tmp_path / "space.yaml"
+    path.write_text("models: [vgg16, vgg16_bn]\nparams:\n  lr: {type: float, log: true, "
+                    "low: 0.0001, high: 0.001, optimizers: {adamw: {regimes: {pretrained: "
+                    "{low: 0.0002, high: 0.0009}}}}, models: {vgg16_bn: {low: 0.001, high: "
+                    "0.01, optimizers: {adamw: {regimes: {pretrained: {low: 0.002, high: 0.02}}}}}}}\n")
+    plain, bn = spaces.load(str(path), "vgg16"), spaces.load(str(path), "vgg16_bn")
+    assert (plain.spec("lr", "scratch", "adamw")["low"],
+            plain.spec("lr", "pretrained", "adamw")["low"]) == (0.0001, 0.0002)
+    assert bn.spec("lr", "scratch", "adamw")["high"] == 0.01
+    pretrained = bn.spec("lr", "pretrained", "adamw")
+    assert (pretrained["low"], pretrained["high"]) == (0.002, 0.02)
+    path.write_text("params:\n  lr: {type: float, low: 0.1, high: 0.2, models: "
+                    "{vgg16_bn: {low: 0.3}}}\n")
+    with pytest.raises(UsageError, match="empty range"):  # vgg16_bn's 0.3..0.2, even
+        spaces.load(str(path), "vgg16")                   # when another model is searched
+
+
 def test_conditional_and_per_regime_parameters():
     space = spaces.load("vgg.yaml", "vgg16")
     for regime, optimizer in itertools.product(spaces.REGIMES, OPTIMIZERS):

@@ -1,6 +1,6 @@
 """Search spaces: YAML files under search_spaces/ that say what Optuna samples per trial.
 
-    models: [vgg16, vgg16_bn]            # the model family the file is for (informative)
+    models: [vgg16, vgg16_bn]            # the models the file is for
     params:                              # sampled, in this order (define-by-run)
       prune_ratio: {type: float, low: 0.0, high: 0.95}
       schedule: {type: categorical, choices: [one_shot, agp]}
@@ -8,15 +8,18 @@
       lr: {type: float, log: true, low: 0.003, high: 0.05,
            regimes: {pretrained: {low: 0.0005, high: 0.01}},                  # per regime
            optimizers: {adamw: {low: 0.0001, high: 0.001,                     # per optimizer
-                                regimes: {pretrained: {low: 0.00005, high: 0.0005}}}}}
+                                regimes: {pretrained: {low: 0.00005, high: 0.0005}}}},
+           models: {vgg16_bn: {optimizers: {adamw: {low: 0.0005, high: 0.002}}}}}  # per model
     fixed: {granularity: weight}          # the same in every trial
     grid:                                 # values of the `grid` sampler (the paper's protocol)
       prune_ratio: [0.0, 0.5, 0.8]
       lr: {scratch: [0.01], pretrained: [0.002]}
 
-A range is looked up from the general one, then the regime's, then the trial's optimizer's
-(sampled earlier in ``params``, set under ``fixed``, else the model family's default), then
-that optimizer's regime's: each overrides what it names.
+A param's ``models`` entry is merged into it first for the model being searched (the same keys
+as the param: a range, ``regimes``, ``optimizers``), so one file holds each model's measured
+ranges. A range is then looked up from the general one, then the regime's, then the trial's
+optimizer's (sampled earlier in ``params``, set under ``fixed``, else the model family's
+default), then that optimizer's regime's: each overrides what it names.
 Every name is a TrialConfig field; every value is checked by TrialConfig's own validation, so a
 malformed or out-of-range file is one error naming the file, the key and what is allowed.
 """
@@ -46,7 +49,7 @@ RESERVED = {f.name for f in dataclasses.fields(TrialConfig)
             if f.metadata["group"] in ("data", "pretrain")} | {
     "model", "init", "source", "seed", "device", "epochs"}
 TOP_KEYS = {"description", "models", "params", "fixed", "grid"}
-OVERRIDES = ("regimes", "when", "optimizers")  # keys of a param spec that are not its range
+OVERRIDES = ("regimes", "when", "optimizers", "models")  # keys of a param spec, not its range
 TYPES = {"float": {"low", "high", "log", "step"}, "int": {"low", "high", "log", "step"},
          "categorical": {"choices"}}
 
@@ -184,10 +187,24 @@ def load(space: str | None, model: str) -> SearchSpace:
     except UnicodeDecodeError as err:
         raise UsageError(f"{path} is not a text file ({err.reason} at byte {err.start}); the "
                          "file must be plain YAML (see search_spaces/vgg.yaml)") from None
-    return _validate(path, doc)
+    return _validate(path, doc, model)
 
 
-def _validate(path: Path, doc: Any) -> SearchSpace:
+def _for_model(spec: dict, model: str) -> dict:
+    """A param spec with its ``models`` entry for ``model`` merged in (nested mappings, such
+    as ``optimizers`` and ``regimes``, merged key by key)."""
+    def merge(base: dict, over: dict) -> dict:
+        out = dict(base)
+        for key, value in over.items():
+            out[key] = (merge(out[key], value) if isinstance(value, dict)
+                        and isinstance(out.get(key), dict) else value)
+        return out
+
+    over = (spec.get("models") or {}).get(model) or {}
+    return merge({k: v for k, v in spec.items() if k != "models"}, over)
+
+
+def _validate(path: Path, doc: Any, model: str = "vgg16") -> SearchSpace:
     def fail(key: str, message: str) -> UsageError:
         return UsageError(f"{path}: {key}: {message}")
 
@@ -212,44 +229,19 @@ def _validate(path: Path, doc: Any) -> SearchSpace:
             raise fail(f"fixed.{name}", "also sampled under params or grid: keep it in one "
                        "place")
     seen: list[str] = []
-    for name, spec in params.items():
-        key = f"params.{name}"
-        if not isinstance(spec, dict) or spec.get("type") not in TYPES:
-            raise fail(key, f"needs 'type' one of {', '.join(TYPES)}")
-        allowed = TYPES[spec["type"]] | {"type", *OVERRIDES}
-        extra = set(spec) - allowed
-        if extra:
-            raise fail(f"{key}.{sorted(extra)[0]}", f"unknown key; allowed for a "
-                       f"{spec['type']}: {', '.join(sorted(allowed))}")
-        _check_overrides(spec.get("regimes"), REGIMES, "regimes", fail, key)
-        by_optimizer = spec.get("optimizers") or {}
-        _check_overrides(by_optimizer, OPTIMIZERS, "optimizers", fail, key)
-        for optimizer, override in by_optimizer.items():
-            where = f"{key}.optimizers.{optimizer}"
-            extra = set(override or {}) - (TYPES[spec["type"]] | {"regimes"})
-            if extra:
-                raise fail(f"{where}.{sorted(extra)[0]}", "unknown key; an optimizer's override "
-                           f"takes {', '.join(sorted(TYPES[spec['type']] | {'regimes'}))}")
-            _check_overrides((override or {}).get("regimes"), REGIMES, "regimes", fail, where)
-        for regime in REGIMES:
-            for optimizer in OPTIMIZERS:  # a trial may run with either (fixed, or default)
-                where = key
-                if optimizer in by_optimizer:
-                    where = f"{key}.optimizers.{optimizer}"
-                    if regime in (by_optimizer[optimizer].get("regimes") or {}):
-                        where += f".regimes.{regime}"
-                elif spec["type"] != "categorical" and not {"low", "high"} <= set(spec):
-                    raise fail(key, f"no range for optimizer {optimizer}: give low and high, "
-                               f"or optimizers.{optimizer}: {{low: ..., high: ...}}")
-                merged = _merged(spec, regime, optimizer)
-                for value in _check_spec(name, merged, fail, where):
-                    _check_value(name, value, fail, where)
-        when = spec.get("when")
-        if when is not None:
-            if not isinstance(when, dict) or not set(when) <= set(seen):
-                raise fail(f"{key}.when", "must map earlier params to the value(s) that enable "
-                           f"this one; earlier params: {', '.join(seen) or 'none'}")
+    merged_params = {}
+    for name, raw in params.items():
+        by_model = raw.get("models") if isinstance(raw, dict) else None
+        if by_model is not None and (not isinstance(by_model, dict) or not all(
+                isinstance(v, dict) for v in by_model.values())):
+            raise fail(f"params.{name}.models", "must map model names to overrides (mappings "
+                       "of low/high/regimes/optimizers)")
+        for other in [m for m in (by_model or {}) if m != model] + [model]:
+            spec = _for_model(raw, other) if isinstance(raw, dict) else raw
+            _check_param(name, spec, seen, fail)
+        merged_params[name] = spec
         seen.append(name)
+    params = merged_params
     for name, value in fixed.items():
         _check_value(name, value, fail, f"fixed.{name}")
     for name, values in grid.items():
@@ -262,6 +254,47 @@ def _validate(path: Path, doc: Any) -> SearchSpace:
             for value in regime_values:
                 _check_value(name, value, fail, f"grid.{name}")
     return SearchSpace(path, params, fixed, grid)
+
+
+def _check_param(name: str, spec, seen: list[str], fail) -> None:
+    """One param's spec (a model's overrides merged in): its type, keys, ranges for every
+    regime and optimizer, values and condition; ``seen``: the params before it."""
+    key = f"params.{name}"
+    if not isinstance(spec, dict) or spec.get("type") not in TYPES:
+        raise fail(key, f"needs 'type' one of {', '.join(TYPES)}")
+    allowed = TYPES[spec["type"]] | {"type", *OVERRIDES}
+    extra = set(spec) - allowed
+    if extra:
+        raise fail(f"{key}.{sorted(extra)[0]}", f"unknown key; allowed for a "
+                   f"{spec['type']}: {', '.join(sorted(allowed))}")
+    _check_overrides(spec.get("regimes"), REGIMES, "regimes", fail, key)
+    by_optimizer = spec.get("optimizers") or {}
+    _check_overrides(by_optimizer, OPTIMIZERS, "optimizers", fail, key)
+    for optimizer, override in by_optimizer.items():
+        where = f"{key}.optimizers.{optimizer}"
+        extra = set(override or {}) - (TYPES[spec["type"]] | {"regimes"})
+        if extra:
+            raise fail(f"{where}.{sorted(extra)[0]}", "unknown key; an optimizer's override "
+                       f"takes {', '.join(sorted(TYPES[spec['type']] | {'regimes'}))}")
+        _check_overrides((override or {}).get("regimes"), REGIMES, "regimes", fail, where)
+    for regime in REGIMES:
+        for optimizer in OPTIMIZERS:  # a trial may run with either (fixed, or default)
+            where = key
+            if optimizer in by_optimizer:
+                where = f"{key}.optimizers.{optimizer}"
+                if regime in (by_optimizer[optimizer].get("regimes") or {}):
+                    where += f".regimes.{regime}"
+            elif spec["type"] != "categorical" and not {"low", "high"} <= set(spec):
+                raise fail(key, f"no range for optimizer {optimizer}: give low and high, "
+                           f"or optimizers.{optimizer}: {{low: ..., high: ...}}")
+            merged = _merged(spec, regime, optimizer)
+            for value in _check_spec(name, merged, fail, where):
+                _check_value(name, value, fail, where)
+    when = spec.get("when")
+    if when is not None:
+        if not isinstance(when, dict) or not set(when) <= set(seen):
+            raise fail(f"{key}.when", "must map earlier params to the value(s) that enable "
+                       f"this one; earlier params: {', '.join(seen) or 'none'}")
 
 
 def _check_overrides(overrides, accepted, what: str, fail, key) -> None:
