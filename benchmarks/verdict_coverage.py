@@ -2,7 +2,7 @@
 design, with a known truth, through the analysis unchanged.
 
     python benchmarks/verdict_coverage.py [--quick] [--replicates 1000] [--json PATH]
-        [--levels 0.8 0.9 0.95] [--trials 6] [--baselines 3] [--confirm 2] [--rho 0]
+        [--levels 0.8 0.9 0.95] [--trials 5] [--baselines 2] [--confirm 3] [--rho 0]
 
 Each replicate is one search of the design ``python -m hpo_prune.search`` runs (the quick
 preset's by default): per regime ``--baselines`` unpruned runs (seeds 0 .. B-1), the pruned
@@ -46,6 +46,9 @@ from analysis import analyse
 from analysis.compare import compare_regimes
 from hpo_prune.levels import fresh_seed, next_level, search_seed
 from hpo_prune.objectives import FINE_TUNED, SCRATCH
+from hpo_prune.search.cli import PRESETS
+
+QUICK = PRESETS["quick"]  # the design simulated by default: the README's main command's
 
 VAL_IMAGES, TEST_IMAGES, CHANCE = 288, 360, 0.10
 # name -> {regime: {level: mean accuracy}}, {level: seed sd (points)}, {level: config sd}
@@ -162,10 +165,11 @@ def main(argv=None) -> int:
                    help="200 replicates per scenario (a few minutes on 2 cores)")
     p.add_argument("--replicates", type=int, default=1000)
     p.add_argument("--scenarios", nargs="+", default=list(SCENARIOS), choices=list(SCENARIOS))
-    p.add_argument("--levels", nargs="+", type=float, default=[0.8, 0.9, 0.95])
-    p.add_argument("--trials", type=int, default=6, help="per study, the baselines included")
-    p.add_argument("--baselines", type=int, default=3)
-    p.add_argument("--confirm", type=int, default=2)
+    p.add_argument("--levels", nargs="+", type=float, default=list(QUICK["levels"]))
+    p.add_argument("--trials", type=int, default=QUICK["trials"],
+                   help="per study, the baselines included (default: the quick preset's)")
+    p.add_argument("--baselines", type=int, default=QUICK["baseline_seeds"])
+    p.add_argument("--confirm", type=int, default=QUICK["confirm"])
     p.add_argument("--rho", type=float, default=0.0,
                    help="correlation of one seed's effect between the regimes (default 0)")
     p.add_argument("--seed", type=int, default=0)

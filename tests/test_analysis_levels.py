@@ -122,8 +122,11 @@ def test_levels_rows_lead_and_within_x_is_a_description_without_interval():
 
 @pytest.mark.parametrize("scenario", ["identical", "gap grows"])
 def test_the_interval_covers_the_truth_on_simulated_searches(scenario):
-    settings = type("Settings", (), {"levels": [0.8, 0.9, 0.95], "trials": 6, "baselines": 3,
-                                     "confirm": 2, "rho": 0.0, "replicates": 150})()
+    quick = verdict_coverage.QUICK  # the default command's design
+    settings = type("Settings", (), {"levels": list(quick["levels"]), "trials": quick["trials"],
+                                     "baselines": quick["baseline_seeds"],
+                                     "confirm": quick["confirm"], "rho": 0.0,
+                                     "replicates": 150})()
     rows = verdict_coverage.run_scenario(scenario, settings, np.random.default_rng(0))
     assert len(rows) == 3
     for row in rows:
