@@ -6,7 +6,7 @@
   deviation as error bars, the fitted front as a line with its bootstrap 95% band shaded, the
   unpruned reference (mean of the baseline runs) as a dashed line, ± its seed std shaded.
 - ``summary``: across datasets, the % of parameters removed within 0.5 / 1 / 2 points of the
-  unpruned val accuracy, per regime, with bootstrap 95% intervals (a row per model).
+  unpruned val accuracy, per regime, with bootstrap percentile intervals (a row per model).
 - ``hypervolume``: hypervolume of the completed trials over trial numbers, per study
   (confirmation runs left out: the curve shows the search's progress).
 - ``levels_{dataset}`` (searches with pruning levels): a row per model; left, the test
@@ -195,7 +195,8 @@ def levels_figure(results: list[StudyResult], comparison, dataset: str, out: Pat
 
 
 def summary_figure(summary, tolerances, out: Path) -> list[str]:
-    """Bars of % removed within each tolerance, per dataset and regime, with 95% intervals."""
+    """Bars of % removed within each tolerance, per dataset and regime, with bootstrap
+    percentile intervals."""
     models = sorted(set(summary["model"]))
     datasets = sorted(set(summary["dataset"]))
     fig, axes = plt.subplots(len(models), len(tolerances), squeeze=False, sharey=True,
@@ -236,7 +237,8 @@ def summary_figure(summary, tolerances, out: Path) -> list[str]:
             ax.grid(axis="y", alpha=0.3)
         row[0].set_ylabel("parameters removed (%)")
     handles = [Patch(color=COLORS.get(r, OTHER), label=LABELS.get(r, r)) for r in regimes]
-    handles.append(Line2D([], [], color="black", lw=1.2, label="bootstrap 95% interval"))
+    handles.append(Line2D([], [], color="black", lw=1.2,
+                          label="bootstrap interval (2.5-97.5 percentiles)"))
     fig.legend(handles=handles, loc="upper center", ncol=3, fontsize=8,
                bbox_to_anchor=(0.5, 0.0), frameon=False)
     fig.suptitle("Largest parameter reduction within X points of the unpruned reference "

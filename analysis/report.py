@@ -85,7 +85,7 @@ def _method_html(n_boot: int, seed: int) -> str:
         "comparison built on them are marked not meaningful.</li>"
         f"<li>Bootstrap: {n_boot} resamples (seed {seed}) of each study's completed pruned "
         "configurations with replacement, and of the seeds inside each drawn configuration and "
-        "of the reference's baseline runs, so the intervals include seed noise; 95% intervals "
+        "of the reference's baseline runs, so the intervals include seed noise; the intervals "
         "are the 2.5th and 97.5th percentiles, as they come out (a maximum's point estimate "
         "often sits at the top of its interval). Fine-tuned minus scratch: the two studies "
         "resampled independently; these bootstrap intervals' coverage is not established "
@@ -123,9 +123,10 @@ def _index_html(results: Results, report: Report, figure_files: list[str],
               "<p class=note>Largest fraction of parameters removed within X points of the "
               "unpruned reference (mean val accuracy of the baseline runs), selected on val, "
               "reported with the selected configuration's test accuracy (seed mean &plusmn; "
-              "std when it was run on several seeds); bootstrap 95% intervals over "
-              "configurations and seeds. \"Stayed at chance\": completed runs whose val "
-              "accuracy is below 1/classes + "
+              "std when it was run on several seeds); bootstrap percentile intervals over "
+              "configurations and seeds (searches without levels; with levels the figure is "
+              "the largest level held, without interval). \"Stayed at chance\": completed "
+              "runs whose val accuracy is below 1/classes + "
               f"{100 * CHANCE_MARGIN:g} points.</p>",
               tables.html_table(tables.headline_rows(report.summary, labels))]
     if len(report.comparison):

@@ -35,8 +35,10 @@ def _removed_cell(row: pd.Series, label: str) -> str:
     if not_trained(row):
         return "not meaningful (the reference did not train; see note)"
     low, high = row[f"removed_{label}_lo"], row[f"removed_{label}_hi"]
-    interval = ("insufficient trials" if pd.isna(low)
-                else f"95% CI {100 * low:.1f} to {100 * high:.1f}")
+    leveled = any(str(c).startswith("kept_at_") and pd.notna(row[c]) for c in row.index)
+    interval = ("the largest level held; no interval" if leveled else
+                "insufficient trials" if pd.isna(low)
+                else f"bootstrap interval {100 * low:.1f} to {100 * high:.1f}")
     seeds = int(row.get(f"n_seeds_{label}", 1) or 1)
     number = row[f"trial_{label}"]
     test = _pct(row[f"test_acc_{label}"])

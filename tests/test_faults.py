@@ -130,7 +130,8 @@ def test_driver_killed_at_each_point_resumes_to_exact_counts(tmp_path):
     trials.csv equal to the storage, and the Tune experiment agreeing with Optuna."""
     folder = tmp_path / "k"
     args = [*TINY, "--epochs", "2", "--regimes", "scratch", "--trials", "5",
-            "--max-concurrent", "2", "--name", "k", "--results", str(tmp_path),
+            "--baseline-seeds", "3", "--max-concurrent", "2", "--name", "k",
+            "--results", str(tmp_path),
             "--keep-models", "all"]  # every COMPLETE trial's model, checked below
     for i, point in enumerate(KILL_POINTS):
         count = 2 if point in ("trial-start", "csv-write") else 1
@@ -153,7 +154,7 @@ def test_driver_killed_at_each_point_resumes_to_exact_counts(tmp_path):
     main = [t for t in complete if t.user_attrs.get("confirms") is None]
     assert len(main) == 5  # --trials: the confirmation runs come on top
     assert not [t for t in trials if t.state in (State.RUNNING, State.WAITING)]
-    # the default 3 baselines kept their seeds through the kills, and every non-baseline
+    # the 3 baselines kept their seeds through the kills, and every non-baseline
     # front configuration was confirmed once, with seed + 1 (the default --confirm 1)
     assert sorted(t.user_attrs["config"]["seed"] for t in main
                   if t.user_attrs["baseline"]) == [0, 1, 2]

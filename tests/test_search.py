@@ -217,8 +217,8 @@ def test_diverging_trial_is_recorded_fail_and_the_search_goes_on(tmp_path):
 
 
 def test_interrupted_search_resumes_to_exact_counts(tmp_path):
-    args = [*TINY, "--regimes", "scratch", "--trials", "4", "--max-concurrent", "1",
-            "--name", "r", "--results", str(tmp_path)]
+    args = [*TINY, "--regimes", "scratch", "--trials", "4", "--baseline-seeds", "3",
+            "--max-concurrent", "1", "--name", "r", "--results", str(tmp_path)]
     proc = subprocess.Popen([sys.executable, "-m", "hpo_prune.search", *args], cwd=tmp_path,
                             env=ENV, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
                             text=True, start_new_session=True)
@@ -236,7 +236,7 @@ def test_interrupted_search_resumes_to_exact_counts(tmp_path):
     search(*args, "--resume", cwd=tmp_path)
     study = next(iter(studies(tmp_path / "r").values()))
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))
-    # the defaults: 3 baselines (seeds 0, 1, 2) among the 4, then one confirmation run (seed
+    # 3 baselines (seeds 0, 1, 2) among the 4, then one confirmation run (seed
     # 1) of the sampled trial, which has fewer parameters than the baselines: on the front
     main = [t for t in complete if t.user_attrs.get("confirms") is None]
     assert len(main) == 4

@@ -9,7 +9,6 @@ import json
 
 import optuna
 import pandas as pd
-import pytest
 
 from hpo_prune import models
 from hpo_prune.config import TrialConfig

@@ -59,7 +59,8 @@ def test_a_models_overrides_apply_to_that_model_only(tmp_path):
     path.write_text("models: [vgg16, vgg16_bn]\nparams:\n  lr: {type: float, log: true, "
                     "low: 0.0001, high: 0.001, optimizers: {adamw: {regimes: {pretrained: "
                     "{low: 0.0002, high: 0.0009}}}}, models: {vgg16_bn: {low: 0.001, high: "
-                    "0.01, optimizers: {adamw: {regimes: {pretrained: {low: 0.002, high: 0.02}}}}}}}\n")
+                    "0.01, optimizers: {adamw: {regimes: {pretrained: {low: 0.002, "
+                    "high: 0.02}}}}}}}\n")
     plain, bn = spaces.load(str(path), "vgg16"), spaces.load(str(path), "vgg16_bn")
     assert (plain.spec("lr", "scratch", "adamw")["low"],
             plain.spec("lr", "pretrained", "adamw")["low"]) == (0.0001, 0.0002)

@@ -105,7 +105,8 @@ def test_unreachable_postgres_is_one_line_exit_2(tmp_path):
 
 
 def test_two_searches_write_one_database_at_once(postgres_url, tmp_path):
-    drivers = {name: start([*SCRATCH, "--trials", "3", "--max-concurrent", "1", "--name", name,
+    drivers = {name: start([*SCRATCH, "--trials", "3", "--baseline-seeds", "3",
+                            "--max-concurrent", "1", "--name", name,
                             "--results", str(tmp_path / name), "--storage", postgres_url],
                            tmp_path)
                for name in ("a", "b")}
@@ -126,7 +127,8 @@ def test_two_drivers_share_one_search_with_join(postgres_url, tmp_path):
     --trials finished trials, each run once, one set of baselines, each front configuration
     confirmed once, nothing left running or failed."""
     common = [*SCRATCH, "--epochs", "2", "--train-subset", "256", "--trials", "6",
-              "--max-concurrent", "1", "--name", "shared", "--storage", postgres_url,
+              "--baseline-seeds", "3", "--max-concurrent", "1", "--name", "shared",
+              "--storage", postgres_url,
               "--keep-models", "all"]  # every trial's model, in its driver's folder (below)
     first = start([*common, "--results", str(tmp_path / "A")], tmp_path)
     deadline = time.time() + 120  # B joins once A has created the study
@@ -141,7 +143,7 @@ def test_two_drivers_share_one_search_with_join(postgres_url, tmp_path):
     assert [t.number for t in trials] == list(range(len(trials)))
     assert not [t for t in trials if t.state in (State.RUNNING, State.WAITING)]
     assert not [t for t in trials if t.user_attrs.get("fail_reason") == INTERRUPTED]
-    assert sum(t.user_attrs["baseline"] for t in trials) == 3  # --baseline-seeds' default
+    assert sum(t.user_attrs["baseline"] for t in trials) == 3  # --baseline-seeds 3
     sampled = [tuple(sorted(t.params.items())) for t in main if not t.user_attrs["baseline"]]
     assert len(set(sampled)) == len(sampled)  # B's sampler is not A's seeded twin
     on_front = non_dominated([t.values for t in main])

@@ -11,11 +11,9 @@ Training is one ``training.fit`` on the corpus: the project's one loop, optimize
 """
 from __future__ import annotations
 
-import dataclasses
 import hashlib
 import json
 import os
-import sys
 import time
 from pathlib import Path
 from typing import Callable
