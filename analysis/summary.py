@@ -128,9 +128,10 @@ def analyse_study(name: str, trials: pd.DataFrame, tolerances=TOLERANCES, n_boot
     notes = [baseline_note] if baseline_note else []
     if ref is not None and not ref.trained:
         notes.insert(0, ref.untrained_note)
-    if len(pruned) < MIN_TRIALS:
+    if len(pruned) < MIN_TRIALS:  # with levels only the hypervolume's interval is missing
         notes.append(f"insufficient trials: {len(pruned)} completed pruned trial(s), "
-                     f"intervals need {MIN_TRIALS}")
+                     f"{'the hypervolume interval needs' if levels else 'intervals need'} "
+                     f"{MIN_TRIALS}")
     return StudyResult(name, _first(trials, "model"), dataset, _first(trials, "regime"),
                        trials, pruned, baseline, baseline_note,
                        visible(fronts.pareto_front(configs)), fit,
