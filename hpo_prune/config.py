@@ -166,7 +166,7 @@ class TrialConfig:
     def resolved(self) -> "TrialConfig":
         """This config with the training recipe's 'auto' values set: optimizer, lr,
         warm-up, head init and pruning criterion from the model family's measured defaults
-        (``models.recipe``), the augmentation from the dataset's (``data.datasets.AUGMENT``)."""
+        (``models.recipe``; an unpruned run's from ``models.DENSE`` where it has one), the augmentation from the dataset's (``data.datasets.AUGMENT``)."""
         done = self
         if self.criterion == "auto":
             from .models import criterion
@@ -182,7 +182,8 @@ class TrialConfig:
         from .models import recipe
 
         defaults = recipe(self.model, self.init,
-                          None if self.optimizer == "auto" else self.optimizer)
+                          None if self.optimizer == "auto" else self.optimizer,
+                          dense=self.prune_ratio == 0)
         return done.replace(optimizer=defaults["optimizer"],
                             lr=self.lr if self.lr > 0 else defaults["lr"],
                             warmup=self.warmup if self.warmup >= 0 else defaults["warmup"],

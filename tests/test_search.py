@@ -74,7 +74,7 @@ def test_search_runs_two_studies_with_both_objectives(two_studies):
         # the seeds --seed (0) and --seed + 1
         assert len(baselines) == 2
         assert sorted(t.user_attrs["config"]["seed"] for t in baselines) == [0, 1]
-        lr = models.recipe("mobilenet_v2", study.user_attrs["regime"])["lr"]
+        lr = models.recipe("mobilenet_v2", study.user_attrs["regime"], dense=True)["lr"]
         for baseline in baselines:
             assert baseline.params["prune_ratio"] == 0.0 and baseline.params["lr"] == lr
             assert baseline.values[1] == pytest.approx(1.0)

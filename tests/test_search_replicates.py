@@ -51,7 +51,8 @@ def confirmations(study: optuna.Study) -> list[optuna.trial.FrozenTrial]:
 
 
 def test_baselines_are_queued_with_consecutive_seeds_and_the_recipe_learning_rate():
-    lr = models.recipe("vgg16", "scratch")["lr"]  # the family's default optimizer's
+    # the family's default optimizer's, for an unpruned run
+    lr = models.recipe("vgg16", "scratch", dense=True)["lr"]
     vgg = spaces.load("vgg.yaml", "vgg16")
     low = 2 * lr  # a range above the recipe's rate: Optuna runs a queued value as it is
     above = spaces.SearchSpace(vgg.path, {**vgg.params, "lr": {"type": "float", "log": True,
@@ -75,7 +76,7 @@ def test_baselines_are_queued_with_consecutive_seeds_and_the_recipe_learning_rat
                        "tpe", 0, 5, False, baseline_seeds=1)
     (queued,) = other.study.get_trials()
     assert queued.system_attrs["fixed_params"]["lr"] == models.recipe("vgg16", "scratch",
-                                                                      "sgd")["lr"]
+                                                                      "sgd", dense=True)["lr"]
 
 
 def test_no_more_baselines_than_the_target_and_none_in_a_grid_study():
@@ -252,8 +253,8 @@ def test_tiny_search_with_baseline_seeds_and_confirmations_resumes_without_dupli
         assert len(main) == 4  # --trials counts the baselines, not the confirmations
         baselines = [t for t in main if t.user_attrs["baseline"]]
         assert sorted(t.user_attrs["config"]["seed"] for t in baselines) == [seed, seed + 1]
-        assert {t.params["lr"] for t in baselines} == {models.recipe("mobilenet_v2",
-                                                                     "scratch")["lr"]}
+        assert {t.params["lr"] for t in baselines} == {models.recipe(
+            "mobilenet_v2", "scratch", dense=True)["lr"]}
         assert all(t.params["prune_ratio"] == 0.0 for t in baselines)
         on_front = non_dominated([t.values for t in main])
         front = [t for t, on in zip(main, on_front) if on and not t.user_attrs["baseline"]]

@@ -185,10 +185,20 @@ def test_config_validation_rejects_bad_numbers():
 def test_auto_recipe_resolves_to_the_model_familys_defaults():
     for model in models.MODELS:
         for regime in ("scratch", "pretrained"):
-            resolved = TrialConfig(model=model, init=regime).validate().resolved()
-            expected = models.recipe(model, regime)
-            assert (resolved.optimizer, resolved.lr, resolved.warmup) == \
-                (expected["optimizer"], expected["lr"], expected["warmup"])
+            for ratio in (0.0, 0.8):  # unpruned runs take the family's dense recipe
+                resolved = TrialConfig(model=model, init=regime,
+                                       prune_ratio=ratio).validate().resolved()
+                expected = models.recipe(model, regime, dense=ratio == 0)
+                assert (resolved.optimizer, resolved.lr, resolved.warmup,
+                        resolved.head_init) == (expected["optimizer"], expected["lr"],
+                                                expected["warmup"], expected["head_init"])
+    # VGG16's dense recipe (a linear-probe head, chosen on unpruned val) is not its pruned one
+    dense = TrialConfig(model="vgg16", init="pretrained").resolved()
+    pruned = dense.replace(prune_ratio=0.8, lr=0.0, warmup=-1.0, head_init="auto").resolved()
+    assert (dense.head_init, pruned.head_init) == ("probe", "random")
+    assert (dense.lr, dense.warmup) == (models.DENSE[("vgg16", "pretrained", "adamw")]["lr"],
+                                        0.3)
+    assert pruned.lr == models.RECIPES["vgg16"]["pretrained"]["adamw"]["lr"]
     given = TrialConfig(model="vgg16", optimizer="sgd", lr=0.02, warmup=0.0).resolved()
     assert (given.optimizer, given.lr, given.warmup) == ("sgd", 0.02, 0.0)
 

@@ -134,7 +134,8 @@ def requeue(study: optuna.Study, trial) -> bool:
 
 def baseline_params(space: SearchSpace, base: TrialConfig) -> dict:
     """The unpruned baseline's parameters: ``space.baseline`` with, where the space samples the
-    learning rate, the model family's default one for the regime (``models.recipe``, of the
+    learning rate, the model family's default one for an unpruned run of the regime
+    (``models.recipe`` with ``dense``, of the
     optimizer the space fixes, else of the family's default optimizer), even where it lies
     outside the space's range (Optuna runs a queued value outside its range as it is)."""
     default = recipe(base.model, base.init)["optimizer"]
@@ -142,7 +143,8 @@ def baseline_params(space: SearchSpace, base: TrialConfig) -> dict:
     if "lr" in params:
         optimizer = space.optimizer(params, default)
         params["lr"] = recipe(base.model, base.init,
-                              None if optimizer in (None, "auto") else optimizer)["lr"]
+                              None if optimizer in (None, "auto") else optimizer,
+                              dense=True)["lr"]
     return params
 
 
