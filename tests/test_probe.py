@@ -84,12 +84,19 @@ def test_two_classes_become_two_logits():
 
 
 def test_recipe_resolves_head_init_per_family_and_explicit_wins(monkeypatch):
-    # VGG16 chose the random head in both regimes on val (docs/recipe.md): a family listed
-    # in HEAD_INIT gets its entry, every other (model, regime) the random head
-    assert TrialConfig(model="vgg16", init="pretrained").resolved().head_init == "random"
+    # VGG16's pruned runs chose the random head in both regimes on val, its unpruned runs the
+    # probe (models.DENSE, docs/recipe.md): a family listed in HEAD_INIT gets its entry for
+    # pruned runs, every other (model, regime) the random head
+    pruned = {"prune_ratio": 0.8}
+    assert TrialConfig(model="vgg16", init="pretrained", **pruned).resolved().head_init == \
+        "random"
+    for regime in ("scratch", "pretrained"):
+        assert TrialConfig(model="vgg16", init=regime).resolved().head_init == "probe"
     monkeypatch.setitem(models.HEAD_INIT, ("vgg16", "pretrained"), "probe")
-    assert TrialConfig(model="vgg16", init="pretrained").resolved().head_init == "probe"
-    assert TrialConfig(model="vgg16", init="scratch").resolved().head_init == "random"
+    assert TrialConfig(model="vgg16", init="pretrained", **pruned).resolved().head_init == \
+        "probe"
+    assert TrialConfig(model="vgg16", init="scratch", **pruned).resolved().head_init == \
+        "random"
     assert TrialConfig(model="mobilenet_v2", init="pretrained").resolved().head_init == "random"
     explicit = TrialConfig(model="vgg16", init="pretrained", head_init="random", lr=1e-3,
                            optimizer="adamw", warmup=0.1)

@@ -43,14 +43,17 @@ def cache_dir() -> Path:
 
 def settings(config: TrialConfig, source: str = "fractal") -> dict:
     """Everything that determines the pre-trained weights (the cache key hashes it)."""
-    from ..models import resolve_head
+    from .. import models
 
     size = config.image_size or NATIVE_SIZE.get(config.dataset, 32)
-    head = resolve_head(config.head, size)
-    # the recipe a trial of this model would get (optimizer, warm-up, schedule, batch...)
-    # from scratch; the corpus's random crops keep its labels (its classes are whole shapes)
+    head = models.resolve_head(config.head, size)
+    # the recipe a pruned trial of this model would get (optimizer, warm-up, schedule,
+    # batch...) from scratch, not the unpruned runs' (models.DENSE: its probe head is for a
+    # fine-tuning); the corpus's random crops keep its labels (its classes are whole shapes)
+    family = models.recipe(config.model, "scratch")
     recipe = TrialConfig(model=config.model, epochs=config.pretrain_epochs,
-                         lr=config.pretrain_lr, augment="crop").resolved()
+                         lr=config.pretrain_lr or family["lr"], optimizer=family["optimizer"],
+                         warmup=family["warmup"], head_init="random", augment="crop").resolved()
     return {"format": FORMAT, "source": source, "model": config.model, "head": head,
             "image_size": size, "classes": config.fractal_classes,
             "per_class": config.fractal_per_class, "holdout": HOLDOUT,
@@ -157,7 +160,7 @@ def _train(s: dict, pt: Path, meta: Path, device: str, log: Log, heads: list[str
     # mirroring is label-preserving (the corpus mirrors at random); val = test = held out
     data = Data(s["source"], s["classes"], train, holdout, holdout, mean, std, True, size)
     config = TrialConfig(model=model_name, head=s["head"], image_size=size, seed=s["seed"],
-                         device=device, **s["training"])
+                         device=device, head_init="random", **s["training"])
     torch.manual_seed(config.seed)
     model = models.build(model_name, s["classes"], size, s["head"])
     result = fit(model, config, data, log=log)
