@@ -94,6 +94,19 @@ def test_cache_key_covers_what_determines_the_weights_only(monkeypatch):
     assert pretrain.cache_dir() == Path.home() / ".cache" / "hpo_prune" / "pretrained"
 
 
+def test_pretraining_uses_the_familys_from_scratch_recipe_not_the_dense_one():
+    # an unpruned fine-tuning has its own recipe (models.DENSE); the pre-training is the
+    # family's from-scratch one, so changing DENSE never moves the checkpoint or its key
+    from hpo_prune import models
+
+    for model in models.MODELS:
+        training = pretrain.settings(TrialConfig(model=model, init="pretrained"))["training"]
+        family = models.recipe(model, "scratch")
+        assert (training["optimizer"], training["lr"], training["warmup"]) == \
+            (family["optimizer"], family["lr"], family["warmup"]), model
+    assert pretrain.settings(TrialConfig(init="pretrained"))["training"]["warmup"] == 0.1
+
+
 def test_two_concurrent_processes_train_one_checkpoint(cache):
     env = dict(os.environ, **{pretrain.CACHE_ENV: str(cache), "OMP_NUM_THREADS": "1"})
     command = [sys.executable, "-m", "hpo_prune.pretrain", *TINY]
