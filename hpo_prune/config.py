@@ -166,7 +166,8 @@ class TrialConfig:
     def resolved(self) -> "TrialConfig":
         """This config with the training recipe's 'auto' values set: optimizer, lr,
         warm-up, head init and pruning criterion from the model family's measured defaults
-        (``models.recipe``; an unpruned run's from ``models.DENSE`` where it has one), the augmentation from the dataset's (``data.datasets.AUGMENT``)."""
+        (``models.recipe``; an unpruned run's from ``models.DENSE`` where it has one), the
+        augmentation from the dataset's (``data.datasets.AUGMENT``)."""
         done = self
         if self.criterion == "auto":
             from .models import criterion

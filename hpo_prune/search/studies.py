@@ -135,9 +135,9 @@ def requeue(study: optuna.Study, trial) -> bool:
 def baseline_params(space: SearchSpace, base: TrialConfig) -> dict:
     """The unpruned baseline's parameters: ``space.baseline`` with, where the space samples the
     learning rate, the model family's default one for an unpruned run of the regime
-    (``models.recipe`` with ``dense``, of the
-    optimizer the space fixes, else of the family's default optimizer), even where it lies
-    outside the space's range (Optuna runs a queued value outside its range as it is)."""
+    (``models.recipe`` with ``dense``, of the optimizer the space fixes, else of the family's
+    default optimizer), even where it lies outside the space's range (Optuna runs a queued
+    value outside its range as it is)."""
     default = recipe(base.model, base.init)["optimizer"]
     params = space.baseline(base.init, default)
     if "lr" in params:
