@@ -142,7 +142,15 @@ _SIZES: dict[tuple, tuple[int | None, str]] = {}
 
 
 def val_images(runs: pd.DataFrame) -> tuple[int | None, str]:
-    """Size of the val split the ``runs`` were evaluated on, and why when it is unknown."""
+    """Size of the val split the ``runs`` were evaluated on, and why when it is unknown: as
+    the trials recorded it (``val_images``), else (searches from before they did) counted by
+    loading the dataset as a trial would."""
+    if "val_images" in runs.columns:
+        recorded = {int(v) for v in runs["val_images"] if _plain(v) is not None}
+        if len(recorded) == 1:
+            return recorded.pop(), ""
+        if len(recorded) > 1:
+            return None, "val split size unknown: the runs differ in their data settings"
     missing = [c for c in VAL_SETTINGS[:3] if c not in runs.columns]
     if missing:
         return None, f"val split size unknown: the table lacks {', '.join(missing)}"
@@ -162,7 +170,7 @@ def _plain(value):
 
 def _count(settings: dict) -> tuple[int | None, str]:
     """Load the dataset as a trial would (never downloading) and count its val split."""
-    from hpo_prune.config import TrialConfig
+    from hpo_prune.settings import TrialConfig
 
     name = settings["dataset"]
     kwargs = {k: v for k, v in settings.items() if v is not None and v != ""}
@@ -171,7 +179,7 @@ def _count(settings: dict) -> tuple[int | None, str]:
         if key in kwargs:
             kwargs[key] = kind(kwargs[key])
     try:
-        config = TrialConfig(**kwargs, download=False)
+        config = TrialConfig(**kwargs, download=False).data
         from hpo_prune.data import datasets
 
         if name == "caltech101" and not _caltech_cached(datasets.data_root(config), config):

@@ -8,12 +8,11 @@ are in [0, 1], counts are integers, seconds are floats.
 """
 from __future__ import annotations
 
-import dataclasses
 
 import numpy as np
 import pandas as pd
 
-from hpo_prune.config import TrialConfig
+from hpo_prune.settings import TrialConfig
 from hpo_prune.errors import UsageError
 from hpo_prune.search.trials_table import COLUMNS, LEADING
 
@@ -26,7 +25,7 @@ INTS = ("trial", "confirms", "params_total", "params_remaining", "macs_dense", "
 TEXT = ("study", "model", "dataset", "regime", "source", "driver", "fail_reason", "model_dir")
 BOOLS = ("model_kept",)  # True / False, empty where unknown
 FIXED = tuple(LEADING)  # typed here; added (empty) when a table lacks one
-CONFIG_TYPES = {f.name: str(f.type) for f in dataclasses.fields(TrialConfig)}
+CONFIG_TYPES = {key: str(TrialConfig.field(key).type) for key in TrialConfig.keys()}
 # what the analysis reads; a table without one of these is not the search's
 REQUIRED = ("study", "trial", "state", "baseline", "regime", "val_acc", "remaining_fraction",
             "test_acc", "model", "dataset")

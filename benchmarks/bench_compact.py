@@ -20,7 +20,7 @@ from pathlib import Path
 import torch
 
 from hpo_prune import models
-from hpo_prune.config import TrialConfig
+from hpo_prune.settings import TrialConfig
 from hpo_prune.files import MODEL_FILE
 from hpo_prune.pruning import count, magnitude_masks
 from hpo_prune.training.checkpoint import load_model, save_model

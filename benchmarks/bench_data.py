@@ -86,7 +86,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    data = datasets.load(TrialConfig())
+    data = datasets.load(TrialConfig().data)
     split = data.train
     transform = BatchTransform(data.mean, data.std, flip=True, pad=4, device=device,
                                channels_last=True)

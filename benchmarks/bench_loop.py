@@ -69,7 +69,7 @@ def main(argv=None) -> int:
           "need --repeats >= 1 and --images >= --batch-size >= 2")
     if args.threads:
         torch.set_num_threads(args.threads)
-    data = datasets.load(TrialConfig(train_subset=args.images))  # digits, 32 px, offline
+    data = datasets.load(TrialConfig(train_subset=args.images).data)  # digits, 32 px, offline
     split, device = data.train, resolve_device(args.device)
     normalise = BatchTransform(data.mean, data.std, flip=False, pad=0, device=device,
                                channels_last=True, precision="bf16")

@@ -20,11 +20,12 @@ import torch
 
 from hpo_prune.data import datasets
 from hpo_prune import models
-from hpo_prune.config import TrialConfig
+from hpo_prune.settings import PruneSettings, TrialConfig
 from hpo_prune.errors import cli_main
 from hpo_prune.training.loop import train_epoch
 from hpo_prune.pruning import Pruner, count
 from hpo_prune.trial import transforms_for
+from hpo_prune.resolution import resolve
 
 
 def _best_time(fn, repeats: int) -> float:
@@ -40,7 +41,7 @@ def train_throughput(name: str, images: int, batch: int, rounds: int) -> dict:
     """img/s of train_epoch per variant (best of interleaved rounds), and the cost of one
     mask re-application and one mask recomputation (done every --prune-every steps)."""
     config = TrialConfig(model=name, train_subset=images, batch_size=batch)
-    data = datasets.load(config)
+    data = datasets.load(config.data)
     transform = transforms_for(data, torch.device("cpu"))
     shape = (1, 3, data.image_size, data.image_size)
     variants = {"dense": None,
@@ -57,11 +58,11 @@ def train_throughput(name: str, images: int, batch: int, rounds: int) -> dict:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
         pruner = None
         if pconfig is not None:  # a one-step window: pruned at once, then fine-tuning
-            pruner = Pruner(model, pconfig, 1, shape)
+            pruner = Pruner(model, resolve(pconfig).prune, 1, shape, name=name)
             pruner.before_step()
             extra[f"{key}: re-apply masks (every step)"] = _best_time(pruner.after_step, 5)
             extra[f"{key}: recompute masks (every k steps)"] = _best_time(
-                lambda: pruner.prune_to(pconfig.prune_ratio), 2)
+                lambda: pruner.prune_to(pconfig.prune.prune_ratio), 2)
         runs[key] = (model, optimizer, scheduler, pruner)
     rates = {key: 0.0 for key in variants}
     for r in range(rounds + 1):  # interleaved, so load changes hit all variants; r=0 warms up
@@ -96,7 +97,7 @@ def inference(name: str, ratios, batches_: tuple, size: int, scope: str) -> list
         if ratio:
             config = TrialConfig(model=name, prune_ratio=ratio, granularity="filter",
                                  scope=scope, schedule="one_shot")
-            pruner = Pruner(model, config, 1, shape)
+            pruner = Pruner(model, resolve(config).prune, 1, shape, name=name)
             pruner.before_step()
             model = pruner.finish()
         built[ratio] = model
@@ -123,7 +124,7 @@ def main(argv=None) -> int:
     p.add_argument("--batch", type=int, default=64)
     p.add_argument("--rounds", type=int, default=6)
     p.add_argument("--scope", default="local", choices=("local", "global"))
-    p.add_argument("--prune-every", type=int, default=TrialConfig.prune_every)
+    p.add_argument("--prune-every", type=int, default=PruneSettings.prune_every)
     args = p.parse_args(argv)
     print(f"torch {torch.__version__}, {torch.get_num_threads()} threads; best of "
           f"{args.rounds} interleaved rounds (shared CPU: figures are noisy)")

@@ -41,7 +41,7 @@ def _run(args: tuple) -> dict:
     config = TrialConfig(**overrides).validate()
     started = time.perf_counter()
     result = run_trial(config)
-    return {"cell": cell, "seed": config.seed, "test": result.final["test_acc"],
+    return {"cell": cell, "seed": config.train.seed, "test": result.final["test_acc"],
             "val": result.final["val_acc"], "seconds": time.perf_counter() - started}
 
 

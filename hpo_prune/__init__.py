@@ -1,5 +1,5 @@
 """hpo_prune: how far can a CNN be pruned, and does pre-training let it be pruned further?"""
-from .config import TrialConfig
+from .settings import TrialConfig
 
 __all__ = ["TrialConfig", "load_model", "run_trial"]
 __version__ = "0.1.0"

@@ -5,14 +5,17 @@
 """
 from __future__ import annotations
 
-import dataclasses
 import sys
 
-from .config import TrialConfig
-from .errors import ArgumentParser, UsageError, check, cli_main
+from .errors import ArgumentParser, check, cli_main
+from .resolution import check_names
+from .settings import TrialConfig
+from .settings.fields import flag_of
 from .sources.pretrain import CACHE_ENV, CORPORA, DEFAULT_CACHE, ensure, load, settings
 
-# the pre-training command's flags for TrialConfig's fields (the context says "pretrain")
+# the pre-training command's flags for the fractal settings' record keys (the context says
+# "pretrain"); the model, --head, --image-size and --device are the trial's flags
+KEEP = ("model", "head", "image_size", "device")
 FLAGS = {"fractal_classes": "classes", "fractal_per_class": "per-class",
          "pretrain_epochs": "epochs", "pretrain_lr": "lr", "pretrain_seed": "seed"}
 
@@ -26,9 +29,8 @@ def parser() -> ArgumentParser:
                    help=f"pre-training corpus {{{', '.join(CORPORA)}}} (default: %(default)s)")
     p.add_argument("--rebuild", action="store_true",
                    help="train again and replace the cached checkpoint (e.g. a corrupt one)")
-    keep = ("model", "head", "image_size", "device")
-    skip = tuple(f.name for f in dataclasses.fields(TrialConfig)
-                 if f.metadata["group"] != "pretrain" and f.name not in keep)
+    skip = tuple(key for key in TrialConfig.keys()
+                 if TrialConfig.field(key).metadata["group"] != "pretrain" and key not in KEEP)
     TrialConfig.add_arguments(p, skip=skip, flags=FLAGS, defaults={"image_size": 32})
     return p
 
@@ -38,15 +40,10 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     check(args.corpus in CORPORA, f"unknown pre-training source {args.corpus!r}: use one of "
           f"{', '.join(CORPORA)} (downloaded weights such as imagenet need no pre-training)")
-    try:
-        config = TrialConfig.from_args(args).validate()
-    except UsageError as err:  # name the flags of this command
-        message = str(err)
-        for name, flag in FLAGS.items():
-            message = message.replace(f"--{name.replace('_', '-')} ", f"--{flag} ")
-        raise UsageError(message) from None
+    flags = (lambda key: FLAGS.get(key, flag_of(key)))  # errors name this command's flags
+    config = check_names(TrialConfig.from_args(args).validate(flags), flags)
     s = settings(config, args.corpus)
-    pt, trained = ensure(s, config.device, rebuild=args.rebuild,
+    pt, trained = ensure(s, config.train.device, rebuild=args.rebuild,
                          log=lambda line: print(line, flush=True))
     _, record = load(s)
     if not trained:

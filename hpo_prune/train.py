@@ -11,7 +11,8 @@ from pathlib import Path
 
 from .files import METRICS_FILE, MODEL_FILE
 from .training.checkpoint import is_finished, save_model, write_metrics
-from .config import TrialConfig
+from .resolution import resolve
+from .settings import TrialConfig
 from .errors import ArgumentParser, UsageError, cli_main
 
 
@@ -30,9 +31,10 @@ def parser() -> ArgumentParser:
 @cli_main
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    config = TrialConfig.from_args(args).validate()
-    out = Path(args.out or f"runs/{config.model}_{config.dataset}_{config.init}_"
-               f"{config.run_hash()}")
+    # resolved once, here: the folder's hash, metrics.json and model.json all hold it
+    config = resolve(TrialConfig.from_args(args))
+    out = Path(args.out or f"runs/{config.net.model}_{config.data.dataset}_"
+               f"{config.weights.init}_{config.run_hash()}")
     if is_finished(out):
         if not args.overwrite:
             raise UsageError(f"{out} already holds a finished run: pass --overwrite to replace "
@@ -52,12 +54,13 @@ def main(argv=None) -> int:
     def log(line: str) -> None:
         print(line, flush=True)
 
-    print(f"trial {config.model} on {config.dataset}, init {config.init}"
-          + (f" from {config.resolved_source}" if config.init == "pretrained" else "")
-          + f", {config.epochs} epochs -> {out}", flush=True)
+    print(f"trial {config.net.model} on {config.data.dataset}, init {config.weights.init}"
+          + (f" from {config.weights.source}" if config.weights.init == "pretrained" else "")
+          + f", {config.train.epochs} epochs -> {out}", flush=True)
     result = run_trial(config, log=log)
     out.mkdir(parents=True, exist_ok=True)
-    save_model(out, result.model, config, result.num_classes, result.image_size)
+    save_model(out, result.model, result.config, result.num_classes, result.image_size,
+               normalisation=result.data)
     write_metrics(out, result.metrics())
     f = result.final
     print(f"val_acc {f['val_acc']:.4f}  test_acc {f['test_acc']:.4f}  params "

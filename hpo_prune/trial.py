@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from . import models, sources
-from .config import TrialConfig
+from .resolution import resolve
+from .settings import TrialConfig
 from .data import datasets
 from .training.fit import (Reporter, TrialOutOfMemory, fit, out_of_memory_is_a_failure,
                            resolve_device, transforms_for)
@@ -29,16 +30,26 @@ __all__ = ["Reporter", "TrialOutOfMemory", "TrialResult", "build_model", "resolv
 class TrialResult:
     config: TrialConfig
     epochs: list[dict]
-    final: dict
+    final: dict  # its val_images and test_images say what the accuracies were measured on
     init: dict
     num_classes: int
     image_size: int
     model: nn.Module = field(repr=False)
+    data: dict = field(default_factory=dict)  # facts_of(the trial's data)
 
     def metrics(self) -> dict:
         """The metrics.json document."""
-        return {"config": self.config.to_dict(), "init": self.init, "epochs": self.epochs,
-                "final": self.final}
+        return {"config": self.config.to_dict(), "init": self.init, "data": self.data,
+                "epochs": self.epochs, "final": self.final}
+
+
+def facts_of(data: datasets.Data) -> dict:
+    """What a trial's data were, stored with its metrics and its model so that no reader
+    loads the dataset again to learn them: classes, split sizes, input size, and the mean and
+    std its images were normalised with (a deployed model needs them)."""
+    return {"classes": data.num_classes, "train_images": len(data.train),
+            "val_images": len(data.val), "test_images": len(data.test),
+            "image_size": data.image_size, "mean": list(data.mean), "std": list(data.std)}
 
 
 def build_model(config: TrialConfig, data: datasets.Data, weights: dict | None = None,
@@ -47,16 +58,17 @@ def build_model(config: TrialConfig, data: datasets.Data, weights: dict | None =
     already loaded); its head is fitted by a linear probe of the initial features (pre-trained,
     or the seeded init's from scratch: both regimes get the same head options) when the
     resolved ``head_init`` says so (``probe=False`` skips it: a resumed trial loads its own
-    head)."""
-    torch.manual_seed(config.seed)
-    model = models.build(config.model, data.num_classes, data.image_size, config.head)
+    head). ``config`` is resolved (``hpo_prune.resolution``)."""
+    config.require_resolved("build_model")
+    train = config.train
+    torch.manual_seed(train.seed)
+    model = models.build(config.net.model, data.num_classes, data.image_size, config.net.head)
     init = sources.initialise(model, config, weights)
-    resolved = config.resolved()
-    if resolved.head_init == "probe" and probe:
-        device = resolve_device(config.device)
+    if train.head_init == "probe" and probe:
+        device = resolve_device(train.device)
         model.to(device)
         init.update(fit_head(model, data.train, transforms_for(data, device, "none",
-                                                               resolved.precision)))
+                                                               train.precision)))
     return model, init
 
 
@@ -66,11 +78,17 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dic
               weights: dict | None = None) -> TrialResult:
     """Train one configuration; evaluate on val every epoch and on test once at the end.
     ``data`` and ``weights`` (the pretrained source's tensors) may come preloaded. Running out
-    of memory raises TrialOutOfMemory (a UsageError)."""
-    config = config.validate().resolved()
-    with out_of_memory_is_a_failure(config):
-        data = data if data is not None else datasets.load(config)
+    of memory raises TrialOutOfMemory (a UsageError). ``config`` is resolved here unless it
+    already is (a command line or the search resolved it): every record of the trial holds
+    the resolved one (``hpo_prune.resolution``)."""
+    config = resolve(config)
+    with out_of_memory_is_a_failure(config.train.batch_size):
+        data = data if data is not None else datasets.load(config.data)
         model, init = build_model(config, data, weights, probe=resume is None)
-        done = fit(model, config, data, reporter, resume, log)
-    return TrialResult(config, done.epochs, done.final, init, data.num_classes,
-                       data.image_size, done.model)
+        done = fit(model, config.train, config.prune, data, reporter, resume, log,
+                   name=config.net.model)
+    facts = facts_of(data)
+    final = {**done.final, "val_images": facts["val_images"],
+             "test_images": facts["test_images"]}
+    return TrialResult(config, done.epochs, final, init, data.num_classes, data.image_size,
+                       done.model, facts)

@@ -14,7 +14,7 @@ import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from hpo_prune.config import TrialConfig
+from hpo_prune.settings import TrialConfig
 from hpo_prune.files import SEARCH_FILE, STORAGE_FILE, TRIALS_FILE
 from hpo_prune.objectives import DIRECTIONS, METRICS
 from hpo_prune.search import trials_table

@@ -74,7 +74,7 @@ def test_no_augmentation_without_generator():
 
 
 def test_normalisation_standardises_the_train_split():
-    data = datasets.load(TrialConfig(train_subset=300))
+    data = datasets.load(TrialConfig(train_subset=300).data)
     t = BatchTransform(data.mean, data.std, data.flip, pad=4, device=CPU)
     out = t(data.train.x)
     assert out.mean(dim=(0, 2, 3)).abs().max() < 1e-4

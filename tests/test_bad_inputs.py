@@ -150,7 +150,7 @@ def caltech(damage: str) -> Callable:
 
 def _pretrain_settings() -> dict:
     from hpo_prune.sources import pretrain
-    from hpo_prune.config import TrialConfig
+    from hpo_prune.settings import TrialConfig
 
     return pretrain.settings(TrialConfig(model="mobilenet_v2", image_size=16, fractal_classes=3,
                                          fractal_per_class=8, pretrain_epochs=1))
@@ -192,8 +192,9 @@ def a_file(tmp, mp) -> dict:
     return {"file": str(tmp / "in" / "afile")}
 
 
-def search_dir(record=None, db: bytes | None = None) -> Callable:
-    """results/s (the SEARCH's folder) holding a search.json (text, or JSON of `record`)."""
+def search_dir(record=None, db: bytes | None = None, trials: str | None = None) -> Callable:
+    """results/s (the SEARCH's folder) holding a search.json (text, or JSON of `record`), and
+    an optuna.db and a trials.csv if given."""
     def write(tmp, mp) -> dict:
         folder = tmp / "results" / "s"
         folder.mkdir(parents=True)
@@ -201,6 +202,8 @@ def search_dir(record=None, db: bytes | None = None) -> Callable:
         (folder / "search.json").write_text(text)
         if db is not None:
             (folder / "optuna.db").write_bytes(db)
+        if trials is not None:
+            (folder / "trials.csv").write_text(trials)
         return {"dir": str(folder)}
 
     return write
@@ -237,7 +240,7 @@ def good_search(tmp, mp) -> dict:
 def compact_checkpoint(tmp, mp) -> dict:
     """A weight-pruned run's model.pt (compact format: no plain state dict inside)."""
     from hpo_prune import models
-    from hpo_prune.config import TrialConfig
+    from hpo_prune.settings import TrialConfig
     from hpo_prune.pruning import magnitude_masks
     from hpo_prune.training.checkpoint import save_model
 
@@ -539,6 +542,19 @@ CASES = {
         "search", ["--resume", "--baseline-seeds", "3"],
         ("--baseline-seeds 3 differs from the 2", "pass --baseline-seeds 2"),
         search_dir({"name": "s", "model": "mobilenet_v2", "baseline_seeds": 2})),
+    # every setting that shapes a result is compared with the record; trials.csv and
+    # search.json stay as they were (the corpus compares the whole tree)
+    "search-resume-other-epochs": Case(
+        "search", ["--resume"], ("--epochs 1 differs from the 3", "pass --epochs 3"),
+        search_dir({"name": "s", "model": "mobilenet_v2", "settings": {"epochs": 3}},
+                   trials="study,number,state\ns,0,COMPLETE\n")),
+    "search-resume-other-image-size": Case(
+        "search", ["--resume"], ("--image-size 16 differs from the 32", "pass --image-size 32"),
+        search_dir({"name": "s", "model": "mobilenet_v2",
+                    "settings": {"epochs": 1, "image_size": 32}})),
+    "search-resume-other-space": Case(
+        "search", ["--resume"], ("samples another space", "restore that file"),
+        search_dir({"name": "s", "model": "mobilenet_v2", "settings": {"space": "0" * 16}})),
     "search-resume-record-bad-baseline-seeds": Case(
         "search", ["--resume"], ("baseline_seeds 'three' is not a count",),
         search_dir({"name": "s", "model": "mobilenet_v2", "baseline_seeds": "three"})),
@@ -758,3 +774,9 @@ def test_bad_input(case: Case, workdir: Path, monkeypatch, capfd):
     gone = sorted(set(before) - set(after))
     changed = sorted(k for k in set(before) & set(after) if before[k] != after[k])
     assert (new, gone, changed) == ([], [], []), "the failed command touched the tree"
+
+
+def test_readme_counts_the_cases():
+    """README's Reliability table states the size of this corpus: it must be this one's."""
+    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+    assert f"({len(CASES)} cases:" in readme

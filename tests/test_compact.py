@@ -7,7 +7,7 @@ import pytest
 import torch
 
 from hpo_prune import models
-from hpo_prune.config import TrialConfig
+from hpo_prune.settings import TrialConfig
 from hpo_prune.errors import UsageError
 from hpo_prune.files import MODEL_FILE
 from hpo_prune.pruning import count, magnitude_masks

@@ -8,9 +8,11 @@ import json
 
 import pytest
 
-from hpo_prune.config import TrialConfig
+from hpo_prune.settings import TrainSettings, TrialConfig
+from hpo_prune.settings import trial as trial_module
+from hpo_prune.settings.fields import key_of, option
 
-FIELDS = {f.name: f for f in dataclasses.fields(TrialConfig)}
+FIELDS = {key: TrialConfig.field(key) for key in TrialConfig.keys()}
 EMPTY = hashlib.sha256(b"{}").hexdigest()[:16]  # "44136fa355b3678a"
 
 
@@ -39,7 +41,7 @@ def test_the_defaults_hash_as_the_empty_dict():
 
 
 def test_writing_a_default_out_leaves_the_hash_unchanged():
-    explicit = TrialConfig(**{f.name: f.default for f in FIELDS.values()})
+    explicit = TrialConfig(**{key: f.default for key, f in FIELDS.items()})
     assert explicit == TrialConfig()
     assert explicit.run_hash() == EMPTY
 
@@ -49,7 +51,7 @@ def test_one_changed_field_hashes_as_a_dict_of_only_that_field():
     assert TrialConfig(lr=lr).run_hash() == digest({"lr": lr})
     assert TrialConfig(lr=lr).run_hash() != EMPTY
     two = TrialConfig(lr=lr, prune_ratio=0.5, schedule=other("schedule"))
-    assert two.run_hash() == digest({"lr": lr, "prune_ratio": 0.5, "schedule": two.schedule})
+    assert two.run_hash() == digest({"lr": lr, "prune_ratio": 0.5, "schedule": two.prune.schedule})
 
 
 @pytest.mark.parametrize("name", ["device", "data_dir", "download"])
@@ -70,18 +72,35 @@ def test_every_field_is_in_the_hash_exactly_when_it_is_marked_hashed():
             assert changed == EMPTY, name
 
 
-def test_adding_a_field_with_a_default_keeps_every_old_hash():
-    """A later version of TrialConfig with one more (hashed) field: configs that leave it at
+def test_adding_a_field_with_a_default_keeps_every_old_hash(monkeypatch):
+    """A later version of the settings with one more (hashed) field: configs that leave it at
     its default hash as they did before it existed."""
 
     @dataclasses.dataclass(frozen=True)
-    class Grown(TrialConfig):
-        new_knob: float = dataclasses.field(default=0.25, metadata={
-            "help": "a setting added later", "choices": None, "hashed": True,
-            "group": "train"})
+    class GrownTrain(TrainSettings):
+        new_knob: float = option(0.25, "a setting added later", group="train")
 
     lr = FIELDS["lr"].default + 0.005
-    assert Grown().run_hash() == TrialConfig().run_hash() == EMPTY
-    assert Grown(lr=lr, prune_ratio=0.5).run_hash() == \
-        TrialConfig(lr=lr, prune_ratio=0.5).run_hash()
-    assert Grown(new_knob=0.5).run_hash() == digest({"new_knob": 0.5}) != EMPTY
+    before = TrialConfig(lr=lr, prune_ratio=0.5).run_hash()
+    parts = {**trial_module.PARTS, "train": GrownTrain}
+    monkeypatch.setattr(trial_module, "PARTS", parts)
+    monkeypatch.setattr(trial_module, "_FIELDS", {
+        key_of(f): (part, f) for part, cls in parts.items() for f in dataclasses.fields(cls)})
+    assert isinstance(TrialConfig().train, GrownTrain)
+    assert TrialConfig().run_hash() == EMPTY
+    assert TrialConfig(lr=lr, prune_ratio=0.5).run_hash() == before
+    assert TrialConfig(new_knob=0.5).run_hash() == digest({"new_knob": 0.5}) != EMPTY
+
+
+def test_the_records_are_flat_and_each_part_holds_its_own_fields():
+    config = TrialConfig(lr=0.01, dataset="svhn", prune_ratio=0.5, pretrain_epochs=2)
+    assert (config.train.lr, config.data.dataset, config.prune.prune_ratio,
+            config.fractal.epochs) == (0.01, "svhn", 0.5, 2)
+    record = config.to_dict()
+    assert list(record) == TrialConfig.keys() and record["pretrain_epochs"] == 2
+    assert TrialConfig.from_dict(record) == config and hash(TrialConfig.from_dict(record))
+    assert config.replace(lr=0.02).train.lr == 0.02 and config.train.lr == 0.01
+    with pytest.raises(dataclasses.FrozenInstanceError):
+        config.train = TrainSettings()
+    with pytest.raises(TypeError, match="no field"):
+        TrialConfig(learning_rate=0.1)

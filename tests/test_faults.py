@@ -239,7 +239,7 @@ def test_a_study_stops_asking_after_repeated_failures(tmp_path):
     """Trials that keep failing (here: every one reports a fail_reason) close their study
     after max_failures, instead of being replaced forever; the FAILs keep their reasons."""
     from hpo_prune.search import space as spaces
-    from hpo_prune.config import TrialConfig
+    from hpo_prune.settings import TrialConfig
     from hpo_prune.search.searcher import StudySearcher
     from hpo_prune.search.storage import open_storage
     from hpo_prune.search.studies import open_study

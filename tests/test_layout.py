@@ -35,26 +35,13 @@ def _modules() -> dict[str, tuple[Path, bool]]:
 MODULES = _modules()
 
 
-def _is_type_checking(test: ast.expr) -> bool:
-    return ((isinstance(test, ast.Name) and test.id == "TYPE_CHECKING")
-            or (isinstance(test, ast.Attribute) and test.attr == "TYPE_CHECKING"))
-
-
 def _import_nodes(node: ast.AST):
-    """Every import statement under ``node``, in functions too, but not those under
-    ``if TYPE_CHECKING:`` (their ``else:`` branch is kept)."""
+    """Every import statement under ``node``: in functions too, and under ``if
+    TYPE_CHECKING:`` too (an import for type hints alone still ties the modules together)."""
     for child in ast.iter_child_nodes(node):
-        if isinstance(child, ast.If) and _is_type_checking(child.test):
-            for stmt in child.orelse:
-                yield from _import_nodes_of(stmt)
-            continue
-        yield from _import_nodes_of(child)
-
-
-def _import_nodes_of(node: ast.AST):
-    if isinstance(node, (ast.Import, ast.ImportFrom)):
-        yield node
-    yield from _import_nodes(node)
+        if isinstance(child, (ast.Import, ast.ImportFrom)):
+            yield child
+        yield from _import_nodes(child)
 
 
 def _targets(module: str, is_package: bool, node: ast.Import | ast.ImportFrom) -> set[str]:
@@ -118,7 +105,7 @@ def test_the_graph_sees_every_kind_of_import():
     """The resolver itself, on imports the real code uses: relative ones, a package's
     submodule through ``from . import``, imports inside functions."""
     graph = import_graph()
-    assert "hpo_prune.config" in graph["hpo_prune"]                    # from .config import
+    assert "hpo_prune.settings" in graph["hpo_prune"]                  # from .settings import
     assert "hpo_prune.trial" in graph["hpo_prune"]                     # inside __getattr__
     assert "hpo_prune.search.space" in graph["hpo_prune.search.cli"]   # from . import space
     assert "hpo_prune.sources" in graph["hpo_prune.search.runner"]     # from .. import sources
@@ -127,7 +114,7 @@ def test_the_graph_sees_every_kind_of_import():
     assert find_cycle({"a": {"b"}, "b": set()}) is None
 
 
-def test_type_checking_imports_are_left_out():
+def test_type_checking_imports_are_counted():
     tree = ast.parse(textwrap.dedent("""
         from typing import TYPE_CHECKING
         import typing
@@ -140,8 +127,18 @@ def test_type_checking_imports_are_left_out():
         def f():
             from .pruning import schedules
     """))
-    found = set().union(*(_targets("hpo_prune.config", False, n) for n in _import_nodes(tree)))
-    assert found == {"hpo_prune.files", "hpo_prune.pruning.schedules"}
+    found = set().union(*(_targets("hpo_prune.errors", False, n) for n in _import_nodes(tree)))
+    assert found == {"hpo_prune.search.runner", "hpo_prune.trial", "hpo_prune.files",
+                     "hpo_prune.pruning.schedules"}
+
+
+def test_the_settings_import_nothing_above_them():
+    """hpo_prune/settings/ is the bottom of the graph: no registry, no layer it describes."""
+    graph = import_graph()
+    above = [f"{module} -> {target}" for module, targets in sorted(graph.items())
+             if module.startswith("hpo_prune.settings") for target in sorted(targets)
+             if not target.startswith("hpo_prune.settings") and target != "hpo_prune.errors"]
+    assert not above, "the settings import upward: " + ", ".join(above)
 
 
 def test_no_import_cycles():
@@ -189,7 +186,8 @@ def test_no_source_file_is_ignored_by_git():
 
 
 # ------------------------------------------------------------------ package __all__
-PUBLIC_PACKAGES = ["hpo_prune", "hpo_prune.data", "hpo_prune.training", "hpo_prune.sources",
+PUBLIC_PACKAGES = ["hpo_prune", "hpo_prune.settings", "hpo_prune.data", "hpo_prune.training",
+                   "hpo_prune.sources",
                    "hpo_prune.pruning", "hpo_prune.search", "hpo_prune.export", "analysis"]
 
 
@@ -276,3 +274,40 @@ def test_wheel_finds_its_search_spaces_from_any_directory(tmp_path):
     assert run.returncode == 0, run.stdout + run.stderr
     assert run.stdout.split() == ["ok", "6"]
     assert _status() == before, "building the wheel left files in the repository"
+
+
+# ------------------------------------------------------------------ README's layout table
+def _readme_layout_paths() -> list[str]:
+    """The backticked ``.py`` paths of README.md's "## Layout" section (up to the next "## "
+    heading), in order of first appearance."""
+    import re
+
+    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    start = text.find("\n## Layout\n")
+    assert start >= 0, "README.md has no '## Layout' section"
+    body = text[start + len("\n## Layout\n"):]
+    end = body.find("\n## ")
+    body = body if end < 0 else body[:end]
+    paths = []
+    for path in re.findall(r"`([^`\s]+\.py)`", body):
+        if path not in paths:
+            paths.append(path)
+    return paths
+
+
+def test_readme_layout_lists_every_module_in_import_order():
+    """README's Layout lists every module of PACKAGES (``__init__.py`` files aside) by its path,
+    and no module before one it imports (a package's ``__init__`` counts as nothing)."""
+    files = {name: path.relative_to(ROOT).as_posix()
+             for name, (path, is_package) in MODULES.items() if not is_package}
+    listed = _readme_layout_paths()
+    missing = sorted(set(files.values()) - set(listed))
+    extra = sorted(set(listed) - set(files.values()))
+    assert not missing and not extra, (f"README's Layout misses modules: {missing}; "
+                                       f"lists paths that are not modules: {extra}")
+    position = {path: i for i, path in enumerate(listed)}
+    wrong = [f"{files[module]} (listed before {files[target]}, which it imports)"
+             for module, targets in sorted(import_graph().items()) if module in files
+             for target in sorted(targets) if target in files
+             and position[files[target]] > position[files[module]]]
+    assert not wrong, "README's Layout is out of import order: " + "; ".join(wrong)

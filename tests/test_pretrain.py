@@ -17,7 +17,7 @@ from hpo_prune.data import datasets
 from hpo_prune.sources import pretrain
 from hpo_prune import pretrain as pretrain_cli
 from hpo_prune import train, trial
-from hpo_prune.config import TrialConfig
+from hpo_prune.settings import TrialConfig
 
 TINY = ["--model", "mobilenet_v2", "--image-size", "16", "--classes", "3", "--per-class", "8",
         "--epochs", "1", "--device", "cpu"]
@@ -162,8 +162,8 @@ def test_trial_fine_tunes_from_the_fractal_source_cold_and_warm(cache, tmp_path,
         [(e["train_loss"], e["val_acc"]) for e in warm["epochs"]]
     assert cold["final"]["test_acc"] == warm["final"]["test_acc"]
 
-    config = TrialConfig.from_dict(cold["config"])
-    model, _ = trial.build_model(config, datasets.load(config))
+    config = TrialConfig.from_dict(cold["config"])  # as the trial resolved it
+    model, _ = trial.build_model(config, datasets.load(config.data))
     blob = torch.load(next(cache.glob("*.pt")), weights_only=True)["state_dict"]
     own = model.state_dict()
     assert all(torch.equal(own[k], blob[k]) for k in own if k not in HEAD)

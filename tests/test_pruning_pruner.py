@@ -8,17 +8,18 @@ import torch
 from torch import nn
 
 from hpo_prune.data import datasets
-from hpo_prune.config import TrialConfig
+from hpo_prune.settings import TrialConfig
 from hpo_prune.training.loop import batches, evaluate, train_epoch
 from hpo_prune.pruning import Pruner, prunable_layers, sparsity_at
 from hpo_prune.trial import transforms_for
+from hpo_prune.resolution import resolve
 
 SHAPE = (1, 3, 16, 16)
 
 
 @pytest.fixture(scope="module")
 def data():
-    return datasets.load(TrialConfig(train_subset=96, image_size=16))
+    return datasets.load(TrialConfig(train_subset=96, image_size=16).data)
 
 
 def _small_cnn(seed=0) -> nn.Module:
@@ -37,13 +38,14 @@ class Run:
         self.data, self.config = data, config
         self.model = model if model is not None else _small_cnn()
         self.transform = transforms_for(data, torch.device("cpu"))
-        steps = len(batches(len(data.train), config.batch_size, torch.Generator())) * epochs
+        steps = len(batches(len(data.train), config.train.batch_size, torch.Generator())) * epochs
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.05, momentum=0.9,
                                          weight_decay=5e-4)
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: 1.0)
         self.generator = torch.Generator().manual_seed(0)
         self.val_calls = []
-        self.pruner = Pruner(self.model, config, steps, SHAPE, val_acc=self._val_acc)
+        self.pruner = Pruner(self.model, resolve(config).prune, steps, SHAPE,
+                             val_acc=self._val_acc, seed=config.train.seed)
 
     def _val_acc(self):
         self.val_calls.append(self.pruner.step)
@@ -51,7 +53,7 @@ class Run:
 
     def epoch(self):
         return train_epoch(self.model, self.optimizer, self.scheduler, self.data.train,
-                           self.transform, self.config.batch_size, self.generator,
+                           self.transform, self.config.train.batch_size, self.generator,
                            hooks=self.pruner)
 
 
@@ -84,7 +86,7 @@ def test_weight_masks_follow_the_schedule_and_stay_zero(data):
     recorder = Recorder(run.pruner)
     for _ in range(3):
         train_epoch(run.model, run.optimizer, run.scheduler, data.train, run.transform,
-                    config.batch_size, run.generator, hooks=recorder)
+                    config.train.batch_size, run.generator, hooks=recorder)
     pruner, s = run.pruner, recorder.sparsity
     end = pruner.end_step
     assert len(s) == 3 * 6 and pruner.start_step == 0 and end == 9  # 96 images, batch 16
@@ -124,7 +126,7 @@ def test_val_acc_is_taken_at_the_window_start_and_training_mode_kept(data):
 
     for _ in range(2):
         train_epoch(run.model, run.optimizer, run.scheduler, data.train, run.transform,
-                    config.batch_size, run.generator, hooks=Hooks())
+                    config.train.batch_size, run.generator, hooks=Hooks())
     assert run.pruner.start_step == round(0.4 * 12) and run.val_calls == [5 + 1]
     assert all(modes)  # evaluating val did not leave the model in eval mode
     assert 0 <= run.pruner.final_metrics()["val_acc_before_pruning"] <= 1

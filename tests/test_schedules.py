@@ -3,7 +3,7 @@ import math
 
 import pytest
 
-from hpo_prune.config import TrialConfig
+from hpo_prune.settings import TrialConfig
 from hpo_prune.errors import UsageError
 from hpo_prune.pruning import SCHEDULES, sparsity_at
 from hpo_prune.pruning.schedules import settings_of
@@ -55,8 +55,8 @@ def test_window_placement():
 
 
 def test_settings_from_config():
-    assert settings_of(TrialConfig(schedule="iterative", prune_steps=4)) == {"steps": 4}
-    assert settings_of(TrialConfig(schedule="agp")) == {}
+    assert settings_of(TrialConfig(schedule="iterative", prune_steps=4).prune) == {"steps": 4}
+    assert settings_of(TrialConfig(schedule="agp").prune) == {}
 
 
 @pytest.mark.parametrize("call, words", [

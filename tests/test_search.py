@@ -150,7 +150,7 @@ def test_every_complete_trial_keeps_its_trained_model(two_studies):
         if data is None:  # every trial of the search sees the same test split
             config = TrialConfig.from_dict(json.loads((run_dir / "metrics.json").read_text())
                                            ["config"])
-            data = datasets.load(config)
+            data = datasets.load(config.data)
         acc = evaluate(model, data.test, transforms_for(data, torch.device("cpu")))
         assert acc == pytest.approx(row.test_acc)
 
@@ -213,7 +213,9 @@ def test_diverging_trial_is_recorded_fail_and_the_search_goes_on(tmp_path):
     assert complete and all(t.params["lr"] == 0.01 for t in complete)
     table = pd.read_csv(tmp_path / "f" / "trials.csv")
     assert table[table.state == "FAIL"].fail_reason.str.contains("diverged").all()
-    assert proc.returncode in (0, 1)
+    # README, Reliability: a failed grid point is not run again; the search exits 1 saying so
+    assert proc.returncode == 1
+    assert "every grid point has run; 1 failed" in proc.stdout
 
 
 def test_interrupted_search_resumes_to_exact_counts(tmp_path):
@@ -229,10 +231,16 @@ def test_interrupted_search_resumes_to_exact_counts(tmp_path):
             break
         time.sleep(0.5)
     os.killpg(proc.pid, signal.SIGINT)
-    proc.communicate(timeout=120)
+    out, _ = proc.communicate(timeout=120)
+    # README, Reliability: exit status 1, the running trial FAIL (interrupted), recorded so
+    assert proc.returncode == 1, out[-2000:]
+    assert "continue it with the same command plus --resume" in out
     study = next(iter(studies(tmp_path / "r").values()))
     done_before = len(study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)))
     assert 1 <= done_before < 4
+    rows = pd.read_csv(tmp_path / "r" / "trials.csv")
+    interrupted = rows[rows.state == "FAIL"]
+    assert len(interrupted) >= 1 and interrupted.fail_reason.str.startswith("interrupted").all()
     search(*args, "--resume", cwd=tmp_path)
     study = next(iter(studies(tmp_path / "r").values()))
     complete = study.get_trials(states=(optuna.trial.TrialState.COMPLETE,))

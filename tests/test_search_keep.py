@@ -8,7 +8,7 @@ import pytest
 from optuna.distributions import FloatDistribution
 from optuna.trial import TrialState, create_trial
 
-from hpo_prune.config import TrialConfig
+from hpo_prune.settings import TrialConfig
 from hpo_prune.files import METRICS_FILE, MODEL_FILE
 from hpo_prune.search import keep
 from hpo_prune.search.studies import CONFIRMS, INTERRUPTED, SEED, StudyPlan

@@ -9,7 +9,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from hpo_prune.config import TrialConfig
+from hpo_prune.settings import TrialConfig
 from hpo_prune.levels import (FRESH_OFFSET, check_levels, choose, fresh_seed, next_level,
                               planned_runs)
 from hpo_prune.errors import UsageError
@@ -103,8 +103,9 @@ def test_levels_and_seeds_are_balanced_and_the_same_in_both_regimes():
                                                                     SEED + 5]
         # the sampler chose the rest: schedule and lr drawn, not queued
         assert all({"schedule", "lr"} <= set(t.params) for t in runs)
-        by_regime[plan.base.init] = [(t.params["prune_ratio"], t.user_attrs["config"]["seed"])
-                                     for t in runs + level_runs(plan.study, True)]
+        by_regime[plan.base.weights.init] = [
+            (t.params["prune_ratio"], t.user_attrs["config"]["seed"])
+            for t in runs + level_runs(plan.study, True)]
     assert by_regime["pretrained"] == by_regime["scratch"]
 
 

@@ -11,7 +11,7 @@ import optuna
 import pandas as pd
 
 from hpo_prune import models
-from hpo_prune.config import TrialConfig
+from hpo_prune.settings import TrialConfig
 from hpo_prune.objectives import non_dominated
 from hpo_prune.search import space as spaces
 from hpo_prune.search import trials_table

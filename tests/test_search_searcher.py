@@ -5,7 +5,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from hpo_prune.config import TrialConfig
+from hpo_prune.settings import TrialConfig
 from hpo_prune.search import space as spaces
 from hpo_prune.search.searcher import StudySearcher
 from hpo_prune.search.studies import INTERRUPTED, open_study

@@ -8,6 +8,7 @@ import torch
 
 from hpo_prune import TrialConfig, models, sources
 from hpo_prune.errors import UsageError
+from hpo_prune.resolution import resolve
 
 TIMM_NAME = "mobilenetv1_100.ra4_e3600_r224_in1k"
 
@@ -45,7 +46,7 @@ def test_imagenet_from_torch_hub_cache(imagenet_mobilenet_v2):
 
 def test_dataset_default_source_is_imagenet(imagenet_mobilenet_v2):
     config = TrialConfig(dataset="cifar10", model="mobilenet_v2", init="pretrained")
-    assert config.resolved_source == "imagenet"
+    assert resolve(config).weights.source == "imagenet"
     model, _ = _fresh("mobilenet_v2")
     assert sources.initialise(model, config)["tensors_loaded"] > 0
 

@@ -7,13 +7,13 @@ import math
 import optuna
 import pytest
 
-from hpo_prune.config import OPTIMIZERS
+from hpo_prune.settings import OPTIMIZERS
 from hpo_prune.search import space as spaces
 from hpo_prune.errors import UsageError
 
 
 def test_shipped_spaces_load_and_sample_valid_configs():
-    from hpo_prune.config import TrialConfig
+    from hpo_prune.settings import TrialConfig
 
     for path in sorted(spaces.SPACES_DIR.glob("*.yaml")):
         space = spaces.load(str(path), "vgg16")

@@ -16,7 +16,7 @@ import pytest
 
 from hpo_prune.objectives import non_dominated
 from hpo_prune.search import space as spaces
-from hpo_prune.config import TrialConfig
+from hpo_prune.settings import TrialConfig
 from hpo_prune.search.storage import open_storage
 from hpo_prune.search.studies import INTERRUPTED, open_study
 from test_search import ENV, TINY, search

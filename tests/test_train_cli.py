@@ -19,6 +19,7 @@ from hpo_prune.data import datasets
 from hpo_prune.errors import UsageError
 from hpo_prune.training.loop import evaluate
 from hpo_prune.trial import run_trial, transforms_for
+from hpo_prune.resolution import resolve
 
 # mobilenet_v2 at 16 px is the cheapest trial on a CPU (a whole 2-epoch run: ~8 CPU-seconds)
 TINY = ["--model", "mobilenet_v2", "--dataset", "digits", "--train-subset", "64",
@@ -76,7 +77,8 @@ def test_metrics_json_has_the_documented_keys(finished):
     assert final["params_total"] == final["params_remaining"] == 2_236_682
     assert final["remaining_fraction"] == 1.0
     config = TrialConfig.from_dict(metrics["config"])
-    assert (config.model, config.init, config.source, config.epochs) == \
+    assert (config.net.model, config.weights.init, config.weights.source,
+            config.train.epochs) == \
         ("mobilenet_v2", "pretrained", "imagenet", 2)
     assert "Traceback" not in finished["proc"].stderr
 
@@ -94,7 +96,7 @@ def test_model_pt_is_the_trained_model(finished):
     model = load_model(out)
     assert models.param_count(model) == metrics["final"]["params_total"]
     config = TrialConfig.from_dict(metrics["config"])
-    data = datasets.load(config)
+    data = datasets.load(config.data)
     acc = evaluate(model, data.test, transforms_for(data, torch.device("cpu")))
     assert acc == pytest.approx(metrics["final"]["test_acc"])
     weights = model.state_dict()  # fine-tuned: moved away from the ImageNet weights
@@ -186,20 +188,20 @@ def test_auto_recipe_resolves_to_the_model_familys_defaults():
     for model in models.MODELS:
         for regime in ("scratch", "pretrained"):
             for ratio in (0.0, 0.8):  # unpruned runs take the family's dense recipe
-                resolved = TrialConfig(model=model, init=regime,
-                                       prune_ratio=ratio).validate().resolved()
+                resolved = resolve(TrialConfig(model=model, init=regime, prune_ratio=ratio))
                 expected = models.recipe(model, regime, dense=ratio == 0)
-                assert (resolved.optimizer, resolved.lr, resolved.warmup,
-                        resolved.head_init) == (expected["optimizer"], expected["lr"],
-                                                expected["warmup"], expected["head_init"])
+                train = resolved.train
+                assert (train.optimizer, train.lr, train.warmup, train.head_init) == \
+                    (expected["optimizer"], expected["lr"], expected["warmup"],
+                     expected["head_init"])
     # VGG16's dense recipe (a linear-probe head, chosen on unpruned val) is not its pruned one
-    dense = TrialConfig(model="vgg16", init="pretrained").resolved()
-    pruned = dense.replace(prune_ratio=0.8, lr=0.0, warmup=-1.0, head_init="auto").resolved()
-    assert (dense.head_init, pruned.head_init) == ("probe", "random")
-    assert (dense.lr, dense.warmup) == (models.DENSE[("vgg16", "pretrained", "adamw")]["lr"],
-                                        0.3)
-    assert pruned.lr == models.RECIPES["vgg16"]["pretrained"]["adamw"]["lr"]
-    given = TrialConfig(model="vgg16", optimizer="sgd", lr=0.02, warmup=0.0).resolved()
+    dense = resolve(TrialConfig(model="vgg16", init="pretrained"))
+    pruned = resolve(dense.replace(prune_ratio=0.8, lr=0.0, warmup=-1.0, head_init="auto"))
+    assert (dense.train.head_init, pruned.train.head_init) == ("probe", "random")
+    assert (dense.train.lr, dense.train.warmup) == \
+        (models.DENSE[("vgg16", "pretrained", "adamw")]["lr"], 0.3)
+    assert pruned.train.lr == models.RECIPES["vgg16"]["pretrained"]["adamw"]["lr"]
+    given = resolve(TrialConfig(model="vgg16", optimizer="sgd", lr=0.02, warmup=0.0)).train
     assert (given.optimizer, given.lr, given.warmup) == ("sgd", 0.02, 0.0)
 
 

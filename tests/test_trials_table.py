@@ -3,7 +3,6 @@ trials as the search records them: the documented columns, one row per trial wit
 values, baseline flag, measurements and settings."""
 from __future__ import annotations
 
-import dataclasses
 import re
 import warnings
 from pathlib import Path
@@ -12,7 +11,7 @@ import optuna
 import pandas as pd
 import pytest
 
-from hpo_prune.config import TrialConfig
+from hpo_prune.settings import TrialConfig
 from hpo_prune.search import trials_table
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -43,7 +42,7 @@ def attrs(params: dict, **more) -> dict:
     """User attributes as StudySearcher sets them: the whole config, the baseline flag, the
     driver, then the measurements of the trial's end."""
     config = BASE.replace(**params)
-    return {"config": config.to_dict(), "baseline": config.prune_ratio == 0,
+    return {"config": config.to_dict(), "baseline": config.prune.prune_ratio == 0,
             "driver": "host:1", **more}
 
 
@@ -86,7 +85,7 @@ def test_columns_are_the_documented_ones():
     assert "trial" in leading and "study" in leading
     assert set(settings) <= set(columns[len(leading):])
     # every trial setting is a column (model, dataset and source among the leading ones)
-    assert {f.name for f in dataclasses.fields(TrialConfig)} <= set(columns)
+    assert set(TrialConfig.keys()) <= set(columns)
     assert len(set(columns)) == len(columns)
 
 
@@ -125,7 +124,7 @@ def test_rows_of_a_study(study):
         row = rows[number]
         assert (row.prune_ratio, row.lr, row.schedule) == (ratio, lr, schedule), number
         assert (row.epochs, row.seed, row.init) == (3, 7, "scratch"), number
-        assert (row.granularity, row.scope) == (BASE.granularity, BASE.scope), number
+        assert (row.granularity, row.scope) == (BASE.prune.granularity, BASE.prune.scope), number
     running = study.trials[4]
     assert rows[4].prune_ratio == running.params["prune_ratio"]
     assert rows[4].lr == running.params["lr"] and rows[4].epochs == 3

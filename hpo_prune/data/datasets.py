@@ -11,29 +11,45 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import numpy as np
 import torch
 import torch.nn.functional as F
 
 from ..errors import UsageError
+from ..settings import DataSettings
 from ..files import atomic_write
 
-if TYPE_CHECKING:  # the config names these loaders; they only read its fields
-    from ..config import TrialConfig
 
 DATA_ENV = "HPO_PRUNE_DATA"
 TEST_FRACTION = 0.2  # digits and caltech101 have no official test split
-# --val-fraction 0: a val split large enough that one image is well under the analysis's
-# 1-point tolerance (digits: 288 images, 0.35 points each; 0.1 would leave 144)
-VAL_FRACTION = {"digits": 0.2}
-DEFAULT_VAL_FRACTION = 0.1
-# --augment auto: digits are 8x8 images upsampled 4x, where a crop padded by 4 px shifts the
-# digit by a whole source pixel (1/8 of it); without it a pruned VGG16 keeps 2-4 points more
-# (README, Training recipe). Every other dataset: crop (+ flips where they keep the label).
-AUGMENT = {"digits": "none"}
-DEFAULT_AUGMENT = "crop"
+
+
+@dataclass(frozen=True)
+class Defaults:
+    """What a dataset's placeholders stand for (hpo_prune.resolution fills them in)."""
+    # --image-size 0: the dataset's own input size
+    image_size: int = 32
+    # --val-fraction 0: a val split large enough that one image is well under the analysis's
+    # 1-point tolerance (digits: 288 images, 0.35 points each; 0.1 would leave 144)
+    val_fraction: float = 0.1
+    # --augment auto: digits are 8x8 images upsampled 4x, where a crop padded by 4 px shifts
+    # the digit by a whole source pixel (1/8 of it); without it a pruned VGG16 keeps 2-4
+    # points more (README, Training recipe). Every other dataset: crop (+ flips where they
+    # keep the label).
+    augment: str = "crop"
+    # --source '' of the pretrained regime: the embedded default is pre-trained offline
+    source: str = "imagenet"
+
+
+DEFAULTS = {"digits": Defaults(val_fraction=0.2, augment="none", source="fractal"),
+            "caltech101": Defaults(image_size=64)}
+
+
+def defaults(name: str) -> Defaults:
+    """The defaults of dataset ``name`` (one definition per dataset)."""
+    return DEFAULTS.get(name, Defaults())
 
 
 @dataclass
@@ -68,31 +84,31 @@ class _Raw:
     flip: bool
 
 
-def data_root(config: TrialConfig) -> Path:
-    root = config.data_dir or os.environ.get(DATA_ENV) or "~/.cache/hpo_prune/data"
+def data_root(settings: DataSettings) -> Path:
+    root = settings.data_dir or os.environ.get(DATA_ENV) or "~/.cache/hpo_prune/data"
     return Path(root).expanduser()
 
 
-def load(config: TrialConfig) -> Data:
-    """Load the dataset named by ``config.dataset`` with its train / val / test splits."""
+def load(settings: DataSettings) -> Data:
+    """Load the dataset named by ``settings.dataset`` with its train / val / test splits."""
     try:
-        loader = DATASETS[config.dataset]
+        loader = DATASETS[settings.dataset]
     except KeyError:
-        raise UsageError(f"unknown dataset {config.dataset!r}: use one of "
+        raise UsageError(f"unknown dataset {settings.dataset!r}: use one of "
                          f"{', '.join(DATASETS)}") from None
-    raw = loader(data_root(config), config)
-    size = config.image_size or raw.train_x.shape[-1]
-    fraction = config.val_fraction or VAL_FRACTION.get(config.dataset, DEFAULT_VAL_FRACTION)
-    train_idx, val_idx = stratified_split(raw.train_y, fraction, config.split_seed,
+    raw = loader(data_root(settings), settings)
+    size = settings.image_size or raw.train_x.shape[-1]
+    fraction = settings.val_fraction or defaults(settings.dataset).val_fraction
+    train_idx, val_idx = stratified_split(raw.train_y, fraction, settings.split_seed,
                                           what="--val-fraction")
-    if 0 < config.train_subset < len(train_idx):
-        train_idx = train_idx[stratified_subset(raw.train_y[train_idx], config.train_subset,
-                                                config.split_seed)]
+    if 0 < settings.train_subset < len(train_idx):
+        train_idx = train_idx[stratified_subset(raw.train_y[train_idx], settings.train_subset,
+                                                settings.split_seed)]
     train = Split(_resize(raw.train_x[train_idx], size), raw.train_y[train_idx])
     val = Split(_resize(raw.train_x[val_idx], size), raw.train_y[val_idx])
     test = Split(_resize(raw.test_x, size), raw.test_y)
     mean, std = normalisation(train.x)
-    return Data(config.dataset, raw.num_classes, train, val, test, mean, std, raw.flip, size)
+    return Data(settings.dataset, raw.num_classes, train, val, test, mean, std, raw.flip, size)
 
 
 def normalisation(x: torch.Tensor) -> tuple[tuple, tuple]:
@@ -171,7 +187,7 @@ def _torchvision(name: str, make: Callable, where: Path, layout: str, download: 
 
 
 # ---------------------------------------------------------------------------- loaders
-def _digits(root: Path, config: TrialConfig) -> _Raw:
+def _digits(root: Path, settings: DataSettings) -> _Raw:
     """scikit-learn's bundled 8x8 digits (no network), upsampled to 32x32 RGB."""
     from sklearn.datasets import load_digits
 
@@ -186,7 +202,7 @@ def _digits(root: Path, config: TrialConfig) -> _Raw:
 
 
 def _cifar(classes: int):
-    def load_cifar(root: Path, config: TrialConfig) -> _Raw:
+    def load_cifar(root: Path, settings: DataSettings) -> _Raw:
         from torchvision import datasets
 
         cls = datasets.CIFAR10 if classes == 10 else datasets.CIFAR100
@@ -195,28 +211,28 @@ def _cifar(classes: int):
         parts = {}
         for train in (True, False):
             ds = _torchvision(name, lambda d: cls(str(root), train=train, download=d), root,
-                              layout, config.download)
+                              layout, settings.download)
             parts[train] = _as_tensors(ds.data, ds.targets, channels_last=True)
         return _Raw(*parts[True], *parts[False], classes, flip=True)
 
     return load_cifar
 
 
-def _svhn(root: Path, config: TrialConfig) -> _Raw:
+def _svhn(root: Path, settings: DataSettings) -> _Raw:
     from torchvision import datasets
 
     where = root / "svhn"
     parts = {}
     for split in ("train", "test"):
         ds = _torchvision("svhn", lambda d: datasets.SVHN(str(where), split=split, download=d),
-                          where, "train_32x32.mat and test_32x32.mat", config.download)
+                          where, "train_32x32.mat and test_32x32.mat", settings.download)
         parts[split] = _as_tensors(ds.data, ds.labels, channels_last=False)
     return _Raw(*parts["train"], *parts["test"], 10, flip=False)
 
 
-def _caltech101(root: Path, config: TrialConfig) -> _Raw:
+def _caltech101(root: Path, settings: DataSettings) -> _Raw:
     """Caltech101 JPEGs, resized once (shorter side, centre crop) and cached as a tensor file."""
-    size = config.image_size or 64
+    size = settings.image_size or defaults("caltech101").image_size
     cache = root / "caltech101" / f"hpo_prune_{size}px.pt"
     if cache.exists():
         try:
@@ -230,13 +246,13 @@ def _caltech101(root: Path, config: TrialConfig) -> _Raw:
 
     layout = "caltech101/101_ObjectCategories/<category>/image_*.jpg"
     categories = root / "caltech101" / "101_ObjectCategories"
-    if not config.download and not categories.is_dir():  # torchvision would mkdir the root
+    if not settings.download and not categories.is_dir():  # torchvision would mkdir the root
         raise _missing("caltech101", root, layout)
     if categories.is_dir() and not (categories / "BACKGROUND_Google").is_dir():
         raise UsageError(f"{categories} lacks BACKGROUND_Google/ (torchvision expects the "
                          "complete 101_ObjectCategories folder): extract the archive again")
     ds = _torchvision("caltech101", lambda d: datasets.Caltech101(str(root), download=d), root,
-                      layout, config.download)
+                      layout, settings.download)
     resize = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size)])
     xs, ys = [], []
     for i in range(len(ds)):
@@ -262,7 +278,7 @@ def _caltech_split(x: torch.Tensor, y: torch.Tensor, classes: int) -> _Raw:
     return _Raw(x[train_idx], y[train_idx], x[test_idx], y[test_idx], classes, flip=True)
 
 
-DATASETS: dict[str, Callable[[Path, TrialConfig], _Raw]] = {
+DATASETS: dict[str, Callable[[Path, DataSettings], _Raw]] = {
     "digits": _digits,
     "cifar10": _cifar(10),
     "cifar100": _cifar(100),

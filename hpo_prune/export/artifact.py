@@ -35,11 +35,14 @@ def _value(x):
 
 def _normalisation(saved: SavedModel) -> dict:
     """The mean and std the trial's images were normalised with (from the training images,
-    as the trial computed them), or why they are unknown here."""
-    from ..data import datasets
+    as the trial computed them and stored them with its model), or why they are unknown."""
+    if saved.normalisation is not None:
+        return {"mean": list(saved.normalisation["mean"]),
+                "std": list(saved.normalisation["std"])}
+    from ..data import datasets  # a model file written before they were stored with it
 
     try:
-        data = datasets.load(saved.config.replace(download=False))
+        data = datasets.load(saved.config.replace(download=False).data)
     except Exception as err:  # the dataset's files are not on this machine
         return {"mean": None, "std": None,
                 "note": f"dataset not loadable here ({' '.join(str(err).split())[:160]})"}
@@ -56,11 +59,13 @@ def write(folder: Path, saved: SavedModel, chosen: Chosen, results_dir: Path, fm
           repeats: int) -> dict:
     """Write the export into ``folder`` (empty); returns model.json's document."""
     size = saved.image_size
-    save_model(folder, saved.model, saved.config, saved.num_classes, size)
+    save_model(folder, saved.model, saved.config, saved.num_classes, size,
+               normalisation=saved.normalisation)
     exported = read_model(folder)  # what a user gets back from the file
     if not _same_outputs(saved.model, exported.model, size):
         raise RuntimeError("the written model file does not reproduce the trial's model")
-    dense = models.build(saved.config.model, saved.num_classes, size, saved.config.head).eval()
+    dense = models.build(saved.config.net.model, saved.num_classes, size,
+                         saved.config.net.head).eval()
     with tempfile.TemporaryDirectory() as scratch:
         unpruned = save_model(Path(scratch), dense, saved.config, saved.num_classes, size,
                               compact=False).stat().st_size
@@ -76,8 +81,9 @@ def write(folder: Path, saved: SavedModel, chosen: Chosen, results_dir: Path, fm
                    "model_dir": row["model_dir"], "checkpoint_format": saved.format},
         "picked": chosen.picked,
         "config": saved.config.to_dict(),
+        # what chose the trial: val accuracy (--pick), or the user (--trial: None)
         "accuracy": {"val_acc": _value(row["val_acc"]), "test_acc": _value(row["test_acc"]),
-                     "selected_on": "val_acc"},
+                     "selected_on": "val_acc" if chosen.picked else None},
         "counts": measure.counts(exported.model, dense, size),
         "files": {**files, "model_format": exported.format, "unpruned_dense_bytes": unpruned,
                   "ratio_to_unpruned": round(files[MODEL_FILE] / unpruned, 4)},

@@ -1,4 +1,4 @@
-"""The Pruner: drives masks through training according to a TrialConfig.
+"""The Pruner: drives masks through training according to a trial's PruneSettings.
 
 ``train_epoch`` calls ``before_step()`` and ``after_step()`` around every optimizer step.
 Optimizer step ``s`` (0-based, of ``total_steps``) is inside the pruning window when
@@ -11,7 +11,7 @@ momentum and weight decay never revive a pruned weight.
 """
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, Callable
+from typing import Callable
 
 import torch
 from torch import nn
@@ -19,18 +19,22 @@ from torch import nn
 from .counting import count
 from .layers import prunable_layers
 from .masks import weight_keep, weight_scores
+from ..settings import PruneSettings
 from .schedules import settings_of, sparsity_at
-
-if TYPE_CHECKING:  # the config is read, never built here (config names the schedules)
-    from ..config import TrialConfig
 
 
 class Pruner:
-    def __init__(self, model: nn.Module, config: TrialConfig, total_steps: int, input_shape,
-                 val_acc: Callable[[], float] | None = None):
-        if config.criterion == "auto":  # the family's (TrialConfig.resolved)
-            config = config.resolved()
-        self.model, self.config, self.input_shape = model, config, tuple(input_shape)
+    def __init__(self, model: nn.Module, settings: PruneSettings, total_steps: int,
+                 input_shape, val_acc: Callable[[], float] | None = None, seed: int = 0,
+                 name: str = "the model"):
+        """``settings`` resolved (a criterion, not 'auto'); ``seed`` draws the 'random'
+        criterion's scores; ``name`` is the model's, for errors."""
+        if settings.criterion == "auto":
+            raise ValueError("Pruner takes a resolved criterion (hpo_prune.resolution), not "
+                             "'auto'")
+        config = settings
+        self.model, self.config, self.input_shape = model, settings, tuple(input_shape)
+        self.seed = seed
         self.val_acc = val_acc
         self.filter = config.granularity == "filter"
         self.weights = {f"{n}.weight": m.weight for n, m in prunable_layers(model)}
@@ -41,7 +45,7 @@ class Pruner:
         if self.filter:
             from .groups import ChannelGroups
 
-            self.groups = ChannelGroups(model, self.input_shape, what=config.model)
+            self.groups = ChannelGroups(model, self.input_shape, what=name)
         last = max(total_steps - 1, 0)
         self.end_step = min(round(config.prune_end * total_steps), last)
         self.start_step = min(round(config.prune_start * total_steps), self.end_step)
@@ -88,10 +92,10 @@ class Pruner:
         if self.filter:
             from .structured import filter_keep, filter_scores
 
-            scores = filter_scores(self.groups, c.criterion, c.norm, c.seed)
+            scores = filter_scores(self.groups, c.criterion, c.norm, self.seed)
             self._set_keep(filter_keep(self.groups, scores, target, c.scope, self.keep))
         else:
-            scores = weight_scores(self.weights, c.criterion, c.seed)
+            scores = weight_scores(self.weights, c.criterion, self.seed)
             self._set_keep(weight_keep(scores, target, c.scope, self.keep))
         self.target = target
         self.after_step()

@@ -50,12 +50,12 @@ SCHEDULES: dict[str, Schedule] = {"one_shot": one_shot, "iterative": iterative, 
                                   "one_cycle": one_cycle, "cos": cos, "lin": lin}
 
 
-# Settings each schedule takes, and the TrialConfig field that sets it in a trial.
+# Settings each schedule takes, and the PruneSettings field that sets it in a trial.
 SETTINGS: dict[str, dict[str, str]] = {"iterative": {"steps": "prune_steps"}}
 
 
 def settings_of(config) -> dict:
-    """The schedule settings of a TrialConfig, e.g. ``{"steps": 3}`` for 'iterative'."""
+    """The schedule settings of a PruneSettings, e.g. ``{"steps": 3}`` for 'iterative'."""
     return {name: getattr(config, field)
             for name, field in SETTINGS.get(config.schedule, {}).items()}
 

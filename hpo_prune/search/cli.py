@@ -9,7 +9,6 @@ experiment. See --help for every flag.
 from __future__ import annotations
 
 import argparse
-import dataclasses
 import json
 import math
 import shutil
@@ -17,7 +16,8 @@ import socket
 import sys
 from pathlib import Path
 
-from ..config import TrialConfig
+from ..resolution import check_names
+from ..settings import TrainSettings, TrialConfig
 from ..errors import ArgumentParser, UsageError, check, cli_main
 from ..files import SEARCH_FILE, STORAGE_FILE
 from ..objectives import REGIMES
@@ -139,7 +139,7 @@ def parser() -> ArgumentParser:
                    help="address the dashboard listens on; anything but 127.0.0.1 exposes it "
                    "(token-protected) to the network (default: %(default)s)")
     TrialConfig.add_arguments(p, groups=("data", "pretrain"), skip=("dataset",))
-    p.add_argument("--batch-size", type=int, default=TrialConfig.batch_size,
+    p.add_argument("--batch-size", type=int, default=TrainSettings.batch_size,
                    help="mini-batch size (default: %(default)s)")
     p.add_argument("--device", default="auto",
                    help="device inside each trial: auto, cpu, cuda (default: %(default)s)")
@@ -202,17 +202,73 @@ def settings(args) -> dict:
     return s
 
 
+def _base_keys() -> list[str]:
+    """The TrialConfig flags a search takes as they are (the data and pre-training ones)."""
+    return [key for key in TrialConfig.keys() if key != "dataset"
+            and TrialConfig.field(key).metadata["group"] in ("data", "pretrain")]
+
+
 def base_configs(args, s) -> dict[tuple[str, str], TrialConfig]:
     out = {}
     for dataset in s["dataset"]:
         for regime in args.regimes:
-            out[dataset, regime] = TrialConfig(
-                **{f.name: getattr(args, f.name) for f in dataclasses.fields(TrialConfig)
-                   if f.metadata["group"] in ("data", "pretrain") and f.name != "dataset"},
+            out[dataset, regime] = check_names(TrialConfig(
+                **{key: getattr(args, key) for key in _base_keys()},
                 model=args.model, dataset=dataset, init=regime,
                 source=args.source if regime == "pretrained" else "", epochs=s["epochs"],
-                seed=args.seed, batch_size=args.batch_size, device=args.device).validate()
+                seed=args.seed, batch_size=args.batch_size, device=args.device).validate())
     return out
+
+
+# settings that shape a trial's result, recorded in search.json ("settings") and compared by
+# --resume: name in the record -> its flag. Not among them: --trials and --confirm (a resume
+# may raise them: more runs of the same kind), --keep-models (applies from then on);
+# --baseline-seeds and --levels are the search's own (check_results_dir)
+SHAPING = {"datasets": "dataset", "regimes": "regimes", "source": "source", "epochs": "epochs",
+           "sampler": "sampler", "seed": "seed", "early_stop": "early-stop",
+           "batch_size": "batch-size", "space": "space"}
+
+
+def shaping_settings(args, s: dict, space) -> dict:
+    """What search.json records under "settings": every setting that shapes a trial's
+    result. ``space`` is the digest of what the space samples (its comments may change)."""
+    out = {"datasets": list(s["dataset"]), "regimes": list(args.regimes),
+           "source": args.source, "epochs": s["epochs"], "sampler": args.sampler,
+           "seed": args.seed, "early_stop": s["early_stop"], "batch_size": args.batch_size,
+           "space": space.digest()}
+    out.update((key, getattr(args, key)) for key in _base_keys()
+               if TrialConfig.field(key).metadata["hashed"])
+    return out
+
+
+def check_same_settings(folder: Path, s: dict, args, settings_now: dict) -> None:
+    """--resume: every recorded setting that shapes a result must be given the same (a
+    resumed search that trained its new trials otherwise would mix incomparable runs in one
+    front). Records from before "settings" check what they hold."""
+    if not args.resume:
+        return
+    recorded = json.loads((folder / SEARCH_FILE).read_text()).get("settings")
+    if not isinstance(recorded, dict):
+        return
+    for key, now in settings_now.items():
+        if key not in recorded or recorded[key] == now:
+            continue
+        flag = SHAPING.get(key, key.replace("_", "-"))
+        if key == "space":
+            raise UsageError(f"--space {args.space or '(the default)'} samples another space "
+                             f"than the one search {s['name']!r} was started with (digest "
+                             f"{now} vs {recorded[key]}): restore that file, or start a new "
+                             "search with --name")
+        was, given = _shown(recorded[key]), _shown(now)
+        raise UsageError(f"--{flag} {given} differs from the {was} search {s['name']!r} was "
+                         f"started with (its trials ran with it): pass --{flag} {was} to "
+                         "resume it, or start a new search with --name")
+
+
+def _shown(value) -> str:
+    if isinstance(value, list):
+        return " ".join(map(str, value))
+    return "''" if value in ("", None) else str(value)
 
 
 def check_results_dir(folder: Path, s: dict, args) -> None:
@@ -292,6 +348,8 @@ def main(argv=None) -> int:
     check_results_dir(folder, s, args)
     if s["confirm"] is None:  # the preset's for levels; one seed per front configuration else
         s["confirm"] = PRESETS[args.preset]["confirm"] if s["levels"] else CONFIRM_FRONT
+    settings_now = shaping_settings(args, s, space)
+    check_same_settings(folder, s, args, settings_now)
     if s["levels"]:
         from ..levels import check_levels
 
@@ -319,7 +377,7 @@ def main(argv=None) -> int:
 
     try:
         with one_driver(folder):
-            return run_search(args, s, space, configs, folder, storage_url)
+            return run_search(args, s, space, configs, folder, storage_url, settings_now)
     except UsageError:
         if created and not (folder / SEARCH_FILE).exists():  # nothing ran: leave no trace
             shutil.rmtree(top, ignore_errors=True)

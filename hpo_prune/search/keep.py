@@ -89,7 +89,7 @@ def removable(plan: StudyPlan, trials) -> list:
             pending.add(key if confirms else REFERENCE if _unpruned(t) else t.number)
         elif t.user_attrs.get(CONFIRMS) is not None and not _interrupted(t):
             ended[key] += 1  # COMPLETE, or FAIL (a failed confirmation is not run again)
-    on_front = {t.number for t in to_confirm(trials, plan.base.dataset)}
+    on_front = {t.number for t in to_confirm(trials, plan.base.data.dataset)}
     main_done = plan.main_done(tally(trials))
     settled = [k for k in groups if _settled(k, pending, on_front, plan, main_done, ended)]
     if not settled:

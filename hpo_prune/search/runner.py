@@ -17,7 +17,8 @@ from ..data import datasets
 from ..files import (SEARCH_FILE, TRIALS_FILE, TUNE_DIR, atomic_write,
                      remove_stale_temporaries)
 from . import trials_table
-from ..config import TrialConfig
+from ..resolution import source_of
+from ..settings import TrialConfig
 from ..errors import UsageError
 from .keep import remove_models
 from .space import SearchSpace
@@ -37,12 +38,13 @@ def prepare(configs: dict[tuple[str, str], TrialConfig]) -> tuple[dict, dict]:
     for (dataset, regime), config in configs.items():
         if dataset not in data:
             started = time.time()
-            data[dataset] = datasets.load(config)
+            data[dataset] = datasets.load(config.data)
             d = data[dataset]
             log(f"{dataset}: {len(d.train)} train / {len(d.val)} val / {len(d.test)} test "
                 f"images, {d.num_classes} classes ({time.time() - started:.1f}s)")
         if regime == "pretrained":
-            log(f"pretrained weights for {config.model}: source {config.resolved_source}")
+            log(f"pretrained weights for {config.net.model}: source "
+                f"{source_of(config.weights, dataset)}")
             weights[dataset] = sources.resolve(config)
     return data, weights
 
@@ -81,7 +83,7 @@ def start_ray(args) -> None:
 
 
 def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
-               storage_url: str) -> int:
+               storage_url: str, settings: dict) -> int:
     # our own progress view and one-line failure reasons replace Tune's tables and tracebacks
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
@@ -102,8 +104,9 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
     # drivers sharing studies (--join) must not draw the same suggestions: each joining one
     # adds its own offset to the sampler seed (recorded in search.json)
     offset = secrets.randbelow(2**30) if args.join else 0
-    plans = [open_study(storage, study_name(s["name"], c.model, c.dataset, c.init), c, space,
-                        args.sampler, args.seed, s["trials"], args.resume, join=args.join,
+    plans = [open_study(storage, study_name(s["name"], c.net.model, c.data.dataset,
+                                            c.weights.init), c, space, args.sampler,
+                        args.seed, s["trials"], args.resume, join=args.join,
                         seed_offset=offset, baseline_seeds=s["baseline_seeds"],
                         confirm=s["confirm"], levels=s["levels"])
              for c in configs.values()]
@@ -115,8 +118,10 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
               "levels": list(s["levels"]),
               "keep_models": s["keep_models"],
               "early_stop": s["early_stop"], "preset": args.preset, "space": str(space.path),
-              "studies": [{"name": p.name, "model": p.base.model, "dataset": p.base.dataset,
-                           "regime": p.base.init, "source": p.base.resolved_source}
+              "settings": settings,
+              "studies": [{"name": p.name, "model": p.base.net.model,
+                           "dataset": p.base.data.dataset, "regime": p.base.weights.init,
+                           "source": source_of(p.base.weights, p.base.data.dataset)}
                           for p in plans]}
     atomic_write(folder / SEARCH_FILE, lambda tmp: tmp.write_text(json.dumps(record,
                                                                                 indent=2)))

@@ -30,6 +30,7 @@ import optuna
 from ray.tune.search import Searcher
 
 from ..errors import UsageError
+from ..resolution import resolve
 from .studies import CONFIRMS, INTERRUPTED, StudyPlan, Tally, requeue
 from .trials_table import MEASURED, RUN_INFO
 
@@ -99,12 +100,13 @@ class StudySearcher(Searcher):
             return None
         confirms = trial.user_attrs.get(CONFIRMS)
         try:
-            config = plan.sample(trial).validate()
+            # resolved once, here: trials.csv, metrics.json and model.json hold the same
+            config = resolve(plan.sample(trial))
         except UsageError as err:  # a combination the space allows but the trial can't run
             self._fail(plan, trial, str(err))
             return None
         trial.set_user_attr("config", config.to_dict())
-        trial.set_user_attr("baseline", config.prune_ratio == 0 and confirms is None)
+        trial.set_user_attr("baseline", config.prune.prune_ratio == 0 and confirms is None)
         trial.set_user_attr("driver", DRIVER)
         self.live[trial_id] = (plan, trial)
         return {"study": plan.name, "trial": trial.number, "confirms": confirms,

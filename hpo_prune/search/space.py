@@ -20,14 +20,16 @@ as the param: a range, ``regimes``, ``optimizers``), so one file holds each mode
 ranges. A range is then looked up from the general one, then the regime's, then the trial's
 optimizer's (sampled earlier in ``params``, set under ``fixed``, else the model family's
 default), then that optimizer's regime's: each overrides what it names.
-Every name is a TrialConfig field; every value is checked by TrialConfig's own validation, so a
+Every name is a TrialConfig key; every value is checked by the settings' own validation, so a
 malformed or out-of-range file is one error naming the file, the key and what is allowed.
 """
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 import importlib.resources
 import itertools
+import json
 import math
 from dataclasses import dataclass
 from pathlib import Path
@@ -35,7 +37,8 @@ from typing import Any
 
 import yaml
 
-from ..config import OPTIMIZERS, TrialConfig
+from ..resolution import check_names
+from ..settings import OPTIMIZERS, TrialConfig
 from ..errors import UsageError
 from ..objectives import REGIMES
 
@@ -45,8 +48,8 @@ DEFAULT_SPACE = {"vgg16": "vgg.yaml", "vgg16_bn": "vgg.yaml", "mobilenet_v1": "m
                  "mobilenet_v2": "mobilenet.yaml"}
 # set by the search itself for every trial of a study (its flags), never by a space: the data
 # and the pre-training are prepared once per search, and the epochs bound early stopping
-RESERVED = {f.name for f in dataclasses.fields(TrialConfig)
-            if f.metadata["group"] in ("data", "pretrain")} | {
+RESERVED = {key for key in TrialConfig.keys()
+            if TrialConfig.field(key).metadata["group"] in ("data", "pretrain")} | {
     "model", "init", "source", "seed", "device", "epochs"}
 TOP_KEYS = {"description", "models", "params", "fixed", "grid"}
 OVERRIDES = ("regimes", "when", "optimizers", "models")  # keys of a param spec, not its range
@@ -74,6 +77,13 @@ class SearchSpace:
         params = {"prune_ratio": {"type": "categorical", "choices": [0.0, *levels]}}
         params.update((k, v) for k, v in self.params.items() if k != "prune_ratio")
         return dataclasses.replace(self, params=params)
+
+    def digest(self) -> str:
+        """A digest of what the space samples and fixes (not of its comments or layout):
+        a resumed search must sample from the space it was started with."""
+        blob = json.dumps({"params": self.params, "fixed": self.fixed, "grid": self.grid},
+                          sort_keys=True, default=str).encode()
+        return hashlib.sha256(blob).hexdigest()[:16]
 
     # ---------------------------------------------------------------- sampling
     def spec(self, name: str, regime: str, optimizer: str | None = None) -> dict:
@@ -213,7 +223,7 @@ def _validate(path: Path, doc: Any, model: str = "vgg16") -> SearchSpace:
     unknown = set(doc) - TOP_KEYS
     if unknown:
         raise fail(sorted(unknown)[0], f"unknown key; allowed: {', '.join(sorted(TOP_KEYS))}")
-    fields = {f.name for f in dataclasses.fields(TrialConfig)} - RESERVED
+    fields = set(TrialConfig.keys()) - RESERVED
     params, fixed, grid = doc.get("params") or {}, doc.get("fixed") or {}, doc.get("grid") or {}
     for section, value in (("params", params), ("fixed", fixed), ("grid", grid)):
         if not isinstance(value, dict):
@@ -329,6 +339,6 @@ def _check_spec(name, spec, fail, key) -> list:
 
 def _check_value(name, value, fail, key) -> None:
     try:
-        TrialConfig.from_dict({name: value}, where=key).validate()
+        check_names(TrialConfig.from_dict({name: value}, where=key).validate())
     except UsageError as err:
         raise fail(key, f"value {value!r} not allowed: {err}") from None

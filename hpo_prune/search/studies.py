@@ -27,10 +27,11 @@ import numpy as np
 import optuna
 
 from .ask_lock import AskLock
-from ..config import TrialConfig
+from ..settings import TrialConfig
 from ..errors import UsageError
 from ..levels import LEVEL, choose, fresh_seed, next_level, planned_runs, search_seed
 from ..models import recipe
+from ..resolution import source_of
 from ..objectives import DIRECTIONS, METRICS, at_chance, non_dominated
 from .space import SearchSpace
 
@@ -138,11 +139,11 @@ def baseline_params(space: SearchSpace, base: TrialConfig) -> dict:
     (``models.recipe`` with ``dense``, of the optimizer the space fixes, else of the family's
     default optimizer), even where it lies outside the space's range (Optuna runs a queued
     value outside its range as it is)."""
-    default = recipe(base.model, base.init)["optimizer"]
-    params = space.baseline(base.init, default)
+    default = recipe(base.net.model, base.weights.init)["optimizer"]
+    params = space.baseline(base.weights.init, default)
     if "lr" in params:
         optimizer = space.optimizer(params, default)
-        params["lr"] = recipe(base.model, base.init,
+        params["lr"] = recipe(base.net.model, base.weights.init,
                               None if optimizer in (None, "auto") else optimizer,
                               dense=True)["lr"]
     return params
@@ -220,7 +221,7 @@ class StudyPlan:
         level = next_level(self.levels, [t.user_attrs[LEVEL] for t in placed
                                          if t.state != State.FAIL])
         self.study.enqueue_trial({"prune_ratio": level}, skip_if_exists=False, user_attrs={
-            SEED: search_seed(self.base.seed, self.baselines, len(placed)), LEVEL: level})
+            SEED: search_seed(self.base.train.seed, self.baselines, len(placed)), LEVEL: level})
 
     def level_choices(self, trials) -> dict[float, object]:
         """The levels whose search runs have all ended, each with its chosen run (the best val
@@ -255,8 +256,8 @@ class StudyPlan:
             if not self.main_done(tally(trials)):
                 return 0
             count = 0
-            for trial in to_confirm(trials, self.base.dataset):
-                seed = (trial.user_attrs.get("config") or {}).get(SEED, self.base.seed)
+            for trial in to_confirm(trials, self.base.data.dataset):
+                seed = (trial.user_attrs.get("config") or {}).get(SEED, self.base.train.seed)
                 for j in range(1, self.confirm + 1):
                     if (trial.number, seed + j) in queued:
                         continue
@@ -273,7 +274,7 @@ class StudyPlan:
         for level, trial in self.level_choices(trials).items():
             index = self.levels.index(level)
             for j in range(1, self.confirm + 1):
-                seed = fresh_seed(self.base.seed, index, j)
+                seed = fresh_seed(self.base.train.seed, index, j)
                 if (trial.number, seed) in queued:
                     continue
                 self.study.enqueue_trial(trial.params, skip_if_exists=False, user_attrs={
@@ -284,14 +285,14 @@ class StudyPlan:
     def sample(self, trial: optuna.Trial) -> TrialConfig:
         """The full config of an asked trial (fixed values, then sampled ones, then the seed
         it was queued with, if any)."""
-        regime = self.base.init
+        regime = self.base.weights.init
         with warnings.catch_warnings():  # a baseline's learning rate may lie outside the range
             warnings.filterwarnings("ignore", message="Fixed parameter .* is out of range")
             if self.sampler == "grid":
                 values = self.space.suggest_grid(trial, regime)
             else:
                 values = self.space.suggest(trial, regime,
-                                            recipe(self.base.model, regime)["optimizer"])
+                                            recipe(self.base.net.model, regime)["optimizer"])
         config = self.base.replace(**self.space.fixed, **values)
         seed = trial.user_attrs.get(SEED)
         if seed is not None:
@@ -343,7 +344,7 @@ def open_study(storage, name: str, base: TrialConfig, space: SearchSpace, sample
                          "new search")
     probe = optuna.load_study(study_name=name, storage=storage) if exists else None
     already = len(probe.get_trials(deepcopy=False)) if probe else 0
-    kind = make_sampler(sampler, seed + seed_offset + already, space, base.init, target)
+    kind = make_sampler(sampler, seed + seed_offset + already, space, base.weights.init, target)
     created = False
     if not exists:
         try:
@@ -364,17 +365,18 @@ def open_study(storage, name: str, base: TrialConfig, space: SearchSpace, sample
         with warnings.catch_warnings():  # experimental in Optuna, stable in practice
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(METRICS)
-        for key, value in (("model", base.model), ("dataset", base.dataset),
-                           ("regime", base.init), ("source", base.resolved_source)):
+        for key, value in (("model", base.net.model), ("dataset", base.data.dataset),
+                           ("regime", base.weights.init),
+                           ("source", source_of(base.weights, base.data.dataset))):
             study.set_user_attr(key, value)
         if sampler != "grid":  # marked baseline when asked (prune_ratio 0)
             params = baseline_params(space, base)
             for i in range(min(baseline_seeds, target)):
-                study.enqueue_trial(params, user_attrs={SEED: base.seed + i},
+                study.enqueue_trial(params, user_attrs={SEED: base.train.seed + i},
                                     skip_if_exists=False)
         else:  # each grid point once, in order (cycled if target asks for more): a failed
             # point is not run again, unlike Optuna's GridSampler, which re-picks points
-            points = space.grid_points(base.init)
+            points = space.grid_points(base.weights.init)
             for i in range(target):
                 study.enqueue_trial(points[i % len(points)], skip_if_exists=False)
     elif not join:

@@ -25,7 +25,7 @@ from typing import Callable
 import torch
 
 from ..training.checkpoint import save_model, write_metrics
-from ..config import TrialConfig
+from ..settings import TrialConfig
 from ..errors import UsageError
 
 STATE_FILE = "state.pt"
@@ -43,9 +43,10 @@ def trainable(spec: dict, data_refs: dict, weight_refs: dict) -> None:
     threads = int(os.environ.get("OMP_NUM_THREADS") or 0)
     if threads > 0:
         torch.set_num_threads(threads)
-    data = ray.get(data_refs[config.dataset])
-    weights = (ray.get(weight_refs[config.dataset])
-               if config.init == "pretrained" and config.dataset in weight_refs else None)
+    dataset = config.data.dataset
+    weights = (ray.get(weight_refs[dataset])
+               if config.weights.init == "pretrained" and dataset in weight_refs else None)
+    data = ray.get(data_refs[dataset])
     resume, finished = None, None
     checkpoint = tune.get_checkpoint()
     if checkpoint is not None:
@@ -80,7 +81,8 @@ def trainable(spec: dict, data_refs: dict, weight_refs: dict) -> None:
              "params_loaded": result.init["params_loaded"]}
 
     def write_model(folder: Path) -> None:
-        save_model(folder, result.model, config, result.num_classes, result.image_size)
+        save_model(folder, result.model, result.config, result.num_classes,
+                   result.image_size, normalisation=result.data)
         write_metrics(folder, result.metrics())
         (folder / REPORT_FILE).write_text(json.dumps(final))
 

@@ -14,13 +14,12 @@ one, and for trials that never had a model).
 """
 from __future__ import annotations
 
-import dataclasses
 from pathlib import Path
 
 import optuna
 import pandas as pd
 
-from ..config import TrialConfig
+from ..settings import TrialConfig
 from ..files import MODEL_FILE, atomic_write
 from ..levels import LEVEL
 from ..objectives import METRICS
@@ -28,7 +27,7 @@ from ..objectives import METRICS
 # user attributes the searcher copies from a trial's reports (epochs_run from its "epoch")
 MEASURED = ("test_acc", "params_total", "params_remaining", "macs_dense", "macs_remaining",
             "achieved_sparsity", "requested_sparsity", "val_acc_before_pruning", "epochs_run",
-            "seconds", "wall_seconds")
+            "seconds", "wall_seconds", "val_images", "test_images")
 RUN_INFO = ("resumed_from_epoch", "params_loaded", "node")  # how it ran: in the storage only
 RECORDED = ("driver", "fail_reason", "model_dir")  # what the searcher adds itself
 KEPT = "model_kept"  # whether model_dir still holds the model (looked up on disk)
@@ -36,8 +35,7 @@ STUDY = ("model", "dataset", "regime", "source")  # study attributes, on every r
 LEADING = ["study", "trial", "state", "baseline", "confirms", LEVEL, *STUDY, METRICS[0],
            MEASURED[0], METRICS[1],
            *MEASURED[1:], *RECORDED, KEPT]
-CONFIG = [f.name for f in dataclasses.fields(TrialConfig)
-          if f.name not in ("model", "dataset", "source")]
+CONFIG = [key for key in TrialConfig.keys() if key not in ("model", "dataset", "source")]
 COLUMNS = LEADING + CONFIG
 
 

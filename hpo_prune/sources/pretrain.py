@@ -20,7 +20,7 @@ from typing import Callable
 
 import torch
 
-from ..config import TrialConfig
+from ..settings import PruneSettings, TrainSettings, TrialConfig
 from ..data import fractal
 from ..errors import UsageError, check
 from ..files import atomic_write
@@ -29,7 +29,6 @@ CACHE_ENV = "HPO_PRUNE_CACHE"
 DEFAULT_CACHE = "~/.cache/hpo_prune/pretrained"
 FORMAT = 2  # bump when the corpus, the checkpoint layout or the training changes
 HOLDOUT = 0.1  # fraction of each class held out to measure the corpus accuracy
-NATIVE_SIZE = {"caltech101": 64}  # a dataset's own input size (others: 32), see --image-size
 RECIPE_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay",
                  "lr_schedule", "warmup", "label_smoothing", "precision", "augment")
 CORPORA: dict[str, Callable] = {"fractal": fractal.render}  # name -> render(C, M, size, seed)
@@ -44,20 +43,21 @@ def cache_dir() -> Path:
 def settings(config: TrialConfig, source: str = "fractal") -> dict:
     """Everything that determines the pre-trained weights (the cache key hashes it)."""
     from .. import models
+    from ..data.datasets import defaults
 
-    size = config.image_size or NATIVE_SIZE.get(config.dataset, 32)
-    head = models.resolve_head(config.head, size)
+    size = config.data.image_size or defaults(config.data.dataset).image_size
+    head = models.resolve_head(config.net.head, size)
     # the recipe a pruned trial of this model would get (optimizer, warm-up, schedule,
     # batch...) from scratch, not the unpruned runs' (models.DENSE: its probe head is for a
     # fine-tuning); the corpus's random crops keep its labels (its classes are whole shapes)
-    family = models.recipe(config.model, "scratch")
-    recipe = TrialConfig(model=config.model, epochs=config.pretrain_epochs,
-                         lr=config.pretrain_lr or family["lr"], optimizer=family["optimizer"],
-                         warmup=family["warmup"], head_init="random", augment="crop").resolved()
-    return {"format": FORMAT, "source": source, "model": config.model, "head": head,
-            "image_size": size, "classes": config.fractal_classes,
-            "per_class": config.fractal_per_class, "holdout": HOLDOUT,
-            "seed": config.pretrain_seed,
+    family = models.recipe(config.net.model, "scratch")
+    fractal = config.fractal
+    recipe = TrainSettings(epochs=fractal.epochs, lr=fractal.lr or family["lr"],
+                           optimizer=family["optimizer"], warmup=family["warmup"],
+                           head_init="random", augment="crop")
+    return {"format": FORMAT, "source": source, "model": config.net.model, "head": head,
+            "image_size": size, "classes": fractal.classes, "per_class": fractal.per_class,
+            "holdout": HOLDOUT, "seed": fractal.seed,
             "training": {name: getattr(recipe, name) for name in RECIPE_FIELDS}}
 
 
@@ -159,11 +159,10 @@ def _train(s: dict, pt: Path, meta: Path, device: str, log: Log, heads: list[str
         f"{len(holdout)} held out)")
     # mirroring is label-preserving (the corpus mirrors at random); val = test = held out
     data = Data(s["source"], s["classes"], train, holdout, holdout, mean, std, True, size)
-    config = TrialConfig(model=model_name, head=s["head"], image_size=size, seed=s["seed"],
-                         device=device, head_init="random", **s["training"])
-    torch.manual_seed(config.seed)
+    recipe = TrainSettings(seed=s["seed"], device=device, head_init="random", **s["training"])
+    torch.manual_seed(recipe.seed)
     model = models.build(model_name, s["classes"], size, s["head"])
-    result = fit(model, config, data, log=log)
+    result = fit(model, recipe, PruneSettings(), data, log=log, name=model_name)
     state = {k: v.detach().cpu() for k, v in result.model.state_dict().items()}
     blob = {"format": FORMAT, "settings": s, "head": heads, "state_dict": state}
     record = {"settings": s, "key": cache_key(s), "corpus_acc": result.final["val_acc"],
@@ -204,6 +203,6 @@ def weights(config: TrialConfig, source: str = "fractal", log: Log = print) -> d
     is trained first when it is not cached."""
     s = settings(config, source)
     with torch.random.fork_rng():  # a trial gets the same random numbers, cold cache or warm
-        ensure(s, config.device, log=lambda line: log(f"[pretrain] {line}"))
+        ensure(s, config.train.device, log=lambda line: log(f"[pretrain] {line}"))
     blob, _ = load(s)
     return {k: v for k, v in blob["state_dict"].items() if k not in blob["head"]}

@@ -15,7 +15,8 @@ import torch
 from torch import nn
 
 from .. import models
-from ..config import TrialConfig
+from ..resolution import source_of
+from ..settings import TrialConfig
 from ..errors import UsageError
 from ..files import atomic_write
 
@@ -32,14 +33,14 @@ def hub_checkpoints() -> Path:
 
 def _imagenet(config: TrialConfig) -> dict[str, torch.Tensor]:
     """torchvision's / timm's ImageNet weights, from their caches (downloaded when missing)."""
-    if config.model in _TORCHVISION:
+    if config.net.model in _TORCHVISION:
         from torchvision import models
 
-        url = getattr(models, _TORCHVISION[config.model]).IMAGENET1K_V1.url
-        return _read(_cached(url, hub_checkpoints() / Path(url).name, config.model),
+        url = getattr(models, _TORCHVISION[config.net.model]).IMAGENET1K_V1.url
+        return _read(_cached(url, hub_checkpoints() / Path(url).name, config.net.model),
                      "ImageNet weights", fix="delete it and place a good copy there")
-    if config.model in _TIMM:
-        name = _TIMM[config.model]
+    if config.net.model in _TIMM:
+        name = _TIMM[config.net.model]
         local = hub_checkpoints() / f"{name}.safetensors"
         if not local.exists():  # timm's own cache (Hugging Face hub), without network
             try:
@@ -52,9 +53,9 @@ def _imagenet(config: TrialConfig) -> dict[str, torch.Tensor]:
             except Exception:
                 pass
         url = f"https://huggingface.co/timm/{name}/resolve/main/model.safetensors"
-        return _read(_cached(url, local, config.model), "ImageNet weights",
+        return _read(_cached(url, local, config.net.model), "ImageNet weights",
                      fix="delete it and place a good copy there")
-    raise UsageError(f"no ImageNet weights known for {config.model}; pass a checkpoint path "
+    raise UsageError(f"no ImageNet weights known for {config.net.model}; pass a checkpoint path "
                      "as --source")
 
 
@@ -125,7 +126,8 @@ def state_dict_of(blob, path) -> dict[str, torch.Tensor]:
 
 
 def resolve(config: TrialConfig) -> dict[str, torch.Tensor]:
-    source = config.resolved_source
+    """The tensors of the pretrained regime's source."""
+    source = source_of(config.weights, config.data.dataset)
     if source in SOURCES:
         return SOURCES[source](config)
     path = Path(source).expanduser()
@@ -141,15 +143,16 @@ def initialise(model: nn.Module, config: TrialConfig,
     ``weights``: the source's tensors when the caller already has them (a search resolves
     them once in its driver), else they are resolved here."""
     own = model.state_dict()
-    info = {"regime": config.init, "source": config.resolved_source, "tensors_total": len(own),
+    source, name = source_of(config.weights, config.data.dataset), config.net.model
+    info = {"regime": config.weights.init, "source": source, "tensors_total": len(own),
             "tensors_loaded": 0, "params_loaded": 0, "not_loaded": []}
-    if config.init == "scratch":
+    if config.weights.init == "scratch":
         info["not_loaded"] = list(own)
         return info
     weights = resolve(config) if weights is None else weights
     fitting = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
     if not fitting:
-        raise UsageError(f"checkpoint {config.resolved_source!r} does not fit {config.model}: "
+        raise UsageError(f"checkpoint {source!r} does not fit {name}: "
                          "no tensor matches by name and shape; pass weights of the same "
                          "architecture")
     params = dict(model.named_parameters())
@@ -157,7 +160,7 @@ def initialise(model: nn.Module, config: TrialConfig,
     head_params = {k for k, p in params.items() if any(p is q for q in head.parameters())}
     missing = [k for k in params if k not in fitting and k not in head_params]
     if missing:  # only the new classifier head may keep its fresh init
-        raise UsageError(f"checkpoint {config.resolved_source!r} does not fit {config.model}: "
+        raise UsageError(f"checkpoint {source!r} does not fit {name}: "
                          f"{len(missing)} of its {len(params) - len(head_params)} weight tensors "
                          f"outside the classifier (e.g. {missing[0]}) match none by name and "
                          "shape; pass weights of the same architecture")

@@ -16,7 +16,7 @@ from pathlib import Path
 import torch
 from torch import nn
 
-from ..config import TrialConfig
+from ..settings import TrialConfig
 from ..errors import UsageError
 from ..files import METRICS_FILE, MODEL_FILE, atomic_write
 from . import compact as compact_tensors
@@ -25,11 +25,15 @@ DENSE, COMPACT = 1, 2  # the formats
 
 
 def save_model(run_dir: Path, model: nn.Module, config: TrialConfig, num_classes: int,
-               image_size: int, compact: bool = True) -> Path:
+               image_size: int, compact: bool = True,
+               normalisation: dict | None = None) -> Path:
     """Write MODEL_FILE in ``run_dir``: compact when that is smaller (``compact=False``:
-    always dense, format 1)."""
+    always dense, format 1). ``normalisation``: {"mean", "std"} of the inputs it expects."""
     blob = {"format": DENSE, "config": config.to_dict(), "num_classes": num_classes,
             "image_size": image_size}
+    if normalisation is not None:
+        blob["normalisation"] = {"mean": list(normalisation["mean"]),
+                                 "std": list(normalisation["std"])}
     state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     dense, sparse = compact_tensors.encode(state) if compact else (state, {})
     if sparse:
@@ -64,6 +68,7 @@ class SavedModel:
     num_classes: int
     image_size: int
     format: int
+    normalisation: dict | None = None  # {"mean", "std"}; None in files written before it was
 
 
 def read_model(run_dir: str | os.PathLike) -> SavedModel:
@@ -82,7 +87,8 @@ def read_model(run_dir: str | os.PathLike) -> SavedModel:
     except Exception as err:
         raise UsageError(f"cannot load a model from {path}: {type(err).__name__}: {err}; "
                          "pass the --out directory of a finished run") from None
-    model = models.build(config.model, blob["num_classes"], blob["image_size"], config.head)
+    model = models.build(config.net.model, blob["num_classes"], blob["image_size"],
+                         config.net.head)
     own = model.state_dict()
     if any(own[k].shape != v.shape for k, v in state.items() if k in own):
         from ..pruning.structured import reshape_like
@@ -91,7 +97,7 @@ def read_model(run_dir: str | os.PathLike) -> SavedModel:
         reshape_like(model, state, (1, 3, size, size))
     model.load_state_dict(state)
     return SavedModel(model.eval(), config, int(blob["num_classes"]), int(blob["image_size"]),
-                      int(blob.get("format", DENSE)))
+                      int(blob.get("format", DENSE)), blob.get("normalisation"))
 
 
 def load_model(run_dir: str | os.PathLike) -> nn.Module:

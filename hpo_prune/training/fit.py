@@ -12,7 +12,7 @@ from typing import Callable, Protocol
 import torch
 from torch import nn
 
-from ..config import TrialConfig
+from ..settings import PruneSettings, TrainSettings
 from ..data.augment import BatchTransform
 from ..data.datasets import Data
 from ..errors import UsageError
@@ -29,7 +29,7 @@ class TrialOutOfMemory(UsageError):
 
 
 @contextlib.contextmanager
-def out_of_memory_is_a_failure(config: TrialConfig):
+def out_of_memory_is_a_failure(batch_size: int):
     """A real allocation failure (CUDA or CPU allocator, or Python's MemoryError) becomes a
     TrialOutOfMemory: the same configuration would fail again, so it is recorded, not retried."""
     try:
@@ -44,7 +44,7 @@ def out_of_memory_is_a_failure(config: TrialConfig):
         if torch.cuda.is_available():
             torch.cuda.empty_cache()
         raise TrialOutOfMemory(f"out of memory ({what}): lower --batch-size (it is "
-                               f"{config.batch_size}) or --image-size, or give each trial more "
+                               f"{batch_size}) or --image-size, or give each trial more "
                                "memory") from None
 
 
@@ -82,25 +82,31 @@ def transforms_for(data: Data, device: torch.device, augment: str = "crop",
                           channels_last=True, precision=precision)
 
 
-def fit(model: nn.Module, config: TrialConfig, data: Data, reporter: Reporter | None = None,
-        resume: dict | None = None, log: Callable[[str], None] | None = None) -> Fitted:
-    """Train ``model`` (built and initialised by the caller) on ``data`` with the pruning
-    schedule of ``config``; evaluate on val every epoch and on test once at the end."""
-    config = config.resolved()
-    device = resolve_device(config.device)
+def fit(model: nn.Module, train: TrainSettings, prune: PruneSettings, data: Data,
+        reporter: Reporter | None = None, resume: dict | None = None,
+        log: Callable[[str], None] | None = None, name: str = "the model") -> Fitted:
+    """Train ``model`` (built and initialised by the caller, named ``name``) on ``data`` with
+    the recipe ``train`` and the pruning schedule ``prune`` (both resolved:
+    ``hpo_prune.resolution``); evaluate on val every epoch and on test once at the end."""
+    if (train.optimizer == "auto" or train.lr <= 0 or train.warmup < 0
+            or train.augment == "auto"):
+        raise ValueError("fit takes a resolved recipe (hpo_prune.resolution): optimizer, lr, "
+                         f"warmup, augment are {train.optimizer}, {train.lr}, {train.warmup}, "
+                         f"{train.augment}")
+    device = resolve_device(train.device)
     model.to(device, memory_format=torch.channels_last)
-    transform = transforms_for(data, device, config.augment, config.precision)
+    transform = transforms_for(data, device, train.augment, train.precision)
 
-    steps_per_epoch = len(batches(len(data.train), config.batch_size, torch.Generator()))
-    total_steps = steps_per_epoch * config.epochs
-    optimizer, scheduler = make_optimizer(model, config, total_steps)
-    generator = torch.Generator().manual_seed(config.seed)
+    steps_per_epoch = len(batches(len(data.train), train.batch_size, torch.Generator()))
+    total_steps = steps_per_epoch * train.epochs
+    optimizer, scheduler = make_optimizer(model, train, total_steps)
+    generator = torch.Generator().manual_seed(train.seed)
     pruner = None
     input_shape = (1, 3, data.image_size, data.image_size)
-    if config.prune_ratio > 0:
-
-        pruner = Pruner(model, config, total_steps, input_shape,
-                        val_acc=lambda: evaluate(model, data.val, transform))
+    if prune.prune_ratio > 0:
+        pruner = Pruner(model, prune, total_steps, input_shape,
+                        val_acc=lambda: evaluate(model, data.val, transform), seed=train.seed,
+                        name=name)
     epochs: list[dict] = []
     start_epoch = 0
     if resume is not None:
@@ -118,11 +124,11 @@ def fit(model: nn.Module, config: TrialConfig, data: Data, reporter: Reporter | 
                 "generator": generator.get_state(),
                 "pruner": pruner.state_dict() if pruner is not None else None}
 
-    for epoch in range(start_epoch, config.epochs):
+    for epoch in range(start_epoch, train.epochs):
         lr = scheduler.get_last_lr()[0]
         stats = train_epoch(model, optimizer, scheduler, data.train, transform,
-                            config.batch_size, generator, hooks=pruner, log=log, epoch=epoch,
-                            label_smoothing=config.label_smoothing)
+                            train.batch_size, generator, hooks=pruner, log=log, epoch=epoch,
+                            label_smoothing=train.label_smoothing)
         started = time.perf_counter()
         val_acc = evaluate(model, data.val, transform)
         metrics = {"epoch": epoch + 1, "train_loss": stats["train_loss"], "val_acc": val_acc,
@@ -131,7 +137,7 @@ def fit(model: nn.Module, config: TrialConfig, data: Data, reporter: Reporter | 
         metrics["sparsity"] = pruner.sparsity() if pruner is not None else 0.0
         epochs.append(metrics)
         if log is not None:
-            log(_epoch_line(metrics, config.epochs))
+            log(_epoch_line(metrics, train.epochs))
         if reporter is not None:
             reporter(metrics, checkpoint)
 

@@ -1,7 +1,7 @@
 """The training recipe of a trial: its optimizer and its learning-rate schedule per optimizer
 step (linear warm-up from 0, then cosine decay to 0 or a constant; or torch's one-cycle).
 
-``config`` must be resolved (``TrialConfig.resolved()``): no 'auto' values left."""
+``train`` must be resolved (``hpo_prune.resolution``): no 'auto' values left."""
 from __future__ import annotations
 
 import math
@@ -9,7 +9,7 @@ import math
 import torch
 from torch import nn
 
-from ..config import TrialConfig
+from ..settings import TrainSettings
 
 __all__ = ["make_optimizer", "lr_factor"]
 
@@ -25,22 +25,22 @@ def lr_factor(step: int, total: int, warmup: float, schedule: str) -> float:
     return 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
 
 
-def make_optimizer(model: nn.Module, config: TrialConfig, total_steps: int):
+def make_optimizer(model: nn.Module, train: TrainSettings, total_steps: int):
     """(optimizer, scheduler) for ``total_steps`` optimizer steps; the scheduler steps once per
     optimizer step."""
-    if config.optimizer == "adamw":
-        optimizer = torch.optim.AdamW(model.parameters(), lr=config.lr,
-                                      betas=(config.momentum, 0.999),
-                                      weight_decay=config.weight_decay)
+    if train.optimizer == "adamw":
+        optimizer = torch.optim.AdamW(model.parameters(), lr=train.lr,
+                                      betas=(train.momentum, 0.999),
+                                      weight_decay=train.weight_decay)
     else:
-        optimizer = torch.optim.SGD(model.parameters(), lr=config.lr, momentum=config.momentum,
-                                    weight_decay=config.weight_decay)
-    if config.lr_schedule == "onecycle":
+        optimizer = torch.optim.SGD(model.parameters(), lr=train.lr, momentum=train.momentum,
+                                    weight_decay=train.weight_decay)
+    if train.lr_schedule == "onecycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
-            optimizer, max_lr=config.lr, total_steps=max(total_steps, 2),
-            pct_start=config.warmup if config.warmup > 0 else 0.3, cycle_momentum=False)
+            optimizer, max_lr=train.lr, total_steps=max(total_steps, 2),
+            pct_start=train.warmup if train.warmup > 0 else 0.3, cycle_momentum=False)
     else:
         scheduler = torch.optim.lr_scheduler.LambdaLR(
-            optimizer, lambda step: lr_factor(step, total_steps, config.warmup,
-                                              config.lr_schedule))
+            optimizer, lambda step: lr_factor(step, total_steps, train.warmup,
+                                              train.lr_schedule))
     return optimizer, scheduler

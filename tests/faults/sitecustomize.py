@@ -83,7 +83,7 @@ def _trial(module) -> None:
     run_trial = module.run_trial
 
     def patched(config, *args, **kwargs):
-        if config.prune_ratio == FAULT["prune_ratio"]:
+        if config.prune.prune_ratio == FAULT["prune_ratio"]:
             raise RuntimeError(FAULT["raise"])
         return run_trial(config, *args, **kwargs)
 

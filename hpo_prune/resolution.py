@@ -1,0 +1,73 @@
+"""Resolving a trial's settings, once, at the boundary (the command line, and the search when
+it samples a trial): the names checked against the registries where they live, every
+placeholder filled in. Every record of the trial then holds the resolved config (metrics.json,
+model.pt, model.json, trials.csv, the run hash).
+
+    placeholder             filled in from
+    optimizer / lr / warmup models.recipe: the model family's measured recipe for the regime
+    / head_init 'auto'      (an unpruned run's from models.DENSE where it has one)
+    criterion 'auto'        models.criterion: the family's for the granularity
+    head 'auto'             models.head_of: the VGGs' by input size
+    image_size / val_fraction 0, augment 'auto', source ''
+                            data.datasets.defaults: the dataset's
+"""
+from __future__ import annotations
+
+from .data import datasets
+from .errors import check
+from .models import MODELS, criterion, head_of, recipe
+from .pruning.layers import CRITERIA
+from .pruning.schedules import SCHEDULES
+from .settings import SourceSettings, TrialConfig
+from .settings.fields import Flags, flag_of
+
+__all__ = ["check_names", "resolve", "source_of"]
+
+# record key -> (the registry's names, the extra name a placeholder allows)
+REGISTRIES = {"dataset": (datasets.DATASETS, None), "model": (MODELS, None),
+              "criterion": (CRITERIA, "auto"), "schedule": (SCHEDULES, None)}
+
+
+def check_names(config: TrialConfig, flags: Flags = flag_of) -> TrialConfig:
+    """``config``, if the names it gives exist in their registries (else a UsageError that
+    lists them and names the flag)."""
+    for key, (registry, extra) in REGISTRIES.items():
+        value = config.get(key)
+        allowed = ([extra] if extra else []) + list(registry)
+        check(value in allowed, f"unknown {key} {value!r}: use one of "
+              f"{', '.join(map(str, allowed))} (--{flags(key)})")
+    return config
+
+
+def source_of(weights: SourceSettings, dataset: str) -> str:
+    """The pretrained regime's source ('' from scratch): the one given, else the dataset's."""
+    if weights.init != "pretrained":
+        return ""
+    return weights.source or datasets.defaults(dataset).source
+
+
+def resolve(config: TrialConfig) -> TrialConfig:
+    """``config`` checked, with every placeholder filled in (see the module's table).
+    Resolving a resolved config changes nothing."""
+    check_names(config.validate())
+    data = datasets.defaults(config.data.dataset)
+    train, net, prune = config.train, config.net, config.prune
+    size = config.data.image_size or data.image_size
+    done = config.replace(
+        image_size=size, val_fraction=config.data.val_fraction or data.val_fraction,
+        source=source_of(config.weights, config.data.dataset),
+        augment=data.augment if train.augment == "auto" else train.augment,
+        criterion=(criterion(net.model, prune.granularity) if prune.criterion == "auto"
+                   else prune.criterion),
+        head=head_of(net.model, net.head, size))
+    if (train.optimizer != "auto" and train.lr > 0 and train.warmup >= 0
+            and train.head_init != "auto"):
+        return done
+    family = recipe(net.model, config.weights.init,
+                    None if train.optimizer == "auto" else train.optimizer,
+                    dense=prune.prune_ratio == 0)
+    return done.replace(optimizer=family["optimizer"],
+                        lr=train.lr if train.lr > 0 else family["lr"],
+                        warmup=train.warmup if train.warmup >= 0 else family["warmup"],
+                        head_init=(family["head_init"] if train.head_init == "auto"
+                                   else train.head_init))
