@@ -21,7 +21,7 @@ STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 FLOATS = ("level", "val_acc", "remaining_fraction", "test_acc", "achieved_sparsity",
           "requested_sparsity", "val_acc_before_pruning", "seconds", "wall_seconds")
 INTS = ("trial", "confirms", "params_total", "params_remaining", "macs_dense", "macs_remaining",
-        "epochs_run")
+        "epochs_run", "val_images", "test_images")
 TEXT = ("study", "model", "dataset", "regime", "source", "driver", "fail_reason", "model_dir")
 BOOLS = ("model_kept",)  # True / False, empty where unknown
 FIXED = tuple(LEADING)  # typed here; added (empty) when a table lacks one

@@ -5,6 +5,7 @@ Data stay fractions; only these renderings show percentages.
 from __future__ import annotations
 
 import html
+import math
 
 import pandas as pd
 
@@ -72,13 +73,21 @@ def _noise_cell(row: pd.Series, labels: list[str]) -> str:
         why = str(row.get("val_images_note", "") or "val split size unknown")
         return why.split(" (")[0]
     text = f"{int(images)} val images ({row['val_resolution_points']:.2f} pt each)"
-    se = row.get("reference_binomial_se")
+    se = row.get("reference_binomial_se")  # of one run at the reference's accuracy
     if se is not None and pd.notna(se):
-        text += f"; binomial SE of the reference {_pts(se)} pt"
-        under = [label[:-2] for label in labels if float(label[:-2]) / 100 < se]
+        text += f"; binomial SE of one run {_pts(se)} pt"
+        # "within X points" compares a configuration's mean over its k runs with the
+        # reference's over n: the binomial SE of that difference is se * sqrt(1/k + 1/n)
+        n = int(row.get("n_baselines", 1) or 1)
+        under = []
+        for label in labels:
+            k = row.get(f"n_seeds_{label}")
+            k = int(k) if k is not None and pd.notna(k) and k > 0 else 1
+            diff = se * math.sqrt(1 / k + 1 / n)
+            if float(label[:-2]) / 100 < diff:
+                under.append(f"{label[:-2]} pt (SE of its difference {_pts(diff)} pt)")
         if under:
-            text += (f" (tolerance {under[0]} pt is below it)" if len(under) == 1 else
-                     f" (tolerances {', '.join(under)} pt are below it)")
+            text += f"; below the noise: {', '.join(under)}"
     return text
 
 

@@ -112,7 +112,7 @@ def test_untrained_reference_gets_a_note_and_no_verdict(search, summary):
             "not meaningful: the scratch study's" in page
         assert "headline not meaningful" in page and "stayed at chance" in page
         assert "val 95.0% ± 1.0, test 94.0% ± 1.0 (n=3: #0 #1 #2)" in page
-        assert "288 val images (0.35 pt each); binomial SE of the reference 1.3 pt" in page
+        assert "288 val images (0.35 pt each); binomial SE of one run 1.3 pt" in page
         assert "not meaningful (the reference did not train; see note)" in page
 
 

@@ -6,7 +6,9 @@ import torch
 from torch import nn
 
 from .groups import ChannelGroups
-from .layers import GRANULARITIES, SCOPES, check_choice, check_ratio, prunable_layers
+from ..settings import PruneSettings
+from ..settings.fields import check_choices
+from .layers import prunable_layers
 from .masks import weight_keep, weight_scores
 from .structured import filter_keep, filter_scores
 
@@ -22,10 +24,9 @@ def magnitude_masks(model: nn.Module, ratio: float, granularity: str = "weight",
     touches (next layers' inputs, BatchNorm, biases); ``input_shape`` (default one 32x32
     image) is only used to trace the model.
     """
-    check_ratio(ratio)
-    check_choice("granularity", granularity, GRANULARITIES)
-    check_choice("scope", scope, SCOPES)
-    check_choice("norm", norm, (1, 2))
+    settings = PruneSettings(prune_ratio=ratio, granularity=granularity, scope=scope, norm=norm)
+    check_choices(settings, flags=str)  # the settings' own checks: the one home of each rule
+    settings.check(flags=str)
     if granularity == "filter":
         groups = ChannelGroups(model, input_shape)
         keep = filter_keep(groups, filter_scores(groups, "magnitude", norm), ratio, scope)

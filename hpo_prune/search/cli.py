@@ -132,7 +132,9 @@ def parser() -> ArgumentParser:
                    "those not there yet), leave the other drivers' RUNNING trials alone and "
                    "stop once each study has --trials finished trials between all drivers")
     p.add_argument("--resume", action="store_true", help="continue an interrupted search of "
-                   "the same --name up to --trials finished trials per study")
+                   "the same --name up to --trials finished trials per study; every setting "
+                   "that shapes a result must be given as the search was started (search.json "
+                   "records them), while --trials and --confirm may be raised")
     p.add_argument("--dashboard", action="store_true",
                    help="start Ray's dashboard and print its URL")
     p.add_argument("--dashboard-host", default="127.0.0.1",

@@ -13,9 +13,9 @@ import dataclasses
 from dataclasses import field
 from typing import Any, Callable
 
-from ..errors import UsageError
+from ..errors import UsageError, check
 
-__all__ = ["option", "key_of", "flag_of", "add_flags", "coerce", "Flags"]
+__all__ = ["option", "key_of", "flag_of", "add_flags", "check_choices", "coerce", "Flags"]
 
 Flags = Callable[[str], str]  # a field's key -> its flag in the command at hand (no dashes)
 
@@ -34,6 +34,14 @@ def key_of(f: dataclasses.Field) -> str:
 def flag_of(key: str) -> str:
     """The flag of a record key, without dashes: lr_schedule -> lr-schedule."""
     return key.replace("_", "-")
+
+
+def check_choices(settings, flags: Flags = flag_of) -> None:
+    """Every field of ``settings`` with fixed choices holds one of them."""
+    for f in dataclasses.fields(settings):
+        choices, value = f.metadata.get("choices"), getattr(settings, f.name)
+        check(choices is None or value in choices, f"unknown {key_of(f)} {value!r}: use one "
+              f"of {', '.join(map(str, choices or ()))} (--{flags(key_of(f))})")
 
 
 def coerce(f: dataclasses.Field, value: Any, where: str) -> Any:

@@ -7,9 +7,10 @@ from dataclasses import dataclass
 from ..errors import check
 from .fields import Flags, flag_of, option
 
-__all__ = ["PruneSettings", "GRANULARITIES"]
+__all__ = ["PruneSettings", "GRANULARITIES", "SCOPES"]
 
 GRANULARITIES = ("weight", "filter")
+SCOPES = ("global", "local")
 
 
 @dataclass(frozen=True)
@@ -20,8 +21,7 @@ class PruneSettings:
                               "(structured; filters physically removed at the end)",
                               GRANULARITIES, group="prune")
     scope: str = option("global", "'global' = one threshold across all prunable layers; "
-                        "'local' = the same ratio in each layer", ("global", "local"),
-                        group="prune")
+                        "'local' = the same ratio in each layer", SCOPES, group="prune")
     criterion: str = option("auto", "'magnitude' (weight magnitude / filter norm), 'lamp' "
                             "(weight granularity: layer-adaptive magnitude, Lee et al. 2021, "
                             "so a global threshold does not empty thin layers) or 'random' "

@@ -23,7 +23,7 @@ from typing import Any
 
 from ..errors import check
 from .data import DataSettings
-from .fields import Flags, add_flags, coerce, flag_of, key_of
+from .fields import Flags, add_flags, check_choices, coerce, flag_of, key_of
 from .fractal import FractalSettings
 from .model import ModelSettings, SourceSettings
 from .pruning import PruneSettings
@@ -97,12 +97,7 @@ class TrialConfig:
         (dataset, model, criterion, schedule) are checked where the registries live, by
         ``hpo_prune.resolution.check_names``."""
         for part in PARTS:
-            settings = getattr(self, part)
-            for f in dataclasses.fields(settings):
-                choices = f.metadata.get("choices")
-                value = getattr(settings, f.name)
-                check(choices is None or value in choices, f"unknown {key_of(f)} {value!r}: use "
-                      f"one of {', '.join(map(str, choices or ()))} (--{flags(key_of(f))})")
+            check_choices(getattr(self, part), flags)
         for part in PARTS:
             getattr(self, part).check(flags)
         return self
