@@ -8,8 +8,9 @@ from __future__ import annotations
 from torch import nn
 
 from ..models import classifier
+from .masks import WEIGHT_CRITERIA
 
-CRITERIA = ("magnitude", "lamp", "random")
+CRITERIA = tuple(WEIGHT_CRITERIA)  # every criterion's name (filters take a subset)
 
 
 def prunable_layers(model: nn.Module) -> list[tuple[str, nn.Module]]:

@@ -8,6 +8,7 @@ other layers, so the requested number of weights is still removed.
 from __future__ import annotations
 
 import math
+from typing import Callable
 
 import torch
 
@@ -15,14 +16,23 @@ import torch
 @torch.no_grad()
 def weight_scores(weights: dict[str, torch.Tensor], criterion: str,
                   seed: int = 0) -> dict[str, torch.Tensor]:
-    """Score of every weight (higher = kept longer): |w|, its LAMP score, or uniform noise
-    from ``seed``."""
-    if criterion == "magnitude":
-        return {k: w.detach().abs().float() for k, w in weights.items()}
-    if criterion == "lamp":
-        return {k: lamp_scores(w) for k, w in weights.items()}
-    if criterion != "random":
-        raise ValueError(f"unknown weight criterion {criterion!r}: magnitude, lamp or random")
+    """Score of every weight (higher = kept longer) under a criterion of WEIGHT_CRITERIA:
+    |w|, its LAMP score, or uniform noise from ``seed``."""
+    if criterion not in WEIGHT_CRITERIA:
+        raise ValueError(f"unknown weight criterion {criterion!r}: use one of "
+                         f"{', '.join(WEIGHT_CRITERIA)}")
+    return WEIGHT_CRITERIA[criterion](weights, seed)
+
+
+def _magnitude(weights: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:
+    return {k: w.detach().abs().float() for k, w in weights.items()}
+
+
+def _lamp(weights: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:
+    return {k: lamp_scores(w) for k, w in weights.items()}
+
+
+def _random(weights: dict[str, torch.Tensor], seed: int) -> dict[str, torch.Tensor]:
     generator = torch.Generator().manual_seed(seed)
     return {k: torch.rand(w.shape, generator=generator).to(w.device)
             for k, w in weights.items()}
@@ -42,6 +52,11 @@ def lamp_scores(weight: torch.Tensor) -> torch.Tensor:
     scores = torch.empty_like(squared)
     scores[order] = ordered / suffix.clamp_min(torch.finfo(suffix.dtype).tiny)
     return scores.view(weight.shape)
+
+
+# the weight criteria by name: scores(weights, seed), higher = kept longer
+WEIGHT_CRITERIA: dict[str, Callable[[dict[str, torch.Tensor], int], dict[str, torch.Tensor]]] = {
+    "magnitude": _magnitude, "lamp": _lamp, "random": _random}
 
 
 @torch.no_grad()

@@ -18,9 +18,9 @@ from torch import nn
 
 from .counting import count
 from .layers import prunable_layers
-from .masks import weight_keep, weight_scores
 from ..settings import PruneSettings
 from .schedules import settings_of, sparsity_at
+from .strategies import strategy
 
 
 class Pruner:
@@ -32,23 +32,16 @@ class Pruner:
         if settings.criterion == "auto":
             raise ValueError("Pruner takes a resolved criterion (hpo_prune.resolution), not "
                              "'auto'")
-        config = settings
         self.model, self.config, self.input_shape = model, settings, tuple(input_shape)
-        self.seed = seed
-        self.val_acc = val_acc
-        self.filter = config.granularity == "filter"
-        self.weights = {f"{n}.weight": m.weight for n, m in prunable_layers(model)}
-        self.prunable_params = sum(w.numel() for w in self.weights.values())
+        self.seed, self.val_acc = seed, val_acc
+        self.prunable_params = sum(m.weight.numel() for _, m in prunable_layers(model))
         dense = count(model, self.input_shape)
         self.params_total, self.macs_dense = dense["params_total"], dense["macs_dense"]
-        self.groups = None
-        if self.filter:
-            from .groups import ChannelGroups
-
-            self.groups = ChannelGroups(model, self.input_shape, what=name)
+        self.strategy = strategy(settings.granularity, model, self.input_shape, settings.norm,
+                                 name)
         last = max(total_steps - 1, 0)
-        self.end_step = min(round(config.prune_end * total_steps), last)
-        self.start_step = min(round(config.prune_start * total_steps), self.end_step)
+        self.end_step = min(round(settings.prune_end * total_steps), last)
+        self.start_step = min(round(settings.prune_start * total_steps), self.end_step)
         self.step = 0
         self.target = 0.0  # sparsity the masks were last computed for
         self.val_acc_before_pruning: float | None = None
@@ -89,34 +82,24 @@ class Pruner:
     def prune_to(self, target: float) -> None:
         """Recompute the masks for sparsity `target` now and apply them."""
         c = self.config
-        if self.filter:
-            from .structured import filter_keep, filter_scores
-
-            scores = filter_scores(self.groups, c.criterion, c.norm, self.seed)
-            self._set_keep(filter_keep(self.groups, scores, target, c.scope, self.keep))
-        else:
-            scores = weight_scores(self.weights, c.criterion, self.seed)
-            self._set_keep(weight_keep(scores, target, c.scope, self.keep))
+        scores = self.strategy.scores(c.criterion, self.seed)
+        self._set_keep(self.strategy.keep(scores, target, c.scope, self.keep))
         self.target = target
         self.after_step()
 
     def _set_keep(self, keep) -> None:
         self.keep = keep
         params = dict(self.model.named_parameters())
-        if self.filter:
-            masks = self.groups.masks(keep)
-            self.kept = self.groups.kept_prunable(keep)
-        else:
-            masks = {k: v.to(params[k].device) for k, v in keep.items()}
-            self.kept = sum(int(torch.count_nonzero(m)) for m in masks.values())
+        masks = self.strategy.masks(keep)
+        self.kept = self.strategy.kept(keep, masks)
         self._pairs = [(params[name], mask) for name, mask in masks.items()]
 
     # ------------------------------------------------------------------ end of training
     def finish(self) -> nn.Module:
         """Filter granularity: remove the masked channels for real (the model shrinks in
         place). Weight granularity: the same model, zeros kept. Returns the model."""
-        if self.filter and not self.finished and self.keep is not None:
-            self.groups.remove(self.keep)
+        if self.strategy.physical and not self.finished and self.keep is not None:
+            self.strategy.finish(self.keep)
             self._pairs = []
             physical = sum(m.weight.numel() for _, m in prunable_layers(self.model))
             if physical != self.kept:
@@ -127,7 +110,7 @@ class Pruner:
 
     def final_metrics(self) -> dict:
         counted = count(self.model, self.input_shape)
-        physical = self.filter and self.finished
+        physical = self.strategy.physical and self.finished
         return {"params_total": self.params_total,
                 "params_remaining": counted["params_total"] if physical
                 else counted["params_nonzero"],

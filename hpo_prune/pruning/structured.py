@@ -21,10 +21,17 @@ from ..errors import UsageError
 from .groups import ChannelGroups
 
 
+FILTER_CRITERIA = ("magnitude", "random")  # a channel's filter norm, or noise
+
+
 @torch.no_grad()
 def filter_scores(groups: ChannelGroups, criterion: str, norm: int = 1,
                   seed: int = 0) -> list[torch.Tensor]:
-    """One score per channel of each group (higher = kept longer), on the CPU."""
+    """One score per channel of each group (higher = kept longer), on the CPU, under a
+    criterion of FILTER_CRITERIA."""
+    if criterion not in FILTER_CRITERIA:
+        raise ValueError(f"unknown filter criterion {criterion!r}: use one of "
+                         f"{', '.join(FILTER_CRITERIA)}")
     if criterion == "random":
         generator = torch.Generator().manual_seed(seed)
         return [torch.rand(g.channels, generator=generator, dtype=torch.float64)
