@@ -122,7 +122,7 @@ HEAD_INIT: dict[tuple[str, str], str] = {}
 
 # The pruning criterion a family's weights are scored with when a trial leaves it on 'auto'
 # (its search space's): LAMP where plain magnitudes would empty thin layers (the MobileNets'
-# depthwise convolutions, README, Pruning); magnitude for every filter pruning.
+# depthwise convolutions, docs/pruning.md); magnitude for every filter pruning.
 CRITERION: dict[str, str] = {"mobilenet_v1": "lamp", "mobilenet_v2": "lamp"}
 
 

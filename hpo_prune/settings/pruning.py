@@ -39,7 +39,7 @@ class PruneSettings:
                               group="prune")
     prune_every: int = option(2, "recompute masks every this many optimizer steps inside the "
                               "window (and always at its end); small steps of sparsity keep a "
-                              "network without BatchNorm from collapsing (README, Pruning "
+                              "network without BatchNorm from collapsing (docs/pruning.md, Pruning "
                               "window)", group="prune")
 
     def check(self, flags: Flags = flag_of) -> None:
