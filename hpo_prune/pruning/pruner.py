@@ -32,7 +32,7 @@ class Pruner:
         if settings.criterion == "auto":
             raise ValueError("Pruner takes a resolved criterion (hpo_prune.resolution), not "
                              "'auto'")
-        self.model, self.config, self.input_shape = model, settings, tuple(input_shape)
+        self.model, self.settings, self.input_shape = model, settings, tuple(input_shape)
         self.seed, self.val_acc = seed, val_acc
         self.prunable_params = sum(m.weight.numel() for _, m in prunable_layers(model))
         dense = count(model, self.input_shape)
@@ -56,7 +56,7 @@ class Pruner:
         self.step += 1
         if not self.start_step <= s <= self.end_step:
             return
-        if s != self.end_step and (s - self.start_step) % self.config.prune_every:
+        if s != self.end_step and (s - self.start_step) % self.settings.prune_every:
             return
         if self.val_acc_before_pruning is None and self.val_acc is not None:
             training = self.model.training
@@ -64,7 +64,7 @@ class Pruner:
             self.model.train(training)
         span = self.end_step - self.start_step
         position = (s - self.start_step) / span if s < self.end_step else 1.0
-        c = self.config
+        c = self.settings
         target = sparsity_at(c.schedule, position, c.prune_ratio, 0.0, 1.0, **settings_of(c))
         if target > self.target:
             self.prune_to(target)
@@ -81,7 +81,7 @@ class Pruner:
     # ------------------------------------------------------------------ masks
     def prune_to(self, target: float) -> None:
         """Recompute the masks for sparsity `target` now and apply them."""
-        c = self.config
+        c = self.settings
         scores = self.strategy.scores(c.criterion, self.seed)
         self._set_keep(self.strategy.keep(scores, target, c.scope, self.keep))
         self.target = target
@@ -118,7 +118,7 @@ class Pruner:
                 "macs_dense": self.macs_dense,
                 "macs_remaining": counted["macs_dense"] if physical else counted["macs"],
                 "achieved_sparsity": self.sparsity(),
-                "requested_sparsity": self.config.prune_ratio,
+                "requested_sparsity": self.settings.prune_ratio,
                 "val_acc_before_pruning": self.val_acc_before_pruning}
 
     # ------------------------------------------------------------------ resuming
@@ -126,14 +126,14 @@ class Pruner:
         keep = self.keep
         if isinstance(keep, dict):
             keep = {k: v.cpu() for k, v in keep.items()}
-        return {"granularity": self.config.granularity, "step": self.step,
+        return {"granularity": self.settings.granularity, "step": self.step,
                 "target": self.target, "val_acc_before_pruning": self.val_acc_before_pruning,
                 "keep": keep}
 
     def load_state_dict(self, state: dict) -> None:
-        if state["granularity"] != self.config.granularity:
+        if state["granularity"] != self.settings.granularity:
             raise ValueError(f"pruner state is for {state['granularity']} pruning, this "
-                             f"pruner does {self.config.granularity}")
+                             f"pruner does {self.settings.granularity}")
         self.step, self.target = int(state["step"]), float(state["target"])
         self.val_acc_before_pruning = state["val_acc_before_pruning"]
         if state["keep"] is not None:

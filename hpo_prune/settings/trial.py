@@ -29,7 +29,7 @@ from .model import ModelSettings, SourceSettings
 from .pruning import PruneSettings
 from .training import TrainSettings
 
-__all__ = ["TrialConfig", "PARTS", "PLACEHOLDERS"]
+__all__ = ["TrialConfig", "PARTS", "PLACEHOLDERS", "require_resolved"]
 
 PARTS: dict[str, type] = {"data": DataSettings, "net": ModelSettings,
                           "weights": SourceSettings, "train": TrainSettings,
@@ -42,6 +42,16 @@ PLACEHOLDERS = {"optimizer": "auto", "lr": 0.0, "warmup": -1.0, "head_init": "au
                 "augment": "auto", "criterion": "auto", "image_size": 0, "val_fraction": 0.0}
 _TITLES = {"data": "data", "model": "model and init", "train": "training", "prune": "pruning",
            "pretrain": "pre-training (the fractal source)"}
+
+
+def require_resolved(who: str, *parts) -> None:
+    """A ValueError naming the fields of ``parts`` that still hold a placeholder: a layer that
+    reads them must not guess ('auto' is no criterion, 0 no learning rate)."""
+    left = [key_of(f) for part in parts for f in dataclasses.fields(part)
+            if key_of(f) in PLACEHOLDERS and getattr(part, f.name) == PLACEHOLDERS[key_of(f)]]
+    if left:
+        raise ValueError(f"{who} takes resolved settings (hpo_prune.resolution.resolve); "
+                         f"{', '.join(left)} still hold placeholders")
 
 
 class TrialConfig:
@@ -103,13 +113,8 @@ class TrialConfig:
         return self
 
     def require_resolved(self, who: str) -> "TrialConfig":
-        """This config, if resolution left no placeholder in it (a layer that reads the
-        recipe must not guess one: 'auto' is no criterion, 0 no learning rate)."""
-        left = [key for key, placeholder in PLACEHOLDERS.items()
-                if self.get(key) == placeholder]
-        if left:
-            raise ValueError(f"{who} takes a resolved config (hpo_prune.resolution.resolve); "
-                             f"{', '.join(left)} still hold placeholders")
+        """This config, if resolution left no placeholder in it (see ``require_resolved``)."""
+        require_resolved(who, *(getattr(self, part) for part in PARTS))
         return self
 
     # ------------------------------------------------------------------ (de)serialisation

@@ -13,6 +13,7 @@ import torch
 from torch import nn
 
 from ..settings import PruneSettings, TrainSettings
+from ..settings.trial import require_resolved
 from ..data.augment import BatchTransform
 from ..data.datasets import Data
 from ..errors import UsageError
@@ -88,11 +89,7 @@ def fit(model: nn.Module, train: TrainSettings, prune: PruneSettings, data: Data
     """Train ``model`` (built and initialised by the caller, named ``name``) on ``data`` with
     the recipe ``train`` and the pruning schedule ``prune`` (both resolved:
     ``hpo_prune.resolution``); evaluate on val every epoch and on test once at the end."""
-    if (train.optimizer == "auto" or train.lr <= 0 or train.warmup < 0
-            or train.augment == "auto"):
-        raise ValueError("fit takes a resolved recipe (hpo_prune.resolution): optimizer, lr, "
-                         f"warmup, augment are {train.optimizer}, {train.lr}, {train.warmup}, "
-                         f"{train.augment}")
+    require_resolved("fit", train)
     device = resolve_device(train.device)
     model.to(device, memory_format=torch.channels_last)
     transform = transforms_for(data, device, train.augment, train.precision)
