@@ -22,6 +22,8 @@ import numpy as np
 import pandas as pd
 
 from hpo_prune.objectives import CHANCE_MARGIN, at_chance, chance
+from hpo_prune.search.record import REFERENCE, originals
+from hpo_prune.search.record import configurations as configurations_of
 
 from .replicates import configurations
 
@@ -59,21 +61,14 @@ class Reference:
     def n(self) -> int:
         return len(self.runs)
 
-    @property
-    def val_acc(self) -> float:
-        return float(self.row["val_acc"])
+    # the runs' means and sample standard deviations
+    val_acc = property(lambda self: self._value("val_acc"))
+    val_std = property(lambda self: self._value("val_acc_std"))
+    test_acc = property(lambda self: self._value("test_acc"))
+    test_std = property(lambda self: self._value("test_acc_std"))
 
-    @property
-    def val_std(self) -> float:
-        return float(self.row["val_acc_std"])
-
-    @property
-    def test_acc(self) -> float:
-        return float(self.row["test_acc"])
-
-    @property
-    def test_std(self) -> float:
-        return float(self.row["test_acc_std"])
+    def _value(self, column: str) -> float:
+        return float(self.row[column])
 
     @property
     def trials(self) -> list[int]:
@@ -91,12 +86,12 @@ class Reference:
 def reference_runs(trials: pd.DataFrame, done: pd.DataFrame) -> tuple[pd.DataFrame | None, str]:
     """The completed runs the reference averages and a note; None and why when there is none.
 
-    The completed trials marked ``baseline`` and the runs confirming them; else (a grid
-    search's) the first completed prune_ratio = 0 trial and its confirmations."""
+    The completed trials marked ``baseline`` and the runs confirming them (the configuration
+    ``record.REFERENCE``); else (a table marking none) the first completed prune_ratio = 0
+    trial and its confirmations."""
     marked = done[done["baseline"]]
     if len(marked):
-        numbers = set(int(t) for t in marked["trial"])
-        runs = done[done["baseline"] | done["confirms"].isin(numbers)]
+        runs = done[configurations_of(done) == REFERENCE]
         others = trials[trials["baseline"] & (trials["state"] != "COMPLETE")]
         note = ""
         if len(others):
@@ -107,7 +102,7 @@ def reference_runs(trials: pd.DataFrame, done: pd.DataFrame) -> tuple[pd.DataFra
     unpruned = done[done["prune_ratio"] == 0] if "prune_ratio" in done.columns else done[:0]
     if len(unpruned):
         first = int(unpruned.iloc[0]["trial"])
-        runs = done[(done["trial"] == first) | (done["confirms"] == first)]
+        runs = done[originals(done) == first]
         return runs, (f"baseline: trial #{first} (prune_ratio = 0; not marked as the "
                       "baseline)")
     marked = trials[trials["baseline"]]

@@ -1,5 +1,6 @@
 """Seed replicates: a configuration is an original search trial together with its confirmation
-runs (rows whose ``confirms`` names that trial: the same settings, another ``seed``).
+runs (rows whose ``confirms`` names that trial: the same settings, another ``seed``; the rule
+is ``hpo_prune.search.record``'s).
 
 A configuration's val / test accuracy and remaining fraction are the means over its completed
 runs ("seeds"), with their sample standard deviation (NaN with one seed) and ``n_seeds``;
@@ -16,16 +17,12 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
+from hpo_prune.search.record import originals
+
 SEED_VALUES = ("val_acc", "remaining_fraction")  # what the bootstrap resamples, paired by seed
 HIDDEN = ("_val_seeds", "_rem_seeds")  # per-seed values kept for the bootstrap (not written)
 STATS = ("trial", "val_acc", "test_acc", "remaining_fraction", "val_acc_std", "test_acc_std",
          "n_seeds", "confirmed", "seed_trials", *HIDDEN)
-
-
-def original_of(rows: pd.DataFrame) -> pd.Series:
-    """The trial number each row belongs to: ``confirms`` where set, else its own number."""
-    confirms = rows["confirms"] if "confirms" in rows.columns else pd.Series(pd.NA, rows.index)
-    return confirms.astype("Int64").fillna(rows["trial"].astype("Int64")).astype(int)
 
 
 def configurations(rows: pd.DataFrame, key: pd.Series | None = None) -> pd.DataFrame:
@@ -35,9 +32,10 @@ def configurations(rows: pd.DataFrame, key: pd.Series | None = None) -> pd.DataF
     among ``rows``), with ``trial`` = the original's number, ``val_acc``, ``test_acc`` and
     ``remaining_fraction`` = the means over the group, and the columns ``val_acc_std``,
     ``test_acc_std``, ``n_seeds``, ``confirmed`` and ``seed_trials`` (the trial numbers
-    averaged, space-separated). ``key`` groups the rows differently (default: ``original_of``).
+    averaged, space-separated). ``key`` groups the rows differently (default:
+    ``record.originals``, the run each row repeats).
     """
-    key = original_of(rows) if key is None else key.astype(int)
+    key = originals(rows) if key is None else key.astype(int)
     picks, stats = [], []
     for number, group in rows.groupby(key, sort=True):
         own = group[group["trial"] == number]

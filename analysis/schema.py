@@ -14,6 +14,7 @@ import pandas as pd
 
 from hpo_prune.settings import TrialConfig
 from hpo_prune.errors import UsageError
+from hpo_prune.search.record import FRONT_KEEPS, baselines
 from hpo_prune.search.trials_table import COLUMNS, LEADING
 
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
@@ -23,7 +24,7 @@ FLOATS = ("level", "val_acc", "remaining_fraction", "test_acc", "achieved_sparsi
 INTS = ("trial", "confirms", "params_total", "params_remaining", "macs_dense", "macs_remaining",
         "epochs_run", "val_images", "test_images")
 TEXT = ("study", "model", "dataset", "regime", "source", "driver", "fail_reason", "model_dir")
-BOOLS = ("model_kept",)  # True / False, empty where unknown
+BOOLS = ("model_kept", FRONT_KEEPS)  # True / False, empty where unknown
 FIXED = tuple(LEADING)  # typed here; added (empty) when a table lacks one
 CONFIG_TYPES = {key: str(TrialConfig.field(key).type) for key in TrialConfig.keys()}
 # what the analysis reads; a table without one of these is not the search's
@@ -59,11 +60,14 @@ def require(frame: pd.DataFrame, columns, where: str) -> None:
 
 
 def _with_baseline(frame: pd.DataFrame, where: str) -> pd.DataFrame:
-    """A table without a baseline column gets one from prune_ratio = 0, as the searcher
-    marks its trials."""
+    """A table without a baseline column gets one by the searcher's rule
+    (``record.is_baseline``: unpruned, confirming no other run)."""
     if "baseline" in frame.columns or "prune_ratio" not in frame.columns:
         return frame
-    return frame.assign(baseline=_numeric(frame["prune_ratio"], "prune_ratio", where) == 0)
+    _numeric(frame["prune_ratio"], "prune_ratio", where)  # a clear error for text
+    if "confirms" in frame.columns:
+        _numeric(frame["confirms"], "confirms", where)
+    return frame.assign(baseline=baselines(frame))
 
 
 def normalise(frame: pd.DataFrame, where: str) -> pd.DataFrame:

@@ -1,7 +1,8 @@
 """A real search results directory for the analysis tests, written the way the search writes
 one: Optuna studies in a temporary SQLite storage (opened by the search's opener), each trial
 recorded with ``study.add_trial(create_trial(...))`` carrying the user attributes the searcher
-sets, search.json, and trials.csv exported by the search's own ``trials_table``.
+sets, what ``--keep-models front`` removes by the search's own rule, search.json, and
+trials.csv exported by the search's own ``trials_table``.
 The test at the bottom checks that reading trials.csv and reading the storage give the same
 trials table."""
 from __future__ import annotations
@@ -17,7 +18,8 @@ from optuna.trial import TrialState, create_trial
 from hpo_prune.settings import TrialConfig
 from hpo_prune.files import SEARCH_FILE, STORAGE_FILE, TRIALS_FILE
 from hpo_prune.objectives import DIRECTIONS, METRICS
-from hpo_prune.search import trials_table
+from hpo_prune.search import keep, trials_table
+from hpo_prune.search.record import FRONT_REMOVES
 from hpo_prune.search.storage import open_storage
 from hpo_prune.search.studies import study_name
 
@@ -118,6 +120,10 @@ def make_search(root: Path, studies: dict[tuple[str, str, str], list[dict]],
             study.add_trial(create_trial(state=TrialState[spec["state"]], values=rec["values"],
                                          params=rec["params"], distributions=DISTRIBUTIONS,
                                          user_attrs=rec["attrs"]))
+        # what --keep-models front removes, recorded as the search records it (every main
+        # trial finished, no confirmation runs)
+        removes = keep.front_removes(study.get_trials(), dataset, confirm=0, main_done=True)
+        study.set_user_attr(FRONT_REMOVES, [t.number for t in removes])
         made.append(study)
     described = [{"name": s.study_name, **trials_table.study_info(s)} for s in made]
     (directory / SEARCH_FILE).write_text(json.dumps(

@@ -4,7 +4,7 @@ configuration that removes the most parameters with a mean val accuracy within X
 mean of the study's baseline runs; test accuracy never takes part). The trials come from the
 results folder as the analysis reads them (``analysis.load_results``), and a trial's model
 from its ``model_dir``; a model that ``--keep-models`` removed is refused with which setting
-would have kept it.
+would have kept it (as the search recorded its front rule: ``search.record``).
 """
 from __future__ import annotations
 
@@ -15,6 +15,7 @@ import pandas as pd
 
 from ..errors import UsageError
 from ..search.cli import DEFAULT_KEEP
+from ..search.record import FRONT_KEEPS
 from ..search.trials_table import model_file
 
 PICKS = {"within-0.5pt": 0.005, "within-1pt": 0.01, "within-2pt": 0.02}
@@ -106,7 +107,10 @@ def model_folder(results, chosen: Chosen) -> Path:
     if path.is_file():
         return path.parent
     keep = results.search.get("keep_models", DEFAULT_KEEP)
-    would = "front" if keep == "all" or _on_front(chosen) else "all"
+    # what the search recorded of its front rule (record.front_keeps); unknown for searches
+    # from before the record: all keeps every model
+    kept = row.get(FRONT_KEEPS)
+    would = "front" if pd.notna(kept) and bool(kept) else "all"
     if keep == "all" or keep == would:
         raise UsageError(f"{where}: its model file {path} is missing (moved or deleted: "
                          f"--keep-models {keep} keeps it); pass the results folder that holds "
@@ -114,16 +118,3 @@ def model_folder(results, chosen: Chosen) -> Path:
     raise UsageError(f"{where}: its model was not kept (the search ran with --keep-models "
                      f"{keep}); --keep-models {would} would have kept it: run the search with "
                      "it, or the trial's settings with python -m hpo_prune.train")
-
-
-def _on_front(chosen: Chosen) -> bool:
-    """The trial belongs to a configuration on its study's final front, or is the first run of
-    the reference (what --keep-models front keeps; the reference's other seeds it removes)."""
-    from analysis.summary import analyse_study
-
-    result = analyse_study(chosen.study, chosen.trials, n_boot=0)
-    kept = {int(t) for seeds in result.front["seed_trials"] for t in str(seeds).split()}
-    if result.reference is not None and result.reference.trials:
-        reference = {int(t) for t in result.reference.trials}
-        kept = (kept - reference) | {min(reference)}
-    return chosen.number in kept

@@ -10,9 +10,9 @@
   reference's mean and spread, and their models go once every baseline run has ended (a
   dense VGG16 is 59 MB). Other unpruned trials (a grid's prune_ratio 0) are kept.
 
-Configurations are what the analysis puts on its fronts (``analysis.replicates``,
-``analysis.reference``): a trial together with its confirmation runs, valued at their seed
-means, and the baseline runs together as the one reference. A seed mean moves while runs of its
+Configurations are what the analysis puts on its fronts (``record``: a trial together with its
+confirmation runs, valued at their seed means, and the baseline runs together as the one
+reference). A seed mean moves while runs of its
 configuration are still to come, so a dominance only counts between *settled* configurations,
 whose value can no longer change: none of their runs waits or runs, and either they will never
 be confirmed (``--confirm 0``, a baseline, a trial at chance beside trained baselines
@@ -28,7 +28,9 @@ level's other search runs lose theirs once the level's search runs have all ende
 is final), and its fresh-seed runs, replicates of the chosen one, once they finish.
 
 The models are files in the trials' checkpoint folders (``model_dir``); only MODEL_FILE is
-removed, metrics.json and the Tune record stay. A resumed search applies the same rule when it
+removed, metrics.json and the Tune record stay. What ``front`` removes is recorded in the study
+whatever ``--keep-models`` is (``record.FRONT_REMOVES``), so the export can tell which setting
+would have kept a model. A resumed search applies the same rule when it
 starts, so a search that ran with ``all`` and resumes with ``front`` is pruned at once.
 """
 from __future__ import annotations
@@ -41,63 +43,54 @@ import optuna
 
 from ..levels import LEVEL
 from ..objectives import non_dominated
-from .studies import (CONFIRMS, StudyPlan, _interrupted, is_confirmation, tally,
-                      to_confirm)
+from .record import (FRONT_REMOVES, REFERENCE, is_confirmation, marked_baseline,
+                     trial_configuration, unpruned)
+from .studies import StudyPlan, _interrupted, tally, to_confirm
 from .trials_table import model_file
 
-REFERENCE = -1  # the key of the baseline runs' configuration
 State = optuna.trial.TrialState
 
 
-def _unpruned(trial) -> bool:
-    params = trial.params or (getattr(trial, "system_attrs", None) or {}).get("fixed_params") \
-        or {}
-    return bool(trial.user_attrs.get("baseline")) or params.get("prune_ratio") == 0
-
-
-def configuration(trial, baselines: set[int]) -> int:
-    """The configuration a trial belongs to: the number of the trial it confirms, or its own;
-    REFERENCE for the baseline runs (and any run confirming one)."""
-    original = trial.user_attrs.get(CONFIRMS)
-    number = trial.number if original is None else int(original)
-    return REFERENCE if number in baselines else number
-
-
-def _settled(key: int, pending: set[int], on_front: set[int], plan: StudyPlan,
+def _settled(key: int, pending: set[int], on_front: set[int], confirm: int,
              main_done: bool, ended: dict[int, int]) -> bool:
     if key in pending:
         return False
-    if key == REFERENCE or plan.confirm <= 0 or key not in on_front:
+    if key == REFERENCE or confirm <= 0 or key not in on_front:
         return True  # never confirmed
-    return main_done and ended[key] >= plan.confirm  # its confirmation runs are over
+    return main_done and ended[key] >= confirm  # its confirmation runs are over
 
 
 def removable(plan: StudyPlan, trials) -> list:
     """The COMPLETE trials of ``plan``'s study whose models ``front`` removes."""
     if plan.levels:
         return _removable_at_levels(plan, trials)
+    return front_removes(trials, plan.base.data.dataset, plan.confirm,
+                         plan.main_done(tally(trials)))
+
+
+def front_removes(trials, dataset: str, confirm: int, main_done: bool) -> list:
+    """``removable`` of a study without levels: ``trials`` on ``dataset``, ``confirm``
+    confirmation runs per front configuration, ``main_done`` whether its main trials are."""
     complete = [t for t in trials if t.state == State.COMPLETE and t.values]
-    baselines = {t.number for t in complete if t.user_attrs.get("baseline")}
+    baselines = {t.number for t in complete if marked_baseline(t)}
     groups: dict[int, list] = defaultdict(list)
     for t in complete:
-        groups[configuration(t, baselines)].append(t)
+        groups[trial_configuration(t, baselines)].append(t)
     pending, ended = set(), defaultdict(int)
     for t in trials:
-        key = configuration(t, baselines)
+        key = trial_configuration(t, baselines)
         if t.state in (State.WAITING, State.RUNNING):
-            confirms = t.user_attrs.get(CONFIRMS) is not None
-            pending.add(key if confirms else REFERENCE if _unpruned(t) else t.number)
-        elif t.user_attrs.get(CONFIRMS) is not None and not _interrupted(t):
+            pending.add(key if is_confirmation(t) else REFERENCE if unpruned(t) else t.number)
+        elif is_confirmation(t) and not _interrupted(t):
             ended[key] += 1  # COMPLETE, or FAIL (a failed confirmation is not run again)
-    on_front = {t.number for t in to_confirm(trials, plan.base.data.dataset)}
-    main_done = plan.main_done(tally(trials))
-    settled = [k for k in groups if _settled(k, pending, on_front, plan, main_done, ended)]
+    on_front = {t.number for t in to_confirm(trials, dataset)}
+    settled = [k for k in groups if _settled(k, pending, on_front, confirm, main_done, ended)]
     if not settled:
         return []
     values = [np.mean([t.values for t in groups[k]], axis=0) for k in settled]
     kept = non_dominated(values)
     gone = [t for k, on in zip(settled, kept) if not on and k != REFERENCE
-            for t in groups[k] if not _unpruned(t)]
+            for t in groups[k] if not unpruned(t)]
     if REFERENCE in settled:  # the reference's seed replicates: its first run's model stays
         gone += sorted(groups[REFERENCE], key=lambda t: t.number)[1:]
     return sorted(gone, key=lambda t: t.number)
@@ -108,8 +101,8 @@ def _removable_at_levels(plan: StudyPlan, trials) -> list:
     run keep their models."""
     complete = [t for t in trials if t.state == State.COMPLETE and t.values]
     gone = []
-    if not any(t.state in (State.WAITING, State.RUNNING) and _unpruned(t) for t in trials):
-        gone += sorted((t for t in complete if t.user_attrs.get("baseline")),
+    if not any(t.state in (State.WAITING, State.RUNNING) and unpruned(t) for t in trials):
+        gone += sorted((t for t in complete if marked_baseline(t)),
                        key=lambda t: t.number)[1:]
     chosen = {level: t.number for level, t in plan.level_choices(trials).items()}
     for t in complete:
@@ -122,13 +115,17 @@ def _removable_at_levels(plan: StudyPlan, trials) -> list:
 
 
 def remove_models(plan: StudyPlan, folder: Path | None, keep: str) -> list[int]:
-    """Remove the model files ``keep`` does not keep; returns the trial numbers removed now.
+    """Record what ``front`` removes (``record.FRONT_REMOVES``, whatever ``keep`` is), then
+    remove the model files ``keep`` does not keep; returns the trial numbers removed now.
     ``folder``: the results folder the trials' model_dir is relative to."""
+    trials = plan.study.get_trials(deepcopy=False)
+    front = removable(plan, trials)
+    numbers = [t.number for t in front]
+    if plan.study.user_attrs.get(FRONT_REMOVES) != numbers:
+        plan.study.set_user_attr(FRONT_REMOVES, numbers)
     if keep == "all":
         return []
-    trials = plan.study.get_trials(deepcopy=False)
-    chosen = (removable(plan, trials) if keep == "front" else
-              [t for t in trials if t.state == State.COMPLETE])
+    chosen = front if keep == "front" else [t for t in trials if t.state == State.COMPLETE]
     removed = []
     for trial in chosen:
         path = model_file(trial.user_attrs.get("model_dir"), folder)

@@ -13,6 +13,8 @@ from __future__ import annotations
 
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
 
+from .record import always_finishes
+
 
 class SparsityASHA(FIFOScheduler):
     def __init__(self, max_t: int, buckets: int = 5, grace_period: int = 1,
@@ -45,9 +47,7 @@ class SparsityASHA(FIFOScheduler):
     def on_trial_result(self, tune_controller, trial, result):
         if "val_acc" not in result or "final" in result or "fail_reason" in result:
             return TrialScheduler.CONTINUE
-        if float(trial.config["config"]["prune_ratio"]) == 0:  # the baselines always finish,
-            return TrialScheduler.CONTINUE
-        if trial.config.get("confirms") is not None:  # and so do confirmation runs
+        if always_finishes(trial.config["config"]["prune_ratio"], trial.config.get("confirms")):
             return TrialScheduler.CONTINUE
         action = self._scheduler(trial).on_trial_result(tune_controller, trial, result)
         if action == TrialScheduler.STOP:

@@ -31,7 +31,8 @@ from ray.tune.search import Searcher
 
 from ..errors import UsageError
 from ..resolution import resolve
-from .studies import CONFIRMS, INTERRUPTED, StudyPlan, Tally, requeue
+from .record import BASELINE, confirms_of, is_baseline
+from .studies import INTERRUPTED, StudyPlan, Tally, requeue
 from .trials_table import MEASURED, RUN_INFO
 
 # the user attributes copied from a trial's reports (one list, the trials table's)
@@ -98,7 +99,7 @@ class StudySearcher(Searcher):
         trial = plan.ask()  # None: another driver took the last place meanwhile
         if trial is None:
             return None
-        confirms = trial.user_attrs.get(CONFIRMS)
+        confirms = confirms_of(trial)
         try:
             # resolved once, here: trials.csv, metrics.json and model.json hold the same
             config = resolve(plan.sample(trial))
@@ -106,7 +107,7 @@ class StudySearcher(Searcher):
             self._fail(plan, trial, str(err))
             return None
         trial.set_user_attr("config", config.to_dict())
-        trial.set_user_attr("baseline", config.prune.prune_ratio == 0 and confirms is None)
+        trial.set_user_attr(BASELINE, is_baseline(config.prune.prune_ratio, confirms))
         trial.set_user_attr("driver", DRIVER)
         self.live[trial_id] = (plan, trial)
         return {"study": plan.name, "trial": trial.number, "confirms": confirms,

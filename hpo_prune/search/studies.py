@@ -33,18 +33,15 @@ from ..levels import LEVEL, choose, fresh_seed, next_level, planned_runs, search
 from ..models import recipe
 from ..resolution import source_of
 from ..objectives import DIRECTIONS, METRICS, at_chance, non_dominated
+from .record import CONFIRMS, is_confirmation, marked_baseline
 from .space import SearchSpace
 
 State = optuna.trial.TrialState
 FINISHED = (State.COMPLETE, State.PRUNED)
 SAMPLERS = ("tpe", "nsga2", "random", "grid")
 INTERRUPTED = "interrupted before it finished; its parameters were queued again"
-CONFIRMS, SEED = "confirms", "seed"  # user attributes of a queued trial (see the top)
+SEED = "seed"  # user attribute of a queued trial (see the top), as CONFIRMS
 CARRIED = (SEED, CONFIRMS, LEVEL)  # what a trial queued again after an interruption keeps
-
-
-def is_confirmation(trial) -> bool:
-    return trial.user_attrs.get(CONFIRMS) is not None
 
 
 def _interrupted(trial) -> bool:
@@ -115,9 +112,9 @@ def to_confirm(trials, dataset: str) -> list:
     baselines at chance, every front configuration is confirmed.)"""
     front = main_front(trials)
     references = [t.values[0] for t in trials if t.state == State.COMPLETE and t.values
-                  and t.user_attrs.get("baseline") and not is_confirmation(t)]
+                  and marked_baseline(t) and not is_confirmation(t)]
     trained = bool(references) and not at_chance(float(np.mean(references)), dataset)
-    return [t for t in front if not t.user_attrs.get("baseline")
+    return [t for t in front if not marked_baseline(t)
             and not (trained and at_chance(t.values[0], dataset))]
 
 

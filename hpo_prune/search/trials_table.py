@@ -7,10 +7,11 @@ was assigned (``hpo_prune.levels``; empty for baselines and continuous searches)
 measurements are the user attributes the searcher sets (MEASURED, RECORDED); its settings
 come from its ``config`` attribute and its Optuna parameters (and ``seed`` from the user
 attribute a queued trial carries). ``confirms`` is the number of the trial a confirmation run
-repeats with another seed. ``model_kept`` says
-whether the trial's model file is there (``--keep-models`` removes dominated ones), looked up
-on disk when the table is made, relative to the results folder it is given (empty without
-one, and for trials that never had a model).
+repeats with another seed (``record`` holds what ``baseline`` and ``confirms`` mean).
+``model_kept`` says whether the trial's model file is there (``--keep-models`` removes
+dominated ones), looked up on disk when the table is made, relative to the results folder it
+is given (empty without one, and for trials that never had a model); ``front_keeps`` whether
+``--keep-models front`` keeps it, as the search recorded (``record.front_keeps``).
 """
 from __future__ import annotations
 
@@ -23,6 +24,8 @@ from ..settings import TrialConfig
 from ..files import MODEL_FILE, atomic_write
 from ..levels import LEVEL
 from ..objectives import METRICS
+from .record import (BASELINE, CONFIRMS, FRONT_KEEPS, confirms_of, front_keeps,
+                     marked_baseline)
 
 # user attributes the searcher copies from a trial's reports (epochs_run from its "epoch")
 MEASURED = ("test_acc", "params_total", "params_remaining", "macs_dense", "macs_remaining",
@@ -32,17 +35,18 @@ RUN_INFO = ("resumed_from_epoch", "params_loaded", "node")  # how it ran: in the
 RECORDED = ("driver", "fail_reason", "model_dir")  # what the searcher adds itself
 KEPT = "model_kept"  # whether model_dir still holds the model (looked up on disk)
 STUDY = ("model", "dataset", "regime", "source")  # study attributes, on every row
-LEADING = ["study", "trial", "state", "baseline", "confirms", LEVEL, *STUDY, METRICS[0],
+LEADING = ["study", "trial", "state", BASELINE, CONFIRMS, LEVEL, *STUDY, METRICS[0],
            MEASURED[0], METRICS[1],
-           *MEASURED[1:], *RECORDED, KEPT]
+           *MEASURED[1:], *RECORDED, KEPT, FRONT_KEEPS]
 CONFIG = [key for key in TrialConfig.keys() if key not in ("model", "dataset", "source")]
 COLUMNS = LEADING + CONFIG
 
 
-def study_info(study: optuna.Study) -> dict:
-    """The study's STUDY attributes; model, dataset and regime read from its name
-    (``search.model.dataset.regime``) when the attributes are not (yet) set."""
-    attrs = study.user_attrs
+def study_info(study: optuna.Study, attrs: dict | None = None) -> dict:
+    """The study's STUDY attributes (``attrs``: its user attributes, read once by the caller);
+    model, dataset and regime read from its name (``search.model.dataset.regime``) when the
+    attributes are not (yet) set."""
+    attrs = study.user_attrs if attrs is None else attrs
     info = {key: attrs.get(key) for key in STUDY}
     parts = study.study_name.split(".")
     if not all(info[k] for k in STUDY[:3]) and len(parts) >= 4:
@@ -64,14 +68,14 @@ def model_file(model_dir: str | None, folder: Path | None) -> Path | None:
 
 
 def row(study: optuna.Study, info: dict, trial: optuna.trial.FrozenTrial,
-        folder: Path | None = None) -> dict:
+        folder: Path | None = None, study_attrs: dict | None = None) -> dict:
     """One trial as a row of the table (missing values None); ``folder``: the results folder
-    its model_dir is relative to."""
+    its model_dir is relative to; ``study_attrs``: the study's user attributes."""
     attrs = trial.user_attrs
     names = study.metric_names or METRICS
     values = dict(zip(names, trial.values)) if trial.values else {}
     out = {"study": study.study_name, "trial": trial.number, "state": trial.state.name,
-           "baseline": bool(attrs.get("baseline", False)), "confirms": attrs.get("confirms"),
+           BASELINE: marked_baseline(trial), CONFIRMS: confirms_of(trial),
            LEVEL: attrs.get(LEVEL),
            **info,
            **{metric: values.get(metric) for metric in METRICS}}
@@ -80,6 +84,7 @@ def row(study: optuna.Study, info: dict, trial: optuna.trial.FrozenTrial,
     out["fail_reason"] = attrs.get("fail_reason") or trial.system_attrs.get("fail_reason")
     path = model_file(attrs.get("model_dir"), folder)
     out[KEPT] = path.is_file() if path is not None else None
+    out[FRONT_KEEPS] = front_keeps(study_attrs or {}, trial)
     config = {"init": info["regime"], **(attrs.get("config") or {}), **trial.params}
     if attrs.get("seed") is not None:  # the seed a queued trial runs with (its config's, once run)
         config["seed"] = attrs["seed"]
@@ -89,8 +94,9 @@ def row(study: optuna.Study, info: dict, trial: optuna.trial.FrozenTrial,
 
 
 def rows(study: optuna.Study, folder: Path | None = None) -> list[dict]:
-    info = study_info(study)
-    return [row(study, info, trial, folder) for trial in study.get_trials(deepcopy=False)]
+    attrs = study.user_attrs
+    info = study_info(study, attrs)
+    return [row(study, info, trial, folder, attrs) for trial in study.get_trials(deepcopy=False)]
 
 
 def frame(studies: list[optuna.Study], folder: Path | None = None) -> pd.DataFrame:
@@ -100,6 +106,7 @@ def frame(studies: list[optuna.Study], folder: Path | None = None) -> pd.DataFra
     table = pd.DataFrame(data, columns=COLUMNS)
     table["confirms"] = table["confirms"].astype("Int64")  # a trial number, or empty
     table[KEPT] = table[KEPT].astype("boolean")
+    table[FRONT_KEEPS] = table[FRONT_KEEPS].astype("boolean")
     return table
 
 
