@@ -232,6 +232,7 @@ def test_keep_models_front_applies_on_resume_and_is_kept(results, tmp_path, caps
         expected = r.trial == first_baseline if r.baseline else r.trial in on_front
         assert kept == expected, r.trial
         assert r.model_kept == kept and (copy / r.model_dir / "metrics.json").is_file()
+        assert bool(r.front_keeps) == expected  # front's decision, as the search recorded it
     removed = complete[~complete.model_kept]
     # the grid's weight- and filter-pruned trials of one ratio: one of each pair is dominated
     assert len(removed) >= 1, "front kept every model: nothing was tested"

@@ -10,7 +10,8 @@ from optuna.trial import TrialState, create_trial
 
 from hpo_prune.settings import TrialConfig
 from hpo_prune.files import METRICS_FILE, MODEL_FILE
-from hpo_prune.search import keep
+from hpo_prune.search import keep, trials_table
+from hpo_prune.search.record import FRONT_KEEPS, FRONT_REMOVES
 from hpo_prune.search.studies import CONFIRMS, INTERRUPTED, SEED, StudyPlan
 
 DIST = {"prune_ratio": FloatDistribution(0.0, 0.95)}
@@ -123,3 +124,8 @@ def test_remove_models_deletes_only_the_model_files(tmp_path, how):
         assert (folder / MODEL_FILE).exists() == (t.number not in gone)
         assert (folder / METRICS_FILE).exists()
     assert keep.remove_models(p, tmp_path, how) == []  # nothing left to remove
+    # front's decision is recorded whatever --keep-models is, and read back by the table
+    assert p.study.user_attrs[FRONT_REMOVES] == [numbers[2]]
+    table = trials_table.frame([p.study], tmp_path)
+    assert list(table[FRONT_KEEPS]) == [True, True, False]
+    assert list(table["model_kept"]) == [n not in gone for n in numbers]
