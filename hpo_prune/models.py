@@ -95,23 +95,25 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 # optimizer listed is the default. Measured with benchmarks/lr_sweep.py (docs/recipe.md): the
 # AdamW ones chosen on val (a default moves only when another lr beats it on val by more than
 # one val image); the SGD ones are untuned.
-RECIPES: dict[str, dict[str, dict[str, dict]]] = {
-    "vgg16": {"scratch": {"adamw": {"lr": 3e-4, "warmup": 0.1}, "sgd": {"lr": 0.01, "warmup": 0.2}},
-              "pretrained": {"adamw": {"lr": 1e-3, "warmup": 0.3},
-                             "sgd": {"lr": 0.01, "warmup": 0.2}}},
-    "vgg16_bn": {"scratch": {"adamw": {"lr": 1e-3, "warmup": 0.1},
-                             "sgd": {"lr": 0.05, "warmup": 0.1}},
-                 "pretrained": {"adamw": {"lr": 1e-3, "warmup": 0.1},
-                                "sgd": {"lr": 0.05, "warmup": 0.1}}},
-    "mobilenet_v1": {"scratch": {"adamw": {"lr": 2e-2, "warmup": 0.1},
-                                 "sgd": {"lr": 0.05, "warmup": 0.1}},
-                     "pretrained": {"adamw": {"lr": 1e-2, "warmup": 0.1},
-                                    "sgd": {"lr": 0.05, "warmup": 0.1}}},
-    "mobilenet_v2": {"scratch": {"adamw": {"lr": 5e-3, "warmup": 0.1},
-                                 "sgd": {"lr": 0.05, "warmup": 0.1}},
-                     "pretrained": {"adamw": {"lr": 5e-3, "warmup": 0.1},
-                                    "sgd": {"lr": 0.05, "warmup": 0.1}}},
-}
+def _recipes(rows) -> dict[str, dict[str, dict[str, dict]]]:
+    out: dict = {}
+    for model, regime, optimizer, lr, warmup in rows:
+        out.setdefault(model, {}).setdefault(regime, {})[optimizer] = {"lr": lr,
+                                                                       "warmup": warmup}
+    return out
+
+
+RECIPES = _recipes((  # (model, regime, optimizer, peak lr, warm-up fraction), the default first
+    ("vgg16", "scratch", "adamw", 3e-4, 0.1), ("vgg16", "scratch", "sgd", 0.01, 0.2),
+    ("vgg16", "pretrained", "adamw", 1e-3, 0.3), ("vgg16", "pretrained", "sgd", 0.01, 0.2),
+    ("vgg16_bn", "scratch", "adamw", 1e-3, 0.1), ("vgg16_bn", "scratch", "sgd", 0.05, 0.1),
+    ("vgg16_bn", "pretrained", "adamw", 1e-3, 0.1), ("vgg16_bn", "pretrained", "sgd", 0.05, 0.1),
+    ("mobilenet_v1", "scratch", "adamw", 2e-2, 0.1), ("mobilenet_v1", "scratch", "sgd", 0.05, 0.1),
+    ("mobilenet_v1", "pretrained", "adamw", 1e-2, 0.1),
+    ("mobilenet_v1", "pretrained", "sgd", 0.05, 0.1),
+    ("mobilenet_v2", "scratch", "adamw", 5e-3, 0.1), ("mobilenet_v2", "scratch", "sgd", 0.05, 0.1),
+    ("mobilenet_v2", "pretrained", "adamw", 5e-3, 0.1),
+    ("mobilenet_v2", "pretrained", "sgd", 0.05, 0.1)))
 
 
 # The head init of a (model, regime) where a linear probe (training.probe) measured better on

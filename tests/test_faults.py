@@ -242,12 +242,12 @@ def test_a_study_stops_asking_after_repeated_failures(tmp_path):
     from hpo_prune.settings import TrialConfig
     from hpo_prune.search.searcher import StudySearcher
     from hpo_prune.search.storage import open_storage
-    from hpo_prune.search.studies import open_study
+    from hpo_prune.search.studies import Design, open_study
 
     storage = open_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
     base = TrialConfig(model="mobilenet_v2", dataset="digits", init="scratch").validate()
     plan = open_study(storage, "f.mobilenet_v2.digits.scratch", base,
-                      spaces.load(None, "mobilenet_v2"), "tpe", 0, 10, False)
+                      Design(spaces.load(None, "mobilenet_v2"), "tpe", 0, 10))
     searcher = StudySearcher([plan], max_failures=3)
     for i in range(3):
         assert isinstance(searcher.suggest(f"t{i}"), dict)

@@ -16,7 +16,7 @@ from hpo_prune.errors import UsageError
 from hpo_prune.search import space as spaces
 from hpo_prune.search.keep import removable
 from hpo_prune.search.searcher import StudySearcher
-from hpo_prune.search.studies import open_study
+from hpo_prune.search.studies import Design, Mode, open_study
 from test_search import TINY, search, studies
 from test_search import source  # noqa: F401 (the pretrained regime's checkpoint fixture)
 
@@ -28,9 +28,11 @@ SEED = 7
 def plan_of(regime: str, storage=None, target=6, confirm=2, resume=False, levels=LEVELS):
     base = TrialConfig(model="vgg16", dataset="digits", init=regime, epochs=3, seed=SEED)
     space = spaces.load("vgg.yaml", "vgg16").with_levels(levels)
+    design = Design(space, "tpe", SEED, target, baseline_seeds=3, confirm=confirm,
+                    levels=levels)
     return open_study(storage or optuna.storages.InMemoryStorage(),
-                      f"s.vgg16.digits.{regime}", base, space, "tpe", SEED, target, resume,
-                      baseline_seeds=3, confirm=confirm, levels=levels)
+                      f"s.vgg16.digits.{regime}", base, design,
+                      Mode.RESUME if resume else Mode.NEW)
 
 
 def final(acc: float, remaining: float) -> dict:

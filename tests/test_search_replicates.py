@@ -16,7 +16,7 @@ from hpo_prune.objectives import non_dominated
 from hpo_prune.search import space as spaces
 from hpo_prune.search import trials_table
 from hpo_prune.search.searcher import StudySearcher
-from hpo_prune.search.studies import INTERRUPTED, open_study, requeue_interrupted
+from hpo_prune.search.studies import INTERRUPTED, Design, Mode, open_study, requeue_interrupted
 from test_search import TINY, search, studies
 
 State = optuna.trial.TrialState
@@ -33,10 +33,11 @@ def final(acc: float, remaining: float) -> dict:
 
 
 def plan_of(storage=None, name="s.vgg16.digits.scratch", confirm=1, resume=False, **kwargs):
-    return open_study(storage or optuna.storages.InMemoryStorage(), name, BASE,
-                      spaces.load("vgg.yaml", "vgg16"), kwargs.pop("sampler", "tpe"), 0,
-                      kwargs.pop("target", 5), resume, baseline_seeds=kwargs.pop("k", 2),
-                      confirm=confirm, **kwargs)
+    design = Design(spaces.load("vgg.yaml", "vgg16"), kwargs.pop("sampler", "tpe"), 0,
+                    kwargs.pop("target", 5), baseline_seeds=kwargs.pop("k", 2), confirm=confirm,
+                    **kwargs)
+    return open_study(storage or optuna.storages.InMemoryStorage(), name, BASE, design,
+                      Mode.RESUME if resume else Mode.NEW)
 
 
 def run_main_trials(searcher: StudySearcher, values=VALUES) -> list[dict]:
@@ -59,7 +60,7 @@ def test_baselines_are_queued_with_consecutive_seeds_and_the_recipe_learning_rat
                                                                 "low": low, "high": 20 * lr}},
                                vgg.fixed, {})
     plan = open_study(optuna.storages.InMemoryStorage(), "s.vgg16.digits.scratch", BASE,
-                      above, "tpe", 0, 5, False, baseline_seeds=3)
+                      Design(above, "tpe", 0, 5, baseline_seeds=3))
     searcher = StudySearcher([plan])
     specs = [searcher.suggest(str(i)) for i in range(4)]
     for i, spec in enumerate(specs[:3]):
@@ -72,8 +73,8 @@ def test_baselines_are_queued_with_consecutive_seeds_and_the_recipe_learning_rat
     assert [t.params["lr"] for t in trials[:3]] == [lr] * 3
     # a space that fixes the optimizer: that optimizer's default learning rate
     sgd = spaces.SearchSpace(vgg.path, vgg.params, {**vgg.fixed, "optimizer": "sgd"}, {})
-    other = open_study(optuna.storages.InMemoryStorage(), "o.vgg16.digits.scratch", BASE, sgd,
-                       "tpe", 0, 5, False, baseline_seeds=1)
+    other = open_study(optuna.storages.InMemoryStorage(), "o.vgg16.digits.scratch", BASE,
+                       Design(sgd, "tpe", 0, 5, baseline_seeds=1))
     (queued,) = other.study.get_trials()
     assert queued.system_attrs["fixed_params"]["lr"] == models.recipe("vgg16", "scratch",
                                                                       "sgd", dense=True)["lr"]

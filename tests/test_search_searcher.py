@@ -8,7 +8,7 @@ import pytest
 from hpo_prune.settings import TrialConfig
 from hpo_prune.search import space as spaces
 from hpo_prune.search.searcher import StudySearcher
-from hpo_prune.search.studies import INTERRUPTED, open_study
+from hpo_prune.search.studies import INTERRUPTED, Design, open_study
 
 State = optuna.trial.TrialState
 
@@ -18,7 +18,7 @@ def searcher():
     storage = optuna.storages.InMemoryStorage()
     space = spaces.load("vgg.yaml", "vgg16")
     base = TrialConfig(model="vgg16", dataset="digits", init="scratch", epochs=3)
-    plan = open_study(storage, "s.vgg16.digits.scratch", base, space, "tpe", 0, 5, False)
+    plan = open_study(storage, "s.vgg16.digits.scratch", base, Design(space, "tpe", 0, 5))
     stopped: set[str] = set()
     return StudySearcher([plan], stopped_early=stopped), plan, stopped
 

@@ -21,6 +21,8 @@ from ..settings import TrainSettings, TrialConfig
 from ..errors import ArgumentParser, UsageError, check, cli_main
 from ..files import SEARCH_FILE, STORAGE_FILE
 from ..objectives import REGIMES
+from .search_settings import Cluster, SearchSettings
+from .studies import Design, Mode
 
 # trials: per study, the unpruned baselines included; levels: pruning levels (fractions of
 # weights removed) every pruned trial is assigned, shared by both regimes; confirm: fresh seeds
@@ -377,9 +379,19 @@ def main(argv=None) -> int:
     from .folder_lock import one_driver
     from .runner import run_search
 
+    search = SearchSettings(
+        name=s["name"], model=args.model, preset=args.preset,
+        mode=Mode.JOIN if args.join else Mode.RESUME if args.resume else Mode.NEW,
+        folder=folder, storage_url=storage_url,
+        design=Design(space, args.sampler, args.seed, s["trials"], s["baseline_seeds"],
+                      s["confirm"], tuple(s["levels"])),
+        base=configs, epochs=s["epochs"], early_stop=s["early_stop"],
+        keep_models=s["keep_models"], shaping=settings_now,
+        cluster=Cluster(args.address, args.dashboard, args.dashboard_host, args.cpus_per_trial,
+                        args.gpus_per_trial, args.max_concurrent, args.retries))
     try:
         with one_driver(folder):
-            return run_search(args, s, space, configs, folder, storage_url, settings_now)
+            return run_search(search)
     except UsageError:
         if created and not (folder / SEARCH_FILE).exists():  # nothing ran: leave no trace
             shutil.rmtree(top, ignore_errors=True)

@@ -14,6 +14,7 @@ from ray.tune import Callback
 from ..objectives import non_dominated
 from .searcher import StudySearcher
 from .studies import is_confirmation, tally
+from .tune_messages import Report, TuneTrial
 
 State = optuna.trial.TrialState
 
@@ -47,7 +48,8 @@ class Progress(Callback):
         running = {}
         for t in tune_trials:
             if t.status == "RUNNING":
-                running[t.config.get("study")] = running.get(t.config.get("study"), 0) + 1
+                study = TuneTrial.of(t.config).study
+                running[study] = running.get(study, 0) + 1
         lines, finished_now, remaining = [], 0, 0
         for name, plan in self.searcher.plans.items():
             trials = plan.study.get_trials(deepcopy=False)
@@ -76,19 +78,17 @@ class Progress(Callback):
             self.out(self.status(trials))
 
     def on_trial_complete(self, iteration, trials, trial, **info):
-        result = trial.last_result or {}
-        config = trial.config.get("config", {})
-        what = (f"val_acc {result['val_acc']:.4f}, test_acc {result.get('test_acc', 0):.4f}, "
-                f"{result['remaining_fraction']:.1%} params left"
-                if result.get("final") else
-                f"failed: {result['fail_reason']}" if result.get("fail_reason") else
-                f"stopped after epoch {result.get('epoch', 0)}")
-        confirms = trial.config.get("confirms")
-        if confirms is not None:
-            what += f" (confirms #{confirms}, seed {config.get('seed')})"
-        self.out(f"{trial.config.get('study')} #{trial.config.get('trial')} "
-                 f"(prune_ratio {config.get('prune_ratio', 0):.2f}, {config.get('schedule')}, "
-                 f"lr {config.get('lr', 0):.1e}): {what}")
+        result, spec = Report.of(trial.last_result), TuneTrial.of(trial.config)
+        config = spec.config
+        val, left = result.values if result.final else (0, 0)
+        what = (f"val_acc {val:.4f}, test_acc {result.get('test_acc', 0):.4f}, "
+                f"{left:.1%} params left" if result.final else
+                f"failed: {result.fail_reason}" if result.fail_reason else
+                f"stopped after epoch {result.epoch}")
+        if spec.confirms is not None:
+            what += f" (confirms #{spec.confirms}, seed {config.train.seed})"
+        self.out(f"{spec.study} #{spec.number} (prune_ratio {config.prune.prune_ratio:.2f}, "
+                 f"{config.prune.schedule}, lr {config.train.lr:.1e}): {what}")
 
     def on_checkpoint(self, iteration, trials, trial, checkpoint, **info):
         self.searcher.record_checkpoint(trial.trial_id, checkpoint.path)
@@ -101,4 +101,5 @@ class Progress(Callback):
         except (OSError, TypeError, StopIteration):
             pass
         self.searcher.record_error(trial.trial_id, reason)
-        self.out(f"{trial.config.get('study')} #{trial.config.get('trial')}: FAILED: {reason}")
+        spec = TuneTrial.of(trial.config)
+        self.out(f"{spec.study} #{spec.number}: FAILED: {reason}")

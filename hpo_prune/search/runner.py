@@ -21,9 +21,11 @@ from ..resolution import source_of
 from ..settings import TrialConfig
 from ..errors import UsageError
 from .keep import remove_models
-from .space import SearchSpace
+from .record import is_confirmation
+from .search_settings import Cluster, SearchSettings
 from .storage import open_storage
-from .studies import is_confirmation, open_study, study_name, tally
+from .studies import Mode, open_study, study_name, tally
+from .tune_messages import TuneTrial
 
 
 def log(line: str) -> None:
@@ -49,30 +51,30 @@ def prepare(configs: dict[tuple[str, str], TrialConfig]) -> tuple[dict, dict]:
     return data, weights
 
 
-def start_ray(args) -> None:
+def start_ray(cluster: Cluster) -> None:
     import ray
 
-    if args.dashboard:
+    if cluster.dashboard:
         import importlib.util
 
         if importlib.util.find_spec("aiohttp") is None:  # installed with ray[default] only
             raise UsageError("--dashboard needs Ray's dashboard: pip install -e "
                              "'.[dashboard]'")
     # trials report through Tune; their own log lines stay in Ray's log files
-    kwargs = {"include_dashboard": args.dashboard, "log_to_driver": False}
-    if args.dashboard:
-        kwargs["dashboard_host"] = args.dashboard_host
+    kwargs = {"include_dashboard": cluster.dashboard, "log_to_driver": False}
+    if cluster.dashboard:
+        kwargs["dashboard_host"] = cluster.dashboard_host
     try:
-        context = ray.init(address=args.address, **kwargs)
+        context = ray.init(address=cluster.address, **kwargs)
     except (ConnectionError, RuntimeError, ValueError) as err:
-        where = args.address or "a local Ray instance"
+        where = cluster.address or "a local Ray instance"
         first = (str(err).strip().splitlines() or [type(err).__name__])[0].rstrip(".")
         raise UsageError(f"cannot start or reach {where}: {first}; check --address (e.g. "
                          "127.0.0.1:6379) and that the cluster is up") from None
     resources = ray.cluster_resources()
     log(f"Ray: {int(resources.get('CPU', 0))} CPUs, {resources.get('GPU', 0):g} GPUs, "
         f"{len([n for n in ray.nodes() if n.get('Alive')])} node(s)")
-    if args.dashboard:
+    if cluster.dashboard:
         url = getattr(context, "dashboard_url", None)
         log(f"Ray dashboard: http://{url}" if url else "Ray dashboard: not started (see Ray's "
             "log above)")
@@ -82,8 +84,9 @@ def start_ray(args) -> None:
                 f"stored in {token} (cat it, or set RAY_AUTH_TOKEN)")
 
 
-def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
-               storage_url: str, settings: dict) -> int:
+def run_search(search: SearchSettings) -> int:
+    """Run ``search`` to its end (or until interrupted); the exit status: 0 done, 1 not
+    finished or short of its trials because of failures."""
     # our own progress view and one-line failure reasons replace Tune's tables and tracebacks
     os.environ.setdefault("RAY_AIR_NEW_OUTPUT", "0")
     os.environ.setdefault("TUNE_PRINT_ALL_TRIAL_ERRORS", "0")
@@ -91,93 +94,111 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
     logging.getLogger("ray.tune.tune").setLevel(logging.CRITICAL)
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    import ray
-    from ray import tune
-
-    from .scheduler import SparsityASHA
-    from .progress import Progress
-    from .searcher import StudySearcher
-    from .trainable import trainable
-
-    storage = open_storage(storage_url)  # a bad URL fails before minutes of preparation
-    data, weights = prepare(configs)
+    design, folder, join = search.design, search.folder, search.mode is Mode.JOIN
+    storage = open_storage(search.storage_url)  # a bad URL fails before minutes of preparation
+    data, weights = prepare(search.base)
     # drivers sharing studies (--join) must not draw the same suggestions: each joining one
     # adds its own offset to the sampler seed (recorded in search.json)
-    offset = secrets.randbelow(2**30) if args.join else 0
-    plans = [open_study(storage, study_name(s["name"], c.net.model, c.data.dataset,
-                                            c.weights.init), c, space, args.sampler,
-                        args.seed, s["trials"], args.resume, join=args.join,
-                        seed_offset=offset, baseline_seeds=s["baseline_seeds"],
-                        confirm=s["confirm"], levels=s["levels"])
-             for c in configs.values()]
-    record = {"name": s["name"], "model": args.model, "datasets": s["dataset"],
-              "regimes": list(args.regimes), "storage": storage_url, "seed": args.seed,
-              "join": args.join, "seed_offset": offset,
-              "sampler": args.sampler, "trials": s["trials"], "epochs": s["epochs"],
-              "baseline_seeds": s["baseline_seeds"], "confirm": s["confirm"],
-              "levels": list(s["levels"]),
-              "keep_models": s["keep_models"],
-              "early_stop": s["early_stop"], "preset": args.preset, "space": str(space.path),
-              "settings": settings,
-              "studies": [{"name": p.name, "model": p.base.net.model,
-                           "dataset": p.base.data.dataset, "regime": p.base.weights.init,
-                           "source": source_of(p.base.weights, p.base.data.dataset)}
-                          for p in plans]}
-    atomic_write(folder / SEARCH_FILE, lambda tmp: tmp.write_text(json.dumps(record,
-                                                                                indent=2)))
+    offset = secrets.randbelow(2**30) if join else 0
+    plans = [open_study(storage, study_name(search.name, c.net.model, c.data.dataset,
+                                            c.weights.init), c, design, search.mode, offset)
+             for c in search.base.values()]
+    _write_record(search, plans, offset)
     csv_path = folder / TRIALS_FILE
     remove_stale_temporaries(csv_path)  # a driver killed while writing it left one
 
     def refresh() -> None:  # the models --keep-models removes go first: model_kept says so
         for plan in plans:
-            removed = remove_models(plan, folder, s["keep_models"])
+            removed = remove_models(plan, folder, search.keep_models)
             if removed:
                 log(f"{plan.name}: removed the model of trial(s) "
                     f"{', '.join(f'#{n}' for n in removed)} (--keep-models "
-                    f"{s['keep_models']})")
+                    f"{search.keep_models})")
         trials_table.write(csv_path, [p.study for p in plans])
 
     for plan in plans:  # a resumed study whose main trials are done: its missing confirmations
         plan.queue_confirmations()
     refresh()
     if not any(_to_run(p) for p in plans):  # finished, or running in other drivers
-        log(f"every study already has {s['trials']} finished or running trials and its "
+        log(f"every study already has {search.trials} finished or running trials and its "
             "confirmation runs: nothing to run")
-        return _finish(folder, storage_url, plans, interrupted=False, join=args.join)
+        return _finish(folder, search.storage_url, plans, interrupted=False, join=join)
 
-    start_ray(args)
-    scheduler = (SparsityASHA(max_t=s["epochs"], levels=s["levels"])
-                 if s["early_stop"] == "asha" else None)
+    start_ray(search.cluster)
+    searcher, interrupted = _tune(search, plans, data, weights, refresh)
+    failed = _report_failures(searcher, plans)
+    # done when finished + RUNNING (other drivers' trials, with --join) reach the target and
+    # no confirmation run waits
+    interrupted = interrupted or any(_to_run(p) for p in plans)
+    refresh()
+    return _finish(folder, search.storage_url, plans, interrupted, join=join, failed=failed)
+
+
+def _write_record(search: SearchSettings, plans, offset: int) -> None:
+    """search.json: what the search is (read by --resume, the analysis and the export)."""
+    design = search.design
+    record = {"name": search.name, "model": search.model, "datasets": search.datasets,
+              "regimes": search.regimes, "storage": search.storage_url, "seed": design.seed,
+              "join": search.mode is Mode.JOIN, "seed_offset": offset,
+              "sampler": design.sampler, "trials": design.target, "epochs": search.epochs,
+              "baseline_seeds": design.baseline_seeds, "confirm": design.confirm,
+              "levels": list(design.levels),
+              "keep_models": search.keep_models,
+              "early_stop": search.early_stop, "preset": search.preset,
+              "space": str(design.space.path),
+              "settings": search.shaping,
+              "studies": [{"name": p.name, "model": p.base.net.model,
+                           "dataset": p.base.data.dataset, "regime": p.base.weights.init,
+                           "source": source_of(p.base.weights, p.base.data.dataset)}
+                          for p in plans]}
+    atomic_write(search.folder / SEARCH_FILE,
+                 lambda tmp: tmp.write_text(json.dumps(record, indent=2)))
+
+
+def _tune(search: SearchSettings, plans, data: dict, weights: dict, refresh):
+    """One Tune experiment over every study; returns the searcher and whether Ctrl-C ended
+    it."""
+    import ray
+    from ray import tune
+
+    from .progress import Progress
+    from .scheduler import SparsityASHA
+    from .searcher import StudySearcher
+    from .trainable import trainable
+
+    design, cluster, folder = search.design, search.cluster, search.folder
+    scheduler = (SparsityASHA(max_t=search.epochs, levels=design.levels)
+                 if search.early_stop == "asha" else None)
     searcher = StudySearcher(plans, stopped_early=scheduler.stopped if scheduler else None,
-                             on_change=refresh, max_failures=max(3, s["trials"]),
+                             on_change=refresh, max_failures=max(3, design.target),
                              # drivers sharing a study (--join) each have their own folder:
                              # their trials' model_dir stays absolute, naming which
-                             results=None if args.join else folder)
+                             results=None if search.mode is Mode.JOIN else folder)
     refs = {name: ray.put(d) for name, d in data.items()}
     weight_refs = {name: ray.put(w) for name, w in weights.items()}
-    resources = {"cpu": args.cpus_per_trial, "gpu": args.gpus_per_trial}
+    resources = {"cpu": cluster.cpus_per_trial, "gpu": cluster.gpus_per_trial}
     tune_dir = folder / TUNE_DIR
     run_name = f"run-{len(list(tune_dir.glob('run-*'))) + 1}" if tune_dir.exists() else "run-1"
-    baselines = ("" if args.sampler == "grid" else
-                 f" ({min(s['baseline_seeds'], s['trials'])} of them unpruned baselines)")
-    design = (f"levels {' '.join(f'{x:g}' for x in s['levels'])}, each level's best run on "
-              f"val valued on {s['confirm']} fresh seed(s)" if s["levels"] else
-              f"{s['confirm']} confirmation seed(s) per front configuration")
-    log(f"search {s['name']}: {len(plans)} studies x {s['trials']} trials{baselines}, "
-        f"{s['epochs']} epochs each, sampler {args.sampler}, early stop {s['early_stop']}, "
-        f"{design} -> {folder}")
+    baselines = ("" if design.sampler == "grid" else
+                 f" ({min(design.baseline_seeds, design.target)} of them unpruned baselines)")
+    shape = (f"levels {' '.join(f'{x:g}' for x in design.levels)}, each level's best run on "
+             f"val valued on {design.confirm} fresh seed(s)" if design.levels else
+             f"{design.confirm} confirmation seed(s) per front configuration")
+    log(f"search {search.name}: {len(plans)} studies x {design.target} trials{baselines}, "
+        f"{search.epochs} epochs each, sampler {design.sampler}, early stop "
+        f"{search.early_stop}, {shape} -> {folder}")
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(trainable, data_refs=refs,
                                                  weight_refs=weight_refs), resources),
         tune_config=tune.TuneConfig(search_alg=searcher, scheduler=scheduler, num_samples=-1,
-                                    max_concurrent_trials=args.max_concurrent,
+                                    max_concurrent_trials=cluster.max_concurrent,
                                     reuse_actors=True,  # no process start + imports per trial
                                     trial_name_creator=_trial_name,
                                     trial_dirname_creator=_trial_name),
         run_config=tune.RunConfig(
             name=run_name, storage_path=str(tune_dir), verbose=0,
             callbacks=[Progress(searcher, out=log)],
-            failure_config=tune.FailureConfig(max_failures=args.retries),
+            failure_config=tune.FailureConfig(max_failures=cluster.retries),
             checkpoint_config=tune.CheckpointConfig(num_to_keep=1)))
     interrupted = False
     try:
@@ -185,7 +206,12 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
     except KeyboardInterrupt:
         interrupted = True
     searcher.flush()
-    failed = False  # a study that cannot reach its target by running on: --resume won't help
+    return searcher, interrupted
+
+
+def _report_failures(searcher, plans) -> bool:
+    """Say which studies cannot reach their target by running on (--resume won't help)."""
+    failed = False
     for plan in plans:
         if searcher.failures[plan.name] >= searcher.max_failures:
             log(f"{plan.name}: stopped after {searcher.failures[plan.name]} failed trials "
@@ -200,11 +226,7 @@ def run_search(args, s: dict, space: SearchSpace, configs: dict, folder: Path,
             log(f"{plan.name}: {lost} confirmation run(s) failed (see fail_reason in "
                 "trials.csv) and are not run again")
             failed = True
-    # done when finished + RUNNING (other drivers' trials, with --join) reach the target and
-    # no confirmation run waits
-    interrupted = interrupted or any(_to_run(p) for p in plans)
-    refresh()
-    return _finish(folder, storage_url, plans, interrupted, join=args.join, failed=failed)
+    return failed
 
 
 def _to_run(plan) -> bool:
@@ -215,7 +237,7 @@ def _to_run(plan) -> bool:
 
 
 def _trial_name(trial) -> str:
-    return f"{trial.config['study']}.{trial.config['trial']}_{trial.trial_id}"
+    return f"{TuneTrial.of(trial.config).name}_{trial.trial_id}"
 
 
 def _finish(folder: Path, storage_url: str, plans, interrupted: bool, join: bool = False,

@@ -14,6 +14,7 @@ from __future__ import annotations
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
 
 from .record import always_finishes
+from .tune_messages import Report, TuneTrial
 
 
 class SparsityASHA(FIFOScheduler):
@@ -26,11 +27,11 @@ class SparsityASHA(FIFOScheduler):
         self.stopped: set[str] = set()
 
     def _key(self, trial) -> tuple:
-        spec = trial.config
-        ratio = float(spec["config"]["prune_ratio"])
+        spec = TuneTrial.of(trial.config)
+        ratio = spec.config.prune.prune_ratio
         if self.levels:  # a level design: trials compete within their level
-            return spec["study"], ratio
-        return spec["study"], min(int(ratio * self.buckets), self.buckets - 1)
+            return spec.study, ratio
+        return spec.study, min(int(ratio * self.buckets), self.buckets - 1)
 
     def _scheduler(self, trial) -> AsyncHyperBandScheduler:
         key = self._key(trial)
@@ -45,9 +46,10 @@ class SparsityASHA(FIFOScheduler):
         self._scheduler(trial).on_trial_add(tune_controller, trial)
 
     def on_trial_result(self, tune_controller, trial, result):
-        if "val_acc" not in result or "final" in result or "fail_reason" in result:
+        report, spec = Report.of(result), TuneTrial.of(trial.config)
+        if not report.has_val_acc or report.final or report.fail_reason:
             return TrialScheduler.CONTINUE
-        if always_finishes(trial.config["config"]["prune_ratio"], trial.config.get("confirms")):
+        if always_finishes(spec.config.prune.prune_ratio, spec.confirms):
             return TrialScheduler.CONTINUE
         action = self._scheduler(trial).on_trial_result(tune_controller, trial, result)
         if action == TrialScheduler.STOP:

@@ -34,6 +34,7 @@ from ..resolution import resolve
 from .record import BASELINE, confirms_of, is_baseline
 from .studies import INTERRUPTED, StudyPlan, Tally, requeue
 from .trials_table import MEASURED, RUN_INFO
+from .tune_messages import Report, TuneTrial
 
 # the user attributes copied from a trial's reports (one list, the trials table's)
 ATTRS = tuple(a for a in MEASURED + RUN_INFO if a != "epochs_run")
@@ -110,8 +111,7 @@ class StudySearcher(Searcher):
         trial.set_user_attr(BASELINE, is_baseline(config.prune.prune_ratio, confirms))
         trial.set_user_attr("driver", DRIVER)
         self.live[trial_id] = (plan, trial)
-        return {"study": plan.name, "trial": trial.number, "confirms": confirms,
-                "config": config.to_dict()}
+        return TuneTrial(plan.name, trial.number, confirms, config).to_tune()
 
     def on_trial_result(self, trial_id: str, result: dict) -> None:
         if trial_id in self.live:
@@ -132,19 +132,19 @@ class StudySearcher(Searcher):
         if trial_id not in self.live:
             return
         plan, trial = self.live.pop(trial_id)
-        result = result or self.last.get(trial_id) or {}
+        result = Report.of(result or self.last.get(trial_id))
         self.last.pop(trial_id, None)
         model_dir = self.checkpoints.pop(trial_id, None)
         if error:  # the reason arrives through record_error (Tune calls its callbacks later)
             self.pending_errors[trial_id] = (plan, trial)
             return
-        if result.get("fail_reason"):
-            self._fail(plan, trial, result["fail_reason"], result)
-        elif result.get("final"):
+        if result.fail_reason:
+            self._fail(plan, trial, result.fail_reason, result)
+        elif result.final:
             self._set_attrs(trial, result)
             if model_dir is not None:
                 trial.set_user_attr("model_dir", model_dir)
-            plan.study.tell(trial, [result["val_acc"], result["remaining_fraction"]])
+            plan.study.tell(trial, result.values)
         elif trial_id in self.stopped_early:
             self._set_attrs(trial, result)
             plan.study.tell(trial, state=State.PRUNED)
@@ -167,19 +167,19 @@ class StudySearcher(Searcher):
         for trial_id in list(self.live):
             plan, trial = self.live.pop(trial_id)
             self.checkpoints.pop(trial_id, None)
-            self._fail(plan, trial, INTERRUPTED, self.last.pop(trial_id, None))
+            self._fail(plan, trial, INTERRUPTED, Report.of(self.last.pop(trial_id, None)))
             requeue(plan.study, trial)
         self.on_change()
 
-    def _set_attrs(self, trial: optuna.Trial, result: dict) -> None:
+    def _set_attrs(self, trial: optuna.Trial, result: Report) -> None:
         for key in ATTRS:  # an epoch report's "seconds" is that epoch's: keep only totals
-            if result.get(key) is not None and (key != "seconds" or result.get("final")):
-                trial.set_user_attr(key, result[key])
-        trial.set_user_attr("epochs_run", int(result.get("epoch", 0)))
+            if result.get(key) is not None and (key != "seconds" or result.final):
+                trial.set_user_attr(key, result.get(key))
+        trial.set_user_attr("epochs_run", result.epoch)
 
     def _fail(self, plan: StudyPlan, trial: optuna.Trial, reason: str,
-              result: dict | None = None) -> None:
-        if result:
+              result: Report | None = None) -> None:
+        if result is not None and result.metrics:
             self._set_attrs(trial, result)
         trial.set_user_attr("fail_reason", " ".join(str(reason).split())[:500])
         plan.study.tell(trial, state=State.FAIL)

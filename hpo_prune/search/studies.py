@@ -19,6 +19,7 @@ fresh seeds as soon as that level's search runs have ended, not when the whole s
 from __future__ import annotations
 
 import contextlib
+import enum
 import warnings
 from dataclasses import dataclass
 from typing import Callable, ContextManager
@@ -315,33 +316,58 @@ def make_sampler(kind: str, seed: int, space: SearchSpace, regime: str, trials: 
     raise UsageError(f"unknown sampler {kind!r}: use one of {', '.join(SAMPLERS)}")
 
 
-def open_study(storage, name: str, base: TrialConfig, space: SearchSpace, sampler: str,
-               seed: int, target: int, resume: bool, *, join: bool = False,
-               seed_offset: int = 0, baseline_seeds: int = 1, confirm: int = 0,
-               levels: tuple[float, ...] = ()) -> StudyPlan:
-    """Create (or, with resume or join, reopen) a study; a new one gets its unpruned baselines
-    queued: ``baseline_seeds`` of them (at most ``target``), with the trial seeds
-    ``base.seed`` + 0, 1, ... (user attribute ``seed``); a grid study gets its grid points
-    instead. ``confirm``: see StudyPlan.queue_confirmations; ``levels``: the pruning levels its
-    pruned trials are assigned (``hpo_prune.levels``; ``space`` samples them as its
-    ``prune_ratio``, see ``SearchSpace.with_levels``).
+class Mode(enum.Enum):
+    """How a driver opens its studies: a NEW search creates them (they must not exist), RESUME
+    takes over from a driver that is gone (its RUNNING trials are failed and queued again),
+    JOIN runs alongside live drivers (their RUNNING trials are left alone)."""
+    NEW = "new"
+    RESUME = "resume"
+    JOIN = "join"
 
-    On resume, interrupted trials (RUNNING / never told) are marked FAIL and their parameters
-    queued again, so the finished count still ends exactly at ``target``. With join, other
+
+@dataclass(frozen=True)
+class Design:
+    """How every study of a search is searched: its ``space`` sampled by ``sampler`` seeded
+    with ``seed``, ``target`` main trials of which ``baseline_seeds`` unpruned baselines (a
+    grid queues its points instead), ``confirm`` seeds per front configuration or per level
+    (StudyPlan.queue_confirmations), and the pruning ``levels`` its pruned trials are assigned
+    (``hpo_prune.levels``; ``space`` samples them as its ``prune_ratio``, see
+    ``SearchSpace.with_levels``; empty: the space's continuous ratio)."""
+    space: SearchSpace
+    sampler: str = "tpe"
+    seed: int = 0
+    target: int = 1
+    baseline_seeds: int = 1
+    confirm: int = 0
+    levels: tuple[float, ...] = ()
+
+
+def open_study(storage, name: str, base: TrialConfig, design: Design, mode: Mode = Mode.NEW,
+               seed_offset: int = 0) -> StudyPlan:
+    """Create (or, to resume or join, reopen) a study; a new one gets its unpruned baselines
+    queued: ``design.baseline_seeds`` of them (at most its target), with the trial seeds
+    ``base.seed`` + 0, 1, ... (user attribute ``seed``); a grid study gets its grid points
+    instead.
+
+    To resume, interrupted trials (RUNNING / never told) are marked FAIL and their parameters
+    queued again, so the finished count still ends exactly at the target. To join, other
     drivers share the study, so its RUNNING trials are left alone: they may be theirs.
     Creating is atomic in the storage (a second create of the same name fails), so when two
     drivers create a study at the same moment, exactly one sets it up and queues the baselines.
     The sampler is seeded with the seed plus ``seed_offset`` (a joining driver's own) plus the
     number of trials already in the study, so a resumed study draws new suggestions instead of
     replaying the first ones."""
+    space, sampler, target = design.space, design.sampler, design.target
+    join = mode is Mode.JOIN
     exists = name in optuna.get_all_study_names(storage)
-    if exists and not (resume or join):
+    if exists and mode is Mode.NEW:
         raise UsageError(f"study {name} already exists in the storage: pass --resume to "
                          "continue it, --join to run alongside its drivers, or --name for a "
                          "new search")
     probe = optuna.load_study(study_name=name, storage=storage) if exists else None
     already = len(probe.get_trials(deepcopy=False)) if probe else 0
-    kind = make_sampler(sampler, seed + seed_offset + already, space, base.weights.init, target)
+    kind = make_sampler(sampler, design.seed + seed_offset + already, space, base.weights.init,
+                        target)
     created = False
     if not exists:
         try:
@@ -356,8 +382,8 @@ def open_study(storage, name: str, base: TrialConfig, space: SearchSpace, sample
     if not created:
         study = optuna.load_study(study_name=name, storage=storage, sampler=kind)
     plan = StudyPlan(study, base, space, target, sampler, lock=AskLock(storage, name),
-                     confirm=confirm, levels=tuple(levels),
-                     baselines=0 if sampler == "grid" else min(baseline_seeds, target))
+                     confirm=design.confirm, levels=tuple(design.levels),
+                     baselines=0 if sampler == "grid" else min(design.baseline_seeds, target))
     if created:
         with warnings.catch_warnings():  # experimental in Optuna, stable in practice
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -368,7 +394,7 @@ def open_study(storage, name: str, base: TrialConfig, space: SearchSpace, sample
             study.set_user_attr(key, value)
         if sampler != "grid":  # marked baseline when asked (prune_ratio 0)
             params = baseline_params(space, base)
-            for i in range(min(baseline_seeds, target)):
+            for i in range(min(design.baseline_seeds, target)):
                 study.enqueue_trial(params, user_attrs={SEED: base.train.seed + i},
                                     skip_if_exists=False)
         else:  # each grid point once, in order (cycled if target asks for more): a failed

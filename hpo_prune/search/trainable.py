@@ -25,21 +25,22 @@ from typing import Callable
 import torch
 
 from ..training.checkpoint import save_model, write_metrics
-from ..settings import TrialConfig
 from ..errors import UsageError
+from .tune_messages import EPOCH, FINAL, Report, TuneTrial
 
 STATE_FILE = "state.pt"
 REPORT_FILE = "report.json"  # in the final checkpoint: the trial's final report
 
 
 def trainable(spec: dict, data_refs: dict, weight_refs: dict) -> None:
+    """One trial: ``spec`` is the TuneTrial the searcher handed Tune (``TuneTrial.to_tune``)."""
     import ray
     from ray import tune
 
     from ..trial import run_trial
 
     started = time.perf_counter()
-    config = TrialConfig.from_dict(spec["config"])
+    config = TuneTrial.of(spec).config
     threads = int(os.environ.get("OMP_NUM_THREADS") or 0)
     if threads > 0:
         torch.set_num_threads(threads)
@@ -72,10 +73,10 @@ def trainable(spec: dict, data_refs: dict, weight_refs: dict) -> None:
         reason = None
     if reason is not None:
         release_memory()
-        tune.report({"fail_reason": reason})
+        tune.report(Report.failure(reason).metrics)
         return
     node = ray.get_runtime_context().get_node_id()
-    final = {**result.final, "final": True, "epoch": len(result.epochs), "node": node,
+    final = {**result.final, FINAL: True, EPOCH: len(result.epochs), "node": node,
              "wall_seconds": time.perf_counter() - started,
              "resumed_from_epoch": resume["epoch"] if resume else 0,
              "params_loaded": result.init["params_loaded"]}
