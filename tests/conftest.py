@@ -153,3 +153,15 @@ def tiny_digits():
 
 
 from postgres import postgres_server, postgres_url  # noqa: E402,F401  (a test PostgreSQL server)
+
+
+@pytest.fixture(scope="module")
+def source(tmp_path_factory) -> Path:
+    """A checkpoint of the right architecture, as the pretrained regime's source (a search of
+    helpers.TINY)."""
+    from hpo_prune import models
+
+    torch.manual_seed(1)
+    path = tmp_path_factory.mktemp("source") / "mobilenet_v2_digits.pt"
+    torch.save(models.build("mobilenet_v2", 10, 32).state_dict(), path)
+    return path

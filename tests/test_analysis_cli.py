@@ -6,7 +6,7 @@ import sys
 
 import optuna
 import pytest
-from test_analysis_fixture import COLUMNS, make_search, standard_studies
+from helpers import COLUMNS, make_search, standard_studies
 
 from analysis.__main__ import main
 

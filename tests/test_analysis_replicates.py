@@ -1,5 +1,5 @@
 """K baseline runs, seed confirmations and untrained studies, on results directories written by
-the search's own exporter (see test_analysis_fixture): the reference is the baselines' mean,
+the search's own exporter (see helpers.make_search): the reference is the baselines' mean,
 "within X points" is measured from it, a confirmed configuration counts with its seed mean,
 the bootstrap includes seed noise, a reference that did not train gets a note instead of a
 verdict, and an older table (one baseline, no confirmations) analyses exactly as before."""
@@ -8,7 +8,7 @@ import math
 import numpy as np
 import pandas as pd
 import pytest
-from test_analysis_fixture import T, baselines, confirmations, make_search, standard_studies
+from helpers import T, baselines, confirmations, make_search, standard_studies
 
 from analysis import analyse, summarise
 from analysis.__main__ import main

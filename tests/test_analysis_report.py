@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
-from test_analysis_fixture import T, baseline, make_search, standard_studies
+from helpers import T, baseline, make_search, standard_studies
 
 from analysis.__main__ import main
 from analysis.load import load_csv

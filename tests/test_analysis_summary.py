@@ -133,7 +133,7 @@ def test_unmarked_prune_ratio_zero_trial_serves_as_baseline_and_output_is_determ
 # ------------------------------------------------------------ the public API on a trials.csv
 @pytest.fixture(scope="module")
 def search_dir(tmp_path_factory):
-    from test_analysis_fixture import make_search, standard_studies
+    from helpers import make_search, standard_studies
 
     return make_search(tmp_path_factory.mktemp("search"), standard_studies())
 

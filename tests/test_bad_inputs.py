@@ -230,7 +230,7 @@ def results_with(**files: bytes | str) -> Callable:
 
 
 def good_search(tmp, mp) -> dict:
-    from test_analysis_fixture import make_search, standard_studies
+    from helpers import make_search, standard_studies
 
     folder = make_search(tmp / "in", standard_studies())
     (tmp / "in" / "afile").write_text("a file, not a folder")
@@ -256,7 +256,7 @@ def compact_checkpoint(tmp, mp) -> dict:
 
 
 def search_without_baseline(tmp, mp) -> dict:
-    from test_analysis_fixture import T, make_search
+    from helpers import T, make_search
 
     folder = make_search(tmp / "in", {("vgg16", "digits", "scratch"): [T(0.9, 0.5, 0.89),
                                                                        T(0.8, 0.3, 0.79)]})

@@ -6,7 +6,7 @@ from __future__ import annotations
 import optuna
 import pytest
 
-from test_search import TINY, search, studies
+from helpers import TINY, search, studies
 
 
 @pytest.fixture
@@ -51,7 +51,7 @@ def test_lost_worker_node_trial_resumes_on_the_other_node(three_nodes, tmp_path)
     """A whole worker node dies (its raylet and workers SIGKILLed) mid-trial: Tune retries the
     trial on the surviving node from its last checkpoint and the search completes."""
     import psutil
-    from test_faults import results_logged, start, wait_for
+    from helpers import results_logged, start, wait_for
 
     cluster, workers = three_nodes
     args = ["--model", "mobilenet_v2", "--image-size", "16", "--train-subset", "512",

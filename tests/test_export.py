@@ -19,7 +19,7 @@ from hpo_prune.export import main as export
 from hpo_prune.files import EXPORT_FILE, MODEL_FILE, ONNX_FILE
 from hpo_prune.pruning import count
 from hpo_prune.training.checkpoint import COMPACT, DENSE, read_model, save_model
-from test_search import ENV, search
+from helpers import ENV, search
 
 SPACE = """params: {}
 fixed: {schedule: one_shot}

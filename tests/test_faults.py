@@ -4,12 +4,9 @@ sitecustomize.py (see there); everything else is the real search."""
 from __future__ import annotations
 
 import json
-import os
-import resource
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import optuna
@@ -18,45 +15,9 @@ import psutil
 import pytest
 
 from hpo_prune.objectives import non_dominated
-from test_search import ENV, TINY, studies
+from helpers import ENV, TINY, results_logged, start, studies, wait_for
 
 State = optuna.trial.TrialState
-FAULTS = Path(__file__).resolve().parent / "faults"
-
-
-def start(args, cwd, fault: dict | None = None, memory_limit: int | None = None
-          ) -> subprocess.Popen:
-    env = dict(ENV)
-    if fault is not None:
-        env["PYTHONPATH"] = os.pathsep.join(filter(None, [str(FAULTS),
-                                                           env.get("PYTHONPATH")]))
-        env["HPO_PRUNE_FAULT"] = json.dumps(fault)
-
-    def limit():  # every process of the search (driver, Ray, workers) gets this much heap
-        resource.setrlimit(resource.RLIMIT_DATA, (memory_limit, memory_limit))
-
-    return subprocess.Popen([sys.executable, "-m", "hpo_prune.search", *args], cwd=cwd,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT,
-                            text=True, start_new_session=True,
-                            preexec_fn=limit if memory_limit else None)
-
-
-def wait_for(condition, timeout=300):
-    deadline = time.time() + timeout
-    while time.time() < deadline:
-        if condition():
-            return True
-        time.sleep(0.2)
-    return False
-
-
-def results_logged(folder: Path) -> int:
-    """Results the driver has handled in the search's first Tune run. Tune's driver appends a
-    result to result.json before it registers that result's checkpoint, and handles results in
-    order: with 3 lines logged, the checkpoint of epoch 2 is registered (a checkpoint folder on
-    disk alone may not be yet, and a trial retried then starts from the one before)."""
-    return sum(len(p.read_text().splitlines())
-               for p in folder.glob("tune/run-1/*/result.json"))
 
 
 def test_killed_worker_is_retried_from_its_last_checkpoint(tmp_path):

@@ -15,35 +15,7 @@ import pytest
 import torch
 
 from hpo_prune import models
-
-# --levels none: the continuous ratio (the level design: test_search_levels.py)
-TINY = ["--model", "mobilenet_v2", "--train-subset", "64", "--batch-size", "32",
-        "--image-size", "16", "--epochs", "1", "--levels", "none"]
-ENV = {**os.environ, "RAY_AUTH_MODE": "disabled", "PYTHONUNBUFFERED": "1"}
-
-
-def search(*args, cwd, check=True, timeout=400):
-    proc = subprocess.run([sys.executable, "-m", "hpo_prune.search", *args], cwd=cwd, env=ENV,
-                          capture_output=True, text=True, timeout=timeout)
-    if check:
-        assert proc.returncode == 0, proc.stdout[-3000:] + proc.stderr[-3000:]
-    return proc
-
-
-def studies(folder: Path) -> dict[str, optuna.Study]:
-    url = f"sqlite:///{folder / 'optuna.db'}"
-    return {name: optuna.load_study(study_name=name, storage=url)
-            for name in optuna.get_all_study_names(url)}
-
-
-@pytest.fixture(scope="module")
-def source(tmp_path_factory) -> Path:
-    """A checkpoint of the right architecture, as the pretrained regime's source."""
-    torch.manual_seed(1)
-    path = tmp_path_factory.mktemp("source") / "mobilenet_v2_digits.pt"
-    torch.save(models.build("mobilenet_v2", 10, 32).state_dict(), path)
-    return path
-
+from helpers import ENV, TINY, search, studies
 
 # two baselines and one sampled trial per study; confirmation runs: test_search_replicates.py
 TWO = ["--trials", "3", "--baseline-seeds", "2", "--confirm", "0"]

@@ -17,8 +17,7 @@ from hpo_prune.search import space as spaces
 from hpo_prune.search.keep import removable
 from hpo_prune.search.searcher import StudySearcher
 from hpo_prune.search.studies import Design, Mode, open_study
-from test_search import TINY, search, studies
-from test_search import source  # noqa: F401 (the pretrained regime's checkpoint fixture)
+from helpers import TINY, search, studies
 
 State = optuna.trial.TrialState
 LEVELS = (0.8, 0.9, 0.95)

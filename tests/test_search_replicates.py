@@ -17,7 +17,7 @@ from hpo_prune.search import space as spaces
 from hpo_prune.search import trials_table
 from hpo_prune.search.searcher import StudySearcher
 from hpo_prune.search.studies import INTERRUPTED, Design, Mode, open_study, requeue_interrupted
-from test_search import TINY, search, studies
+from helpers import TINY, search, studies
 
 State = optuna.trial.TrialState
 SEED = 5

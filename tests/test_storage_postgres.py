@@ -19,7 +19,7 @@ from hpo_prune.search import space as spaces
 from hpo_prune.settings import TrialConfig
 from hpo_prune.search.storage import open_storage
 from hpo_prune.search.studies import INTERRUPTED, Design, Mode, open_study
-from test_search import ENV, TINY, search
+from helpers import ENV, TINY, search
 
 State = optuna.trial.TrialState
 SCRATCH = [*TINY, "--regimes", "scratch"]
