@@ -17,6 +17,7 @@ from typing import Callable
 
 from torch import nn
 
+from . import library_models
 from .errors import UsageError
 
 SMALL_INPUT = 64  # inputs up to this size get the compact VGG head and reduced strides
@@ -95,6 +96,9 @@ MODELS: dict[str, Callable[..., nn.Module]] = {
 # optimizer listed is the default. Measured with benchmarks/lr_sweep.py (docs/recipe.md): the
 # AdamW ones chosen on val (a default moves only when another lr beats it on val by more than
 # one val image); the SGD ones are untuned.
+GENERIC = "generic"  # the recipe family of every timm / torchvision model
+
+
 def _recipes(rows) -> dict[str, dict[str, dict[str, dict]]]:
     out: dict = {}
     for model, regime, optimizer, lr, warmup in rows:
@@ -113,7 +117,10 @@ RECIPES = _recipes((  # (model, regime, optimizer, peak lr, warm-up fraction), t
     ("mobilenet_v1", "pretrained", "sgd", 0.05, 0.1),
     ("mobilenet_v2", "scratch", "adamw", 5e-3, 0.1), ("mobilenet_v2", "scratch", "sgd", 0.05, 0.1),
     ("mobilenet_v2", "pretrained", "adamw", 5e-3, 0.1),
-    ("mobilenet_v2", "pretrained", "sgd", 0.05, 0.1)))
+    ("mobilenet_v2", "pretrained", "sgd", 0.05, 0.1),
+    # any timm / torchvision model (library_models): see docs/your-own-model.md
+    (GENERIC, "scratch", "adamw", 1e-3, 0.1), (GENERIC, "scratch", "sgd", 0.05, 0.1),
+    (GENERIC, "pretrained", "adamw", 1e-3, 0.1), (GENERIC, "pretrained", "sgd", 0.05, 0.1)))
 
 
 # The head init of a (model, regime) where a linear probe (training.probe) measured better on
@@ -125,7 +132,9 @@ HEAD_INIT: dict[tuple[str, str], str] = {}
 # The pruning criterion a family's weights are scored with when a trial leaves it on 'auto'
 # (its search space's): LAMP where plain magnitudes would empty thin layers (the MobileNets'
 # depthwise convolutions, docs/pruning.md); magnitude for every filter pruning.
-CRITERION: dict[str, str] = {"mobilenet_v1": "lamp", "mobilenet_v2": "lamp"}
+# (an unknown architecture, GENERIC, gets LAMP too: global magnitudes would empty whatever thin
+# layers it has)
+CRITERION: dict[str, str] = {"mobilenet_v1": "lamp", "mobilenet_v2": "lamp", GENERIC: "lamp"}
 
 
 # The recipe of an unpruned run (a study's baselines, whose mean is its regime's reference)
@@ -145,13 +154,19 @@ def criterion(model: str, granularity: str = "weight") -> str:
     """The family's pruning criterion for ``granularity`` (see CRITERION)."""
     if granularity != "weight":
         return "magnitude"
-    return CRITERION.get(model, "magnitude")
+    return CRITERION.get(family(model), "magnitude")
+
+
+def family(model: str) -> str:
+    """The recipe family of ``model``: its own name, or GENERIC for a timm / torchvision one."""
+    return GENERIC if library_models.is_library(model) else model
 
 
 def recipe(model: str, regime: str, optimizer: str | None = None, dense: bool = False
            ) -> dict:
     """{"optimizer", "lr", "warmup", "head_init"}: the family's default recipe (of
     ``optimizer`` if given); ``dense``: of an unpruned run (see DENSE)."""
+    model = family(model)
     if model not in RECIPES:
         raise UsageError(f"unknown model {model!r}: use one of {', '.join(MODELS)}")
     by_optimizer = RECIPES[model][regime]
@@ -164,6 +179,8 @@ def recipe(model: str, regime: str, optimizer: str | None = None, dense: bool = 
 
 
 def build(name: str, num_classes: int, image_size: int, head: str = "auto") -> nn.Module:
+    if library_models.is_library(name):
+        return library_models.build(name, num_classes, image_size)
     try:
         factory = MODELS[name]
     except KeyError:
@@ -172,8 +189,9 @@ def build(name: str, num_classes: int, image_size: int, head: str = "auto") -> n
 
 
 def classifier(model: nn.Module) -> nn.Linear:
-    """The final classification layer (never pruned)."""
-    return [m for m in model.modules() if isinstance(m, nn.Linear)][-1]
+    """The final classification layer (never pruned): timm's ``get_classifier()``, else the
+    last Linear layer."""
+    return library_models.classifier(model)
 
 
 def param_count(model: nn.Module) -> int:

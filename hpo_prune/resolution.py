@@ -13,7 +13,8 @@ model.pt, model.json, trials.csv, the run hash).
 """
 from __future__ import annotations
 
-from .data import datasets
+from . import library_models
+from .data import datasets, folder
 from .errors import check
 from .models import MODELS, criterion, head_of, recipe
 from .pruning.layers import CRITERIA
@@ -26,16 +27,27 @@ __all__ = ["check_names", "resolve", "source_of"]
 # record key -> (the registry's names, the extra name a placeholder allows)
 REGISTRIES = {"dataset": (datasets.DATASETS, None), "model": (MODELS, None),
               "criterion": (CRITERIA, "auto"), "schedule": (SCHEDULES, None)}
+OTHERS = {"dataset": ", or folder:PATH (your images)",
+          "model": ", or timm:NAME / torchvision:NAME (any classifier of those libraries)"}
 
 
 def check_names(config: TrialConfig, flags: Flags = flag_of) -> TrialConfig:
     """``config``, if the names it gives exist in their registries (else a UsageError that
-    lists them and names the flag)."""
+    lists them and names the flag); an image folder (``folder:PATH``) checked and named by its
+    absolute path, a timm / torchvision model checked against its library."""
+    if folder.is_folder(config.data.dataset):
+        folder.check_folder(config.data.dataset)
+        config = config.replace(dataset=folder.canonical(config.data.dataset))
+    if library_models.is_library(config.net.model):
+        library_models.check(config.net.model)
     for key, (registry, extra) in REGISTRIES.items():
         value = config.get(key)
+        if (key == "dataset" and folder.is_folder(value)
+                or key == "model" and library_models.is_library(value)):
+            continue
         allowed = ([extra] if extra else []) + list(registry)
         check(value in allowed, f"unknown {key} {value!r}: use one of "
-              f"{', '.join(map(str, allowed))} (--{flags(key)})")
+              f"{', '.join(map(str, allowed))}{OTHERS.get(key, '')} (--{flags(key)})")
     return config
 
 
@@ -49,7 +61,7 @@ def source_of(weights: SourceSettings, dataset: str) -> str:
 def resolve(config: TrialConfig) -> TrialConfig:
     """``config`` checked, with every placeholder filled in (see the module's table).
     Resolving a resolved config changes nothing."""
-    check_names(config.validate())
+    config = check_names(config.validate())
     data = datasets.defaults(config.data.dataset)
     train, net, prune = config.train, config.net, config.prune
     size = config.data.image_size or data.image_size

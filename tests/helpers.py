@@ -11,6 +11,9 @@ in a temporary SQLite storage (opened by the search's opener), each trial record
 ``--keep-models front`` removes by the search's own rule, search.json, and trials.csv exported
 by the search's own ``trials_table``; ``T``, ``baseline``, ``baselines`` and
 ``confirmations`` describe its trials, ``standard_studies`` is the standard fixture.
+
+An image folder in torchvision's ImageFolder layout (``write_folder``), for
+``--dataset folder:PATH``.
 """
 from __future__ import annotations
 
@@ -23,9 +26,11 @@ import time
 import warnings
 from pathlib import Path
 
+import numpy as np
 import optuna
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
+from PIL import Image
 
 from hpo_prune.files import SEARCH_FILE, STORAGE_FILE, TRIALS_FILE
 from hpo_prune.objectives import DIRECTIONS, METRICS
@@ -221,3 +226,31 @@ def standard_studies() -> dict:
                T(0.927, 0.57, 0.92, schedule="iterative"), T(state="PRUNED")]
     return {("vgg16", "digits", "pretrained"): pretrained,
             ("vgg16", "digits", "scratch"): scratch}
+
+
+# ------------------------------------------------------------- an image folder of your own
+FOLDER_CLASSES = ("cat", "dog", "fox")
+
+
+def write_folder(root: Path, per_class: int = 10, splits=("train",), seed: int = 0,
+                 junk: bool = True) -> Path:
+    """``per_class`` images per class and split: class k's images are filled with a grey
+    level that grows with k (so a network can learn them), each a random size, every third
+    one greyscale JPEG; plus a text file and a broken PNG among train/cat's images."""
+    rng = np.random.default_rng(seed)
+    for split in splits:
+        for k, name in enumerate(FOLDER_CLASSES):
+            where = root / split / name
+            where.mkdir(parents=True)
+            for i in range(per_class):
+                h, w = rng.integers(20, 48, size=2)
+                level = 40 + 80 * k
+                pixels = np.clip(rng.normal(level, 10, size=(h, w, 3)), 0, 255).astype(np.uint8)
+                if i % 3 == 2:
+                    Image.fromarray(pixels[..., 0], "L").save(where / f"{i}.jpg")
+                else:
+                    Image.fromarray(pixels, "RGB").save(where / f"{i}.png")
+    if junk:
+        (root / "train" / "cat" / "notes.txt").write_text("not an image")
+        (root / "train" / "cat" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
+    return root

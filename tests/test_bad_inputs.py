@@ -280,6 +280,25 @@ def without_onnxruntime(tmp, mp) -> dict:
     return good_search(tmp, mp)
 
 
+def pets(kind: str) -> Callable:
+    """An image folder {tmp}/in/pets that is bad in one way (``kind``)."""
+    def setup(tmp, mp) -> dict:
+        from helpers import write_folder
+
+        root = tmp / "in" / "pets"
+        root.mkdir(parents=True)
+        if kind == "one_class":
+            (root / "train" / "cat").mkdir(parents=True)
+        if kind == "empty_class":
+            write_folder(root, per_class=3, junk=False)
+            for image in (root / "train" / "fox").iterdir():
+                image.unlink()
+            (root / "train" / "fox" / "notes.txt").write_text("no images here")
+        return {"dir": str(root)}
+
+    return setup
+
+
 # ------------------------------------------------------------------------------ the corpus
 CUDA_MISSING = pytest.mark.skipif(CUDA, reason="needs a machine without CUDA")
 GARBAGE = np.random.default_rng(3).bytes(1024)
@@ -290,6 +309,35 @@ CASES = {
                                 ("unknown model 'resnet50'", "use one of vgg16")),
     "train-unknown-dataset": Case("train", ["--dataset", "mnist"],
                                   ("unknown dataset 'mnist'", "use one of digits")),
+    "train-folder-missing": Case("train", ["--dataset", "folder:{tmp}/nowhere"],
+                                 ("is not a folder", "ImageFolder layout")),
+    "train-folder-without-train": Case("train", ["--dataset", "folder:{dir}"],
+                                       ("has no train/ folder", "train/<class>/<image>"),
+                                       pets("empty")),
+    "train-folder-one-class": Case("train", ["--dataset", "folder:{dir}"],
+                                   ("holds 1 class folder(s)", "2 or more"),
+                                   pets("one_class")),
+    "train-folder-class-without-images": Case(
+        "train", ["--dataset", "folder:{dir}"],
+        ("class 'fox' of train/ holds no readable image", "add images to"),
+        pets("empty_class")),
+    "train-unknown-timm-model": Case("train", ["--model", "timm:resnet1"],
+                                     ("timm has no model 'resnet1'",
+                                      "did you mean timm:resnet18")),
+    "train-unknown-torchvision-model": Case("train", ["--model", "torchvision:resnt18"],
+                                            ("torchvision has no model 'resnt18'",
+                                             "did you mean torchvision:resnet18")),
+    "train-model-without-linear-classifier": Case(
+        "train", ["--model", "torchvision:squeezenet1_0", "--image-size", "64"],
+        ("its classifier cannot be found", "whose head is a Linear layer")),
+    "train-image-size-below-the-models": Case(
+        "train", ["--model", "timm:vit_tiny_patch16_224", "--image-size", "32"],
+        ("does not take 32 px inputs", "larger --image-size")),
+    "search-folder-missing": Case("search", ["--dataset", "folder:{tmp}/nowhere"],
+                                  ("is not a folder", "ImageFolder layout")),
+    "search-unknown-timm-model": Case("search", ["--model", "timm:resnet1"],
+                                      ("timm has no model 'resnet1'",
+                                       "did you mean timm:resnet18")),
     "train-unknown-regime": Case("train", ["--init", "imagenet"],
                                  ("unknown init 'imagenet'", "scratch, pretrained")),
     "train-unknown-source": Case("train", ["--init", "pretrained", "--source", "nowhere.pt"],

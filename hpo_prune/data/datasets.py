@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from ..errors import UsageError
 from ..settings import DataSettings
 from ..files import atomic_write
+from . import folder
 
 
 DATA_ENV = "HPO_PRUNE_DATA"
@@ -48,7 +49,10 @@ DEFAULTS = {"digits": Defaults(val_fraction=0.2, augment="none", source="fractal
 
 
 def defaults(name: str) -> Defaults:
-    """The defaults of dataset ``name`` (one definition per dataset)."""
+    """The defaults of dataset ``name`` (one definition per dataset; an image folder's:
+    ``folder.DEFAULT_SIZE`` px)."""
+    if folder.is_folder(name):
+        return Defaults(image_size=folder.DEFAULT_SIZE)
     return DEFAULTS.get(name, Defaults())
 
 
@@ -82,6 +86,7 @@ class _Raw:
     test_y: torch.Tensor
     num_classes: int
     flip: bool
+    val: tuple[torch.Tensor, torch.Tensor] | None = None  # a val split of its own (folders)
 
 
 def data_root(settings: DataSettings) -> Path:
@@ -91,21 +96,28 @@ def data_root(settings: DataSettings) -> Path:
 
 def load(settings: DataSettings) -> Data:
     """Load the dataset named by ``settings.dataset`` with its train / val / test splits."""
-    try:
-        loader = DATASETS[settings.dataset]
-    except KeyError:
-        raise UsageError(f"unknown dataset {settings.dataset!r}: use one of "
-                         f"{', '.join(DATASETS)}") from None
+    if folder.is_folder(settings.dataset):
+        loader = _folder
+    else:
+        try:
+            loader = DATASETS[settings.dataset]
+        except KeyError:
+            raise UsageError(f"unknown dataset {settings.dataset!r}: use one of "
+                             f"{', '.join(DATASETS)}, or folder:PATH") from None
     raw = loader(data_root(settings), settings)
     size = settings.image_size or raw.train_x.shape[-1]
-    fraction = settings.val_fraction or defaults(settings.dataset).val_fraction
-    train_idx, val_idx = stratified_split(raw.train_y, fraction, settings.split_seed,
-                                          what="--val-fraction")
+    if raw.val is None:
+        fraction = settings.val_fraction or defaults(settings.dataset).val_fraction
+        train_idx, val_idx = stratified_split(raw.train_y, fraction, settings.split_seed,
+                                              what="--val-fraction")
+        val_x, val_y = raw.train_x[val_idx], raw.train_y[val_idx]
+    else:  # the folder's own val/
+        train_idx, (val_x, val_y) = torch.arange(len(raw.train_y)), raw.val
     if 0 < settings.train_subset < len(train_idx):
         train_idx = train_idx[stratified_subset(raw.train_y[train_idx], settings.train_subset,
                                                 settings.split_seed)]
     train = Split(_resize(raw.train_x[train_idx], size), raw.train_y[train_idx])
-    val = Split(_resize(raw.train_x[val_idx], size), raw.train_y[val_idx])
+    val = Split(_resize(val_x, size), val_y)
     test = Split(_resize(raw.test_x, size), raw.test_y)
     mean, std = normalisation(train.x)
     return Data(settings.dataset, raw.num_classes, train, val, test, mean, std, raw.flip, size)
@@ -276,6 +288,20 @@ def _caltech101(root: Path, settings: DataSettings) -> _Raw:
 def _caltech_split(x: torch.Tensor, y: torch.Tensor, classes: int) -> _Raw:
     train_idx, test_idx = stratified_split(y, TEST_FRACTION, seed=0, what="the test split")
     return _Raw(x[train_idx], y[train_idx], x[test_idx], y[test_idx], classes, flip=True)
+
+
+def _folder(root: Path, settings: DataSettings) -> _Raw:
+    """An image folder (``folder``): its own val/ and test/ splits where it has them, else
+    carved out of train/ (test: 20%, stratified, seed 0, as for caltech101). No flips: for
+    images of unknown content a mirror image may change the label (digits, text)."""
+    images = folder.read(settings.dataset, settings.image_size or folder.DEFAULT_SIZE)
+    x, y = images.train
+    if images.test is None:
+        train_idx, test_idx = stratified_split(y, TEST_FRACTION, seed=0, what="the test split")
+        (x, y), test = (x[train_idx], y[train_idx]), (x[test_idx], y[test_idx])
+    else:
+        test = images.test
+    return _Raw(x, y, *test, len(images.classes), flip=False, val=images.val)
 
 
 DATASETS: dict[str, Callable[[Path, DataSettings], _Raw]] = {

@@ -11,6 +11,7 @@ from __future__ import annotations
 import argparse
 import json
 import math
+import re
 import shutil
 import socket
 import sys
@@ -200,7 +201,7 @@ def settings(args) -> dict:
     check(not args.join or bool(args.storage) and not args.storage.startswith("sqlite"),
           "--join needs a database server that every driver reaches, as --storage "
           "postgresql://user:pass@host:5432/db (SQLite is not safe for concurrent drivers)")
-    s["name"] = args.name or f"{args.model}_{args.preset}"
+    s["name"] = args.name or re.sub(r"[^A-Za-z0-9_-]+", "-", f"{args.model}_{args.preset}")
     check(s["name"].replace("-", "").replace("_", "").isalnum(),
           f"--name {s['name']!r} may hold only letters, digits, '-' and '_'")
     return s

@@ -13,7 +13,7 @@ from pathlib import Path
 import optuna
 
 from .. import sources
-from ..data import datasets
+from ..data import datasets, folder
 from ..files import (SEARCH_FILE, TRIALS_FILE, TUNE_DIR, atomic_write,
                      remove_stale_temporaries)
 from . import trials_table
@@ -148,7 +148,8 @@ def _write_record(search: SearchSettings, plans, offset: int) -> None:
               "space": str(design.space.path),
               "settings": search.shaping,
               "studies": [{"name": p.name, "model": p.base.net.model,
-                           "dataset": p.base.data.dataset, "regime": p.base.weights.init,
+                           "dataset": folder.label(p.base.data.dataset),
+                           "regime": p.base.weights.init,
                            "source": source_of(p.base.weights, p.base.data.dataset)}
                           for p in plans]}
     atomic_write(search.folder / SEARCH_FILE,

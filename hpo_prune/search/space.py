@@ -37,6 +37,7 @@ from typing import Any
 
 import yaml
 
+from ..library_models import is_library
 from ..resolution import check_names
 from ..settings import OPTIMIZERS, TrialConfig
 from ..errors import UsageError
@@ -44,6 +45,7 @@ from ..objectives import REGIMES
 
 # shipped inside the installed package (search_spaces/ at the repository's top level)
 SPACES_DIR = Path(str(importlib.resources.files("search_spaces")))
+GENERIC_SPACE = "generic.yaml"  # any timm / torchvision model (library_models)
 DEFAULT_SPACE = {"vgg16": "vgg.yaml", "vgg16_bn": "vgg.yaml", "mobilenet_v1": "mobilenet.yaml",
                  "mobilenet_v2": "mobilenet.yaml"}
 # set by the search itself for every trial of a study (its flags), never by a space: the data
@@ -171,7 +173,7 @@ def _holds(when: dict | None, values: dict) -> bool:
 
 
 def resolve_path(space: str | None, model: str) -> Path:
-    name = space or DEFAULT_SPACE.get(model, "vgg.yaml")
+    name = space or DEFAULT_SPACE.get(model, GENERIC_SPACE if is_library(model) else "vgg.yaml")
     path = Path(name).expanduser()
     if path.is_file():
         return path

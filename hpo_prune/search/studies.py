@@ -27,6 +27,8 @@ from typing import Callable, ContextManager
 import numpy as np
 import optuna
 
+from .. import library_models
+from ..data import folder
 from .ask_lock import AskLock
 from ..settings import TrialConfig
 from ..errors import UsageError
@@ -299,7 +301,8 @@ class StudyPlan:
 
 
 def study_name(search: str, model: str, dataset: str, regime: str) -> str:
-    return f"{search}.{model}.{dataset}.{regime}"
+    """``search.model.dataset.regime``, an image folder by its name (``folder.label``)."""
+    return f"{search}.{library_models.label(model)}.{folder.label(dataset)}.{regime}"
 
 
 def make_sampler(kind: str, seed: int, space: SearchSpace, regime: str, trials: int):
@@ -388,7 +391,7 @@ def open_study(storage, name: str, base: TrialConfig, design: Design, mode: Mode
         with warnings.catch_warnings():  # experimental in Optuna, stable in practice
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
             study.set_metric_names(METRICS)
-        for key, value in (("model", base.net.model), ("dataset", base.data.dataset),
+        for key, value in (("model", base.net.model), ("dataset", folder.label(base.data.dataset)),
                            ("regime", base.weights.init),
                            ("source", source_of(base.weights, base.data.dataset))):
             study.set_user_attr(key, value)

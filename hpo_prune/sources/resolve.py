@@ -14,7 +14,7 @@ from typing import Callable
 import torch
 from torch import nn
 
-from .. import models
+from .. import library_models, models
 from ..resolution import source_of
 from ..settings import TrialConfig
 from ..errors import UsageError
@@ -32,7 +32,11 @@ def hub_checkpoints() -> Path:
 
 
 def _imagenet(config: TrialConfig) -> dict[str, torch.Tensor]:
-    """torchvision's / timm's ImageNet weights, from their caches (downloaded when missing)."""
+    """torchvision's / timm's ImageNet weights, from their caches (downloaded when missing;
+    for a timm:NAME / torchvision:NAME model only read from the library's offline cache)."""
+    if library_models.is_library(config.net.model):
+        return _read(library_models.imagenet_file(config.net.model), "ImageNet weights",
+                     fix="delete it and place a good copy there")
     if config.net.model in _TORCHVISION:
         from torchvision import models
 
