@@ -254,3 +254,23 @@ def write_folder(root: Path, per_class: int = 10, splits=("train",), seed: int =
         (root / "train" / "cat" / "notes.txt").write_text("not an image")
         (root / "train" / "cat" / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n broken")
     return root
+
+
+def write_bad_folder(root: Path, kind: str) -> Path:
+    """An image folder that is bad in one way: ``missing`` (nothing there), ``no_train`` (an
+    empty folder), ``one_class``, ``empty_class`` (class fox holds a text file only) or
+    ``other_classes`` (val/ names another class than train/)."""
+    if kind == "missing":
+        return root
+    root.mkdir(parents=True)
+    if kind == "one_class":
+        (root / "train" / "cat").mkdir(parents=True)
+    if kind == "empty_class":
+        write_folder(root, per_class=3, junk=False)
+        for image in (root / "train" / "fox").iterdir():
+            image.unlink()
+        (root / "train" / "fox" / "notes.txt").write_text("no images here")
+    if kind == "other_classes":
+        write_folder(root, per_class=3, splits=("train", "val"), junk=False)
+        (root / "val" / "fox").rename(root / "val" / "wolf")
+    return root

@@ -283,18 +283,9 @@ def without_onnxruntime(tmp, mp) -> dict:
 def pets(kind: str) -> Callable:
     """An image folder {tmp}/in/pets that is bad in one way (``kind``)."""
     def setup(tmp, mp) -> dict:
-        from helpers import write_folder
+        from helpers import write_bad_folder
 
-        root = tmp / "in" / "pets"
-        root.mkdir(parents=True)
-        if kind == "one_class":
-            (root / "train" / "cat").mkdir(parents=True)
-        if kind == "empty_class":
-            write_folder(root, per_class=3, junk=False)
-            for image in (root / "train" / "fox").iterdir():
-                image.unlink()
-            (root / "train" / "fox" / "notes.txt").write_text("no images here")
-        return {"dir": str(root)}
+        return {"dir": str(write_bad_folder(tmp / "in" / "pets", kind))}
 
     return setup
 
@@ -313,7 +304,7 @@ CASES = {
                                  ("is not a folder", "ImageFolder layout")),
     "train-folder-without-train": Case("train", ["--dataset", "folder:{dir}"],
                                        ("has no train/ folder", "train/<class>/<image>"),
-                                       pets("empty")),
+                                       pets("no_train")),
     "train-folder-one-class": Case("train", ["--dataset", "folder:{dir}"],
                                    ("holds 1 class folder(s)", "2 or more"),
                                    pets("one_class")),

@@ -14,7 +14,7 @@ from PIL import Image
 from hpo_prune.data import datasets, folder
 from hpo_prune.errors import UsageError
 from hpo_prune.settings import DataSettings
-from helpers import write_folder
+from helpers import write_bad_folder, write_folder
 
 def load(root: Path, **kwargs):
     return datasets.load(DataSettings(dataset=f"folder:{root}", **kwargs))
@@ -70,19 +70,7 @@ def test_the_cache_is_used_and_a_changed_folder_is_read_again(tmp_path, monkeypa
 @pytest.mark.parametrize("case", ["missing", "no_train", "one_class", "empty_class",
                                   "other_classes"])
 def test_bad_folders_are_refused_with_one_line(tmp_path, case):
-    root = tmp_path / "pets"
-    if case != "missing":
-        root.mkdir()
-    if case == "one_class":
-        (root / "train" / "cat").mkdir(parents=True)
-    if case == "empty_class":
-        write_folder(root, per_class=3, junk=False)
-        for image in (root / "train" / "fox").iterdir():
-            image.unlink()
-        (root / "train" / "fox" / "readme.txt").write_text("no images here")
-    if case == "other_classes":
-        write_folder(root, per_class=3, splits=("train", "val"), junk=False)
-        (root / "val" / "fox").rename(root / "val" / "wolf")
+    root = write_bad_folder(tmp_path / "pets", case)
     with pytest.raises(UsageError) as err:
         load(root, image_size=16)
     text = str(err.value)

@@ -75,22 +75,11 @@ def test_a_model_without_a_linear_classifier_or_too_small_an_input_is_refused():
 def test_torchvision_imagenet_weights_load_from_torch_hubs_cache(torch_home):
     from torchvision.models import get_model_weights
 
-    from hpo_prune.sources import initialise
-
-    config = resolve(TrialConfig(model="torchvision:mobilenet_v3_small", init="pretrained",
-                                 source="imagenet", image_size=32))
-    with pytest.raises(UsageError, match="place mobilenet_v3_small-.*pth .*checkpoints"):
-        library_models.imagenet_file(config.net.model)
-    torch.manual_seed(3)
-    imagenet = models.build("torchvision:mobilenet_v3_small", 1000, 32).state_dict()
+    config, imagenet = not_cached_yet("torchvision:mobilenet_v3_small",
+                                      "place mobilenet_v3_small-.*pth .*checkpoints")
     url = get_model_weights("mobilenet_v3_small").DEFAULT.url
     torch.save(imagenet, torch_home / "hub" / "checkpoints" / url.rsplit("/", 1)[-1])
-    model = models.build(config.net.model, 10, 32)
-    info = initialise(model, config)
-    assert info["tensors_loaded"] == info["tensors_total"] - 2  # all but the new head
-    assert sorted(info["not_loaded"]) == ["classifier.3.bias", "classifier.3.weight"]
-    assert torch.equal(model.state_dict()["features.0.0.weight"],
-                       imagenet["features.0.0.weight"])
+    loaded_but_the_head(config, imagenet, "classifier.3", "features.0.0.weight")
 
 
 def test_timm_imagenet_weights_load_from_the_hugging_face_cache(tmp_path, monkeypatch,
@@ -98,15 +87,8 @@ def test_timm_imagenet_weights_load_from_the_hugging_face_cache(tmp_path, monkey
     import huggingface_hub
     from safetensors.torch import save_file
 
-    from hpo_prune.sources import initialise
-
     monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_CACHE", str(tmp_path / "hf"))
-    config = resolve(TrialConfig(model="timm:resnet10t", init="pretrained",
-                                 source="imagenet", image_size=32))
-    with pytest.raises(UsageError, match="place resnet10t.c3_in1k.safetensors"):
-        library_models.imagenet_file(config.net.model)
-    torch.manual_seed(4)
-    imagenet = models.build("timm:resnet10t", 1000, 32).state_dict()
+    config, imagenet = not_cached_yet("timm:resnet10t", "place resnet10t.c3_in1k.safetensors")
     repo = tmp_path / "hf" / "models--timm--resnet10t.c3_in1k"  # the hub's cache layout
     snapshot = repo / "snapshots" / ("a" * 40)
     snapshot.mkdir(parents=True)
@@ -114,8 +96,26 @@ def test_timm_imagenet_weights_load_from_the_hugging_face_cache(tmp_path, monkey
     (repo / "refs" / "main").write_text("a" * 40)
     save_file({k: v.contiguous() for k, v in imagenet.items()},
               str(snapshot / "model.safetensors"))
+    loaded_but_the_head(config, imagenet, "fc", "conv1.0.weight")
+
+
+def not_cached_yet(model: str, error: str) -> tuple[TrialConfig, dict]:
+    """The pretrained regime's config of ``model``, checked to fail with ``error`` while its
+    ImageNet file is missing, and a 1000-class state dict of it to put there."""
+    config = resolve(TrialConfig(model=model, init="pretrained", source="imagenet",
+                                 image_size=32))
+    with pytest.raises(UsageError, match=error):
+        library_models.imagenet_file(model)
+    torch.manual_seed(3)
+    return config, models.build(model, 1000, 32).state_dict()
+
+
+def loaded_but_the_head(config: TrialConfig, imagenet: dict, head: str, first: str) -> None:
+    """The pretrained regime loads every tensor of ``imagenet`` but the 1000-class ``head``."""
+    from hpo_prune.sources import initialise
+
     model = models.build(config.net.model, 10, 32)
     info = initialise(model, config)
-    assert info["tensors_loaded"] == info["tensors_total"] - 2
-    assert sorted(info["not_loaded"]) == ["fc.bias", "fc.weight"]
-    assert torch.equal(model.state_dict()["conv1.0.weight"], imagenet["conv1.0.weight"])
+    assert info["tensors_loaded"] == info["tensors_total"] - 2  # all but the new head
+    assert sorted(info["not_loaded"]) == [f"{head}.bias", f"{head}.weight"]
+    assert torch.equal(model.state_dict()[first], imagenet[first])

@@ -49,7 +49,9 @@ def parser() -> ArgumentParser:
         description="Multi-objective pruning search (val_acc up, remaining parameters down): one "
         "Optuna study per dataset and init regime, all trials scheduled by Ray Tune. Results "
         "go to RESULTS/NAME/: search.json, optuna.db, trials.csv and the Tune experiment.")
-    p.add_argument("--model", default="vgg16", help="network to prune (default: %(default)s)")
+    p.add_argument("--model", default="vgg16", help="network to prune: vgg16, vgg16_bn, "
+                   "mobilenet_v1, mobilenet_v2, or any timm:NAME / torchvision:NAME classifier "
+                   "(default: %(default)s)")
     p.add_argument("--preset", default="quick", choices=sorted(PRESETS),
                    help=f"budget: 'quick' = digits, {PRESETS['quick']['trials']} trials x "
                    f"{PRESETS['quick']['epochs']} epochs per study "
@@ -59,7 +61,8 @@ def parser() -> ArgumentParser:
                    f"{PRESETS['paper']['trials']} trials x {PRESETS['paper']['epochs']} "
                    "epochs with early stopping (default: %(default)s)")
     p.add_argument("--dataset", nargs="+", default=None,
-                   help="one or more datasets (default: the preset's)")
+                   help="one or more datasets: digits, cifar10, cifar100, svhn, caltech101, or "
+                   "folder:PATH (your images, ImageFolder layout) (default: the preset's)")
     p.add_argument("--regimes", nargs="+", default=list(REGIMES), choices=REGIMES,
                    help="init regimes, each its own study (default: both)")
     p.add_argument("--source", default="", help="weights of the pretrained regime: imagenet, "
@@ -71,7 +74,8 @@ def parser() -> ArgumentParser:
     p.add_argument("--epochs", type=int, default=None,
                    help="training epochs per trial (default: the preset's)")
     p.add_argument("--space", default=None, help="search space: a YAML file, or a name under "
-                   "search_spaces/ (default: vgg.yaml or mobilenet.yaml by model)")
+                   "search_spaces/ (default: vgg.yaml or mobilenet.yaml by model; generic.yaml "
+                   "for timm: / torchvision: models)")
     p.add_argument("--sampler", default="tpe", choices=("tpe", "nsga2", "random", "grid"),
                    help="Optuna sampler; 'grid' runs the space's grid values, e.g. the paper's "
                    "fixed sparsities with --space paper_grid (default: %(default)s)")

@@ -12,8 +12,9 @@ __all__ = ["DataSettings"]
 
 @dataclass(frozen=True)
 class DataSettings:
-    dataset: str = option("digits", "dataset name; 'digits' is the embedded offline default",
-                          group="data")
+    dataset: str = option("digits", "dataset name ('digits' is the embedded offline default), "
+                          "or folder:PATH: your images in torchvision's ImageFolder layout "
+                          "(PATH/train/<class>/<image>)", group="data")
     data_dir: str = option("", "root directory of the datasets (default: $HPO_PRUNE_DATA or "
                            "~/.cache/hpo_prune/data)", hashed=False, group="data")
     download: bool = option(False, "download a missing dataset (torchvision's downloaders)",

@@ -11,7 +11,9 @@ __all__ = ["ModelSettings", "SourceSettings"]
 
 @dataclass(frozen=True)
 class ModelSettings:
-    model: str = option("vgg16", "network architecture", group="model")
+    model: str = option("vgg16", "network architecture: vgg16, vgg16_bn, mobilenet_v1, "
+                        "mobilenet_v2, or any timm:NAME / torchvision:NAME classifier",
+                        group="model")
     head: str = option("auto", "VGG classifier head: 'compact' = global pool + one Linear "
                        "(~14.7M params), 'classic' = 7x7 pool + 3 Linear layers (~134M); "
                        "'auto' = compact for inputs up to 64 px", ("auto", "compact", "classic"),
