@@ -31,7 +31,7 @@ def results(tmp_path_factory) -> Path:
     torch.manual_seed(0)
     torch.save(models.build("timm:resnet10t", 1000, 32).state_dict(), root / "weights.pt")
     (root / "space.yaml").write_text(SPACE)
-    search("--model", "timm:resnet10t", "--dataset", f"folder:{root / 'my pets'}",
+    search("--model", "timm:resnet10t", "--dataset", "folder:my pets",  # relative to cwd
            "--image-size", "32", "--batch-size", "16", "--epochs", "1", "--sampler", "grid",
            "--confirm", "0", "--space", str(root / "space.yaml"), "--source",
            str(root / "weights.pt"), "--keep-models", "all", "--max-concurrent", "2",

@@ -221,11 +221,12 @@ def base_configs(args, s) -> dict[tuple[str, str], TrialConfig]:
     out = {}
     for dataset in s["dataset"]:
         for regime in args.regimes:
-            out[dataset, regime] = check_names(TrialConfig(
+            config = check_names(TrialConfig(
                 **{key: getattr(args, key) for key in _base_keys()},
                 model=args.model, dataset=dataset, init=regime,
                 source=args.source if regime == "pretrained" else "", epochs=s["epochs"],
                 seed=args.seed, batch_size=args.batch_size, device=args.device).validate())
+            out[config.data.dataset, regime] = config  # an image folder by its absolute path
     return out
 
 

@@ -37,7 +37,7 @@ def prepare(configs: dict[tuple[str, str], TrialConfig]) -> tuple[dict, dict]:
     fractal checkpoint now, before any trial waits for it); trials get both from Ray's object
     store, so no node reads or trains them again."""
     data, weights = {}, {}
-    for (dataset, regime), config in configs.items():
+    for (dataset, regime), config in configs.items():  # dataset: as config.data.dataset
         if dataset not in data:
             started = time.time()
             data[dataset] = datasets.load(config.data)

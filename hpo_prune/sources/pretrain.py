@@ -14,6 +14,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import time
 from pathlib import Path
 from typing import Callable
@@ -63,7 +64,8 @@ def settings(config: TrialConfig, source: str = "fractal") -> dict:
 
 def cache_key(s: dict) -> str:
     digest = hashlib.sha256(json.dumps(s, sort_keys=True).encode()).hexdigest()[:16]
-    return f"{s['source']}-{s['model']}-{s['image_size']}px-{digest}"
+    model = re.sub(r"[^A-Za-z0-9_.-]+", "-", s["model"])  # timm:NAME -> timm-NAME
+    return f"{s['source']}-{model}-{s['image_size']}px-{digest}"
 
 
 def command(s: dict) -> str:
