@@ -27,6 +27,8 @@ def test_the_library_builds_it_with_a_head_for_the_classes(name):
     layers = prunable_layers(model)
     assert head not in [layer for _, layer in layers]
     assert all(isinstance(layer, (torch.nn.Conv2d, torch.nn.Linear)) for _, layer in layers)
+    norms = [m for m in model.modules() if isinstance(m, torch.nn.BatchNorm2d)]
+    assert norms and min(m.momentum for m in norms) >= library_models.BN_MOMENTUM
     total = sum(p.numel() for p in model.parameters())
     assert count(model, (1, 3, 32, 32))["params_total"] == total
 
