@@ -46,6 +46,9 @@ def _prune(model, name, ratio, scope):
     ("vgg16_bn", 0.8, "local"),
     ("mobilenet_v1", 0.5, "local"),
     ("mobilenet_v2", 0.8, "global"),
+    ("timm:resnet10t", 0.8, "global"),
+    ("timm:convnext_atto", 0.5, "global"),  # layer scale tensors cut; LayerNorm groups stay
+    ("torchvision:regnet_x_400mf", 0.3, "local"),  # grouped convolutions' groups stay
 ])
 def test_removal_equals_masking(name, ratio, scope):
     model = _randomised(name)
@@ -131,3 +134,23 @@ def test_unsupported_models_are_usage_errors(model, words):
     # weight pruning handles the same model
     Pruner(model, config.replace(granularity="weight", criterion="magnitude").prune, total_steps=4,
            input_shape=(1, 3, 16, 16))
+
+
+@pytest.mark.parametrize("name, left, why", [
+    ("timm:resnet10t", 0, ""),
+    ("timm:convnext_atto", 28, "(LayerNorm2d)"),
+    ("torchvision:regnet_x_400mf", 44, "a grouped convolution (groups="),
+])
+def test_layers_it_cannot_cut_are_left_alone_and_named(name, left, why):
+    """A group coupled to a layer filter pruning cannot cut exactly stays whole: its layers
+    keep every filter and metrics.json names them (filters_left_alone) with why."""
+    model = _randomised(name)
+    pruner = _prune(model, name, 0.3, "global")
+    named = pruner.final_metrics()["filters_left_alone"]
+    assert len(named) == left and all(why in line for line in named)
+    before = {n: m.weight.shape[0] for n, m in prunable_layers(model)}
+    pruner.finish()
+    after = dict(prunable_layers(model))
+    for line in named:
+        layer = line.split(":")[0]
+        assert after[layer].weight.shape[0] == before[layer]  # every filter stayed

@@ -55,7 +55,10 @@ def _depthwise(conv: nn.Conv2d) -> bool:
 class ChannelGroups:
     """The prunable channel groups of ``model`` (its final classifier keeps its outputs).
 
-    Raises UsageError when the dependency graph cannot cover every prunable layer."""
+    A group coupled to a layer this module cannot cut exactly (a grouped convolution, a
+    LayerNorm over the channels, ...) is left alone whole, its layers named in ``left_alone``.
+    Raises UsageError when the dependency graph does not see every prunable layer, or when no
+    group is left."""
 
     def __init__(self, model: nn.Module, input_shape=None, what: str = "this model"):
         import torch_pruning as tp
@@ -65,10 +68,10 @@ class ChannelGroups:
         names = {m: n for n, m in model.named_modules()}
         head = classifier(model)
         hint = "use --granularity weight"
-        for name, m in model.named_modules():
-            if isinstance(m, nn.Conv2d) and m.groups > 1 and not _depthwise(m):
-                raise UsageError(f"filter pruning cannot handle {what}: layer {name} is a "
-                                 f"grouped convolution (groups={m.groups}); {hint}")
+        # the groups Torch-Pruning traces but this module cannot mask exactly: {their prunable
+        # layers' weights: why}; those filters are left alone (see left_alone)
+        self.skipped: dict[str, str] = {}
+        self.param_names = {p: n for n, p in model.named_parameters()}
         training = model.training
         try:
             with torch.enable_grad():
@@ -84,31 +87,59 @@ class ChannelGroups:
                              f"{message}); {hint}") from None
         finally:
             model.train(training)  # tracing switches the model to eval mode
-        self.groups = [g for g in (self._group(tp_g, names, what, hint) for tp_g in tp_groups)
+        self.groups = [g for g in (self._group(tp_g, names) for tp_g in tp_groups)
                        if g is not None]
         covered = {s.name for g in self.groups for s in g.filters}
-        missing = sorted(self.prunable - covered)
-        if missing:
+        self.skipped = {name: why for name, why in self.skipped.items() if name not in covered}
+        missing = sorted(self.prunable - covered - set(self.skipped))
+        if missing:  # the graph did not see them run: masking its groups could break them
             raise UsageError(f"filter pruning cannot handle {what}: the dependency graph finds "
                              f"no prunable channel group for {', '.join(missing[:3])}; {hint}")
+        if not self.groups:
+            why = next(iter(self.skipped.values()), "it has no prunable layer")
+            raise UsageError(f"filter pruning cannot handle {what}: no layer's filters can be "
+                             f"removed ({why}); {hint}")
 
-    def _group(self, tp_group, names, what, hint) -> Group | None:
+    @property
+    def left_alone(self) -> list[str]:
+        """The prunable layers whose filters filter pruning leaves alone, each with why (a
+        grouped convolution, or a layer type it cannot cut coupled to their channels)."""
+        return [f"{name.removesuffix('.weight')}: {why}"
+                for name, why in sorted(self.skipped.items())]
+
+    def _group(self, tp_group, names) -> Group | None:
+        """The group's slices; None for the model's outputs and for a group this module
+        cannot mask exactly (recorded in ``skipped``)."""
         import torch_pruning as tp
 
         first = tp_group[0]
         root = first.dep.target.module
         group = Group(root, names[root], first.dep.handler, len(first.idxs))
         merged: dict[tuple[str, int], tuple[list, list]] = {}
+        problem = None
         for item in tp_group:
             module, handler = item.dep.target.module, item.dep.handler
             if isinstance(module, tp.ops._OutputOp):
                 return None  # these channels are an output of the model: never pruned
+            if isinstance(module, nn.Parameter):  # a bare per-channel tensor (layer scale)
+                name = self.param_names.get(module)
+                if name is None or module.dim() != 1:
+                    problem = problem or f"coupled to a parameter of shape {tuple(module.shape)}"
+                    continue
+                index, root_idx = merged.setdefault((name, 0), ([], []))
+                index.extend(item.idxs)
+                root_idx.extend(item.root_idxs)
+                continue
             own = [n for n, _ in module.named_parameters(recurse=False)]
             if not own:
                 continue  # additions, reshapes, activations: nothing to mask
             name = names.get(module, type(module).__name__)
             out = self.graph.is_out_channel_pruning_fn(handler)
-            if isinstance(module, nn.Conv2d):
+            if isinstance(module, nn.Conv2d) and module.groups > 1 and not _depthwise(module):
+                problem = problem or (f"coupled to {name}, a grouped convolution "
+                                      f"(groups={module.groups})")
+                dims = {"weight": 0 if out else 1}
+            elif isinstance(module, nn.Conv2d):
                 dims = {"weight": 0 if out or _depthwise(module) else 1}
                 if module.bias is not None and dims["weight"] == 0:
                     dims["bias"] = 0
@@ -118,10 +149,9 @@ class ChannelGroups:
                     dims["bias"] = 0
             elif isinstance(module, nn.modules.batchnorm._BatchNorm):
                 dims = {p: 0 for p in own}  # affine weight and bias
-            else:
-                raise UsageError(f"filter pruning cannot handle {what}: layer {name} "
-                                 f"({type(module).__name__}) is coupled to the channels of "
-                                 f"{group.root_name}; {hint}")
+            else:  # e.g. a LayerNorm over the channels: masking changes its statistics
+                problem = problem or f"coupled to {name} ({type(module).__name__})"
+                continue
             for param, dim in dims.items():
                 index, root_idx = merged.setdefault((f"{name}.{param}", dim), ([], []))
                 index.extend(item.idxs)
@@ -132,6 +162,10 @@ class ChannelGroups:
             group.slices.append(s)
             if dim == 0 and name in self.prunable:
                 group.filters.append(s)
+        if problem is not None:  # left alone: every tensor of the group stays as it is
+            for s in group.filters:
+                self.skipped.setdefault(s.name, problem)
+            return None
         return group
 
     # ------------------------------------------------------------------ masks from channels

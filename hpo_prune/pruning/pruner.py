@@ -111,7 +111,8 @@ class Pruner:
     def final_metrics(self) -> dict:
         counted = count(self.model, self.input_shape)
         physical = self.strategy.physical and self.finished
-        return {"params_total": self.params_total,
+        left = {"filters_left_alone": self.strategy.left_alone} if self.strategy.physical else {}
+        return {**left, "params_total": self.params_total,
                 "params_remaining": counted["params_total"] if physical
                 else counted["params_nonzero"],
                 "prunable_params": self.prunable_params,

@@ -78,6 +78,12 @@ class FilterPruning:
     def finish(self, keep) -> None:
         self.groups.remove(keep)
 
+    @property
+    def left_alone(self) -> list[str]:
+        """The prunable layers whose filters stay (``ChannelGroups.left_alone``), with why:
+        metrics.json's ``filters_left_alone``."""
+        return self.groups.left_alone
+
 
 STRATEGIES: dict[str, type] = {"weight": WeightPruning, "filter": FilterPruning}
 
