@@ -142,8 +142,9 @@ def export(args, out: Path) -> dict:
 def _report(out: Path, info: dict) -> None:
     c, f, lat = info["counts"], info["files"], info["latency"]
     acc = info["accuracy"]
-    what = (f" ({info['picked']['pick']}: reference val {info['picked']['reference']['val_acc']:.4f})"
-            if info["picked"] else "")
+    picked = info["picked"]
+    what = (f" ({picked['pick']}: reference val {picked['reference']['val_acc']:.4f})"
+            if picked else "")
     print(f"{info['source']['study']} trial #{info['source']['trial']}{what}: val_acc "
           f"{acc['val_acc']:.4f}, test_acc {acc['test_acc']:.4f}, params "
           f"{c['params_nonzero']:,}/{c['unpruned_params']:,} "
