@@ -254,7 +254,7 @@ def _caltech101(root: Path, settings: DataSettings) -> _Raw:
             print(f"warning: rebuilding unreadable cache {cache} ({err})")
         else:
             return _caltech_split(x, y, classes)
-    from torchvision import datasets, transforms
+    from torchvision import datasets
 
     layout = "caltech101/101_ObjectCategories/<category>/image_*.jpg"
     categories = root / "caltech101" / "101_ObjectCategories"
@@ -265,19 +265,17 @@ def _caltech101(root: Path, settings: DataSettings) -> _Raw:
                          "complete 101_ObjectCategories folder): extract the archive again")
     ds = _torchvision("caltech101", lambda d: datasets.Caltech101(str(root), download=d), root,
                       layout, settings.download)
-    resize = transforms.Compose([transforms.Resize(size), transforms.CenterCrop(size)])
     xs, ys = [], []
     for i in range(len(ds)):
         try:
             image, label = ds[i]
-            image = resize(image.convert("RGB"))
+            xs.append(folder.square(image, size))
         except OSError as err:  # missing or unreadable JPEG (PIL errors are OSErrors)
             path = categories / ds.categories[ds.y[i]] / f"image_{ds.index[i]:04d}.jpg"
             reason = "no such file" if not path.is_file() else str(err)
             raise UsageError(f"cannot read caltech101 image {path}: {reason}; restore it from "
                              "the archive (each category numbers its images image_0001.jpg, "
                              "image_0002.jpg, ... without gaps)") from None
-        xs.append(torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1))
         ys.append(label)
     x, y = torch.stack(xs), torch.tensor(ys, dtype=torch.int64)
     classes = len(ds.categories)  # 101: torchvision leaves BACKGROUND_Google out

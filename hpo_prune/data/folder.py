@@ -166,14 +166,21 @@ def _decode(path: Path, size: int) -> torch.Tensor | None:
     """The image at ``path`` as uint8 (3, size, size): RGB, shorter side resized to ``size``,
     centre-cropped; None when it is not a readable image."""
     from PIL import Image, UnidentifiedImageError
-    from torchvision.transforms import functional as TF
 
     try:
         with Image.open(path) as opened:
             image = opened.convert("RGB")
     except (UnidentifiedImageError, OSError, ValueError):
         return None
-    image = TF.center_crop(TF.resize(image, size), [size, size])
+    return square(image, size)
+
+
+def square(image, size: int) -> torch.Tensor:
+    """A PIL image as uint8 (3, size, size): RGB, shorter side resized to ``size``, then
+    centre-cropped (the one rule for decoded photos: folders and caltech101)."""
+    from torchvision.transforms import functional as TF
+
+    image = TF.center_crop(TF.resize(image.convert("RGB"), size), [size, size])
     return torch.from_numpy(np.asarray(image, dtype=np.uint8).copy()).permute(2, 0, 1)
 
 
