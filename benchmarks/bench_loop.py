@@ -2,14 +2,15 @@
 on the same model, batch size and images (target: >= 0.95x).
 
     python benchmarks/bench_loop.py [--model vgg16] [--batch-size 64] [--images 128]
-        [--repeats 9] [--threads 0] [--device cpu]
+        [--repeats 9] [--threads 0] [--device cpu] [--precision auto]
 
 The plain loop is the most favourable baseline: images pre-normalised to float once, then
 ``randperm`` batches -> forward -> backward -> SGD step -> LR-scheduler step, nothing else.
 ``train_epoch`` does more per batch: uint8 -> float normalisation, the NaN guard (a loss
 read-back per step on the CPU, every 25 steps on CUDA) and, in the third column, pad + random
 crop + horizontal flip.
-Both loops use bf16 autocast and channels_last, as trials do (on CPU and CUDA alike). Each repeat times one
+Both loops use channels_last and the trials' precision (``--precision auto``: bf16 autocast
+where the device computes it natively, else fp32), as trials do. Each repeat times one
 epoch of every variant, in rotating order, after one warm-up epoch each; the figures are
 medians over repeats. On a CPU shared with other work, wall-clock rates are noisy; images per
 CPU-second of this process (also printed) are the steadier comparison there.
@@ -29,16 +30,18 @@ from hpo_prune.data import datasets
 from hpo_prune.data.augment import BatchTransform
 from hpo_prune.errors import ArgumentParser, check, cli_main
 from hpo_prune.training.loop import autocast, train_epoch
+from hpo_prune.resolution import precision_of
+from hpo_prune.training.precision import cpu_model
 from hpo_prune.trial import resolve_device
 
 
 def plain_epoch(model, optimizer, scheduler, x: torch.Tensor, y: torch.Tensor,
-                batch_size: int, generator: torch.Generator) -> None:
+                batch_size: int, generator: torch.Generator, precision: str) -> None:
     model.train()
     loss_fn = nn.CrossEntropyLoss()
     for idx in torch.randperm(len(y), generator=generator).split(batch_size):
         idx = idx.to(x.device)
-        with autocast(x.device):
+        with autocast(x.device, precision):
             loss = loss_fn(model(x[idx]), y[idx])
         optimizer.zero_grad(set_to_none=True)
         loss.backward()
@@ -64,6 +67,8 @@ def main(argv=None) -> int:
     p.add_argument("--repeats", type=int, default=9)
     p.add_argument("--threads", type=int, default=0, help="torch threads (0: torch's default)")
     p.add_argument("--device", default="cpu", help="cpu, cuda or auto (default: cpu)")
+    p.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"),
+                   help="as the trials' --precision (default: auto)")
     args = p.parse_args(argv)
     check(args.repeats >= 1 and args.images >= args.batch_size >= 2,
           "need --repeats >= 1 and --images >= --batch-size >= 2")
@@ -71,10 +76,11 @@ def main(argv=None) -> int:
         torch.set_num_threads(args.threads)
     data = datasets.load(TrialConfig(train_subset=args.images).data)  # digits, 32 px, offline
     split, device = data.train, resolve_device(args.device)
+    precision = precision_of(args.precision, str(device))
     normalise = BatchTransform(data.mean, data.std, flip=False, pad=0, device=device,
-                               channels_last=True, precision="bf16")
+                               channels_last=True, precision=precision)
     augment = BatchTransform(data.mean, data.std, flip=True, pad=4, device=device,
-                             channels_last=True, precision="bf16")
+                             channels_last=True, precision=precision)
     x_float = normalise(split.x)  # the plain loop gets its images ready-made
     y_device = split.y.to(device)
     torch.manual_seed(0)
@@ -88,7 +94,7 @@ def main(argv=None) -> int:
         generator = torch.Generator().manual_seed(0)
         if transform is None:
             run = (lambda m=model, o=optimizer, s=scheduler, g=generator:
-                   plain_epoch(m, o, s, x_float, y_device, args.batch_size, g))
+                   plain_epoch(m, o, s, x_float, y_device, args.batch_size, g, precision))
         else:
             run = (lambda m=model, o=optimizer, s=scheduler, g=generator, t=transform:
                    train_epoch(m, o, s, split, t, args.batch_size, g))
@@ -96,6 +102,7 @@ def main(argv=None) -> int:
     where = (torch.cuda.get_device_name(device) if device.type == "cuda"
              else f"cpu, {torch.get_num_threads()} threads")
     print(f"{args.model}, batch {args.batch_size}, {len(split)} images/epoch, {where}, "
+          f"{precision}, CPU {cpu_model()}, "
           f"{args.repeats} repeats (+1 warm-up)", flush=True)
     names = list(variants)
     wall: dict[str, list[float]] = {name: [] for name in names}

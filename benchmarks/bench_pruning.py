@@ -25,7 +25,7 @@ from hpo_prune.errors import cli_main
 from hpo_prune.training.loop import train_epoch
 from hpo_prune.pruning import Pruner, count
 from hpo_prune.trial import transforms_for
-from hpo_prune.resolution import resolve
+from hpo_prune.resolution import precision_of, resolve
 
 
 def _best_time(fn, repeats: int) -> float:
@@ -42,7 +42,8 @@ def train_throughput(name: str, images: int, batch: int, rounds: int) -> dict:
     mask re-application and one mask recomputation (done every --prune-every steps)."""
     config = TrialConfig(model=name, train_subset=images, batch_size=batch)
     data = datasets.load(config.data)
-    transform = transforms_for(data, torch.device("cpu"))
+    transform = transforms_for(data, torch.device("cpu"), "crop",
+                               precision_of("auto", "cpu"))  # the trials' precision
     shape = (1, 3, data.image_size, data.image_size)
     variants = {"dense": None,
                 "weight 0.8": config.replace(prune_ratio=0.8, granularity="weight",

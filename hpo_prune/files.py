@@ -13,7 +13,7 @@ from pathlib import Path
 
 __all__ = ["MODEL_FILE", "METRICS_FILE", "SEARCH_FILE", "STORAGE_FILE", "TRIALS_FILE",
            "TUNE_DIR", "LOCK_FILE", "EXPORT_FILE", "ONNX_FILE", "atomic_write",
-           "remove_stale_temporaries"]
+           "remove_stale_temporaries", "CACHE_ENV", "DEFAULT_CACHE", "cache_dir"]
 
 # a run folder
 MODEL_FILE = "model.pt"
@@ -27,6 +27,14 @@ LOCK_FILE = ".driver.lock"
 # an export folder
 EXPORT_FILE = "model.json"
 ONNX_FILE = "model.onnx"
+# the project's cache: pre-trained checkpoints (sources.pretrain) and each machine's
+# --precision auto choice (training.precision)
+CACHE_ENV = "HPO_PRUNE_CACHE"
+DEFAULT_CACHE = "~/.cache/hpo_prune/pretrained"
+
+
+def cache_dir() -> Path:
+    return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE).expanduser()
 
 
 def atomic_write(path: Path, write) -> None:

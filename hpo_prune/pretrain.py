@@ -1,21 +1,21 @@
 """Pre-train a model on the offline fractal corpus and cache it (see ``sources.pretrain``).
 
     python -m hpo_prune.pretrain --model vgg16 --source fractal [--classes N --per-class M
-        --epochs E --lr LR --seed S --image-size P --rebuild]
+        --epochs E --lr LR --seed S --image-size P --precision auto|bf16|fp32 --rebuild]
 """
 from __future__ import annotations
 
 import sys
 
 from .errors import ArgumentParser, check, cli_main
-from .resolution import check_names
+from .resolution import check_names, precision_of
 from .settings import TrialConfig
 from .settings.fields import flag_of
 from .sources.pretrain import CACHE_ENV, CORPORA, DEFAULT_CACHE, ensure, load, settings
 
 # the pre-training command's flags for the fractal settings' record keys (the context says
-# "pretrain"); the model, --head, --image-size and --device are the trial's flags
-KEEP = ("model", "head", "image_size", "device")
+# "pretrain"); the model, --head, --image-size, --precision and --device are the trial's flags
+KEEP = ("model", "head", "image_size", "precision", "device")
 FLAGS = {"fractal_classes": "classes", "fractal_per_class": "per-class",
          "pretrain_epochs": "epochs", "pretrain_lr": "lr", "pretrain_seed": "seed"}
 
@@ -42,6 +42,8 @@ def main(argv=None) -> int:
           f"{', '.join(CORPORA)} (downloaded weights such as imagenet need no pre-training)")
     flags = (lambda key: FLAGS.get(key, flag_of(key)))  # errors name this command's flags
     config = check_names(TrialConfig.from_args(args).validate(flags), flags)
+    config = config.replace(precision=precision_of(config.train.precision, config.train.device,
+                                                   log=lambda line: print(line, flush=True)))
     s = settings(config, args.corpus)
     pt, trained = ensure(s, config.train.device, rebuild=args.rebuild,
                          log=lambda line: print(line, flush=True))

@@ -10,19 +10,24 @@ model.pt, model.json, trials.csv, the run hash).
     head 'auto'             models.head_of: the VGGs' by input size
     image_size / val_fraction 0, augment 'auto', source ''
                             data.datasets.defaults: the dataset's
+    precision 'auto'        training.precision.choose: bf16 where the device computes it
+                            natively and measures it faster, else fp32 (once per machine)
+    pretrain_epochs -1      models.pretrain_epochs: the family's fractal pre-training length
 """
 from __future__ import annotations
 
 from . import library_models
 from .data import datasets, folder
 from .errors import check
-from .models import MODELS, criterion, head_of, recipe
+from .models import MODELS, criterion, head_of, pretrain_epochs, recipe
 from .pruning.layers import CRITERIA
 from .pruning.schedules import SCHEDULES
 from .settings import SourceSettings, TrialConfig
 from .settings.fields import Flags, flag_of
+from .training import precision as precisions
+from .training.fit import resolve_device
 
-__all__ = ["check_names", "resolve", "source_of"]
+__all__ = ["check_names", "resolve", "source_of", "precision_of"]
 
 # record key -> (the registry's names, the extra name a placeholder allows)
 REGISTRIES = {"dataset": (datasets.DATASETS, None), "model": (MODELS, None),
@@ -58,6 +63,14 @@ def source_of(weights: SourceSettings, dataset: str) -> str:
     return weights.source or datasets.defaults(dataset).source
 
 
+def precision_of(precision: str, device: str, log=None) -> str:
+    """The compute precision a trial on ``device`` gets: the one given, or (``auto``) the one
+    this machine does well (``training.precision.choose``)."""
+    if precision != precisions.AUTO:
+        return precision
+    return precisions.choose(resolve_device(device), log=log)
+
+
 def resolve(config: TrialConfig) -> TrialConfig:
     """``config`` checked, with every placeholder filled in (see the module's table).
     Resolving a resolved config changes nothing."""
@@ -71,7 +84,9 @@ def resolve(config: TrialConfig) -> TrialConfig:
         augment=data.augment if train.augment == "auto" else train.augment,
         criterion=(criterion(net.model, prune.granularity) if prune.criterion == "auto"
                    else prune.criterion),
-        head=head_of(net.model, net.head, size))
+        head=head_of(net.model, net.head, size),
+        precision=precision_of(train.precision, train.device),
+        pretrain_epochs=pretrain_epochs(net.model, config.fractal.epochs))
     if (train.optimizer != "auto" and train.lr > 0 and train.warmup >= 0
             and train.head_init != "auto"):
         return done

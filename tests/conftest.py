@@ -6,8 +6,12 @@ real md5 sums are patched into the classes' file lists (the check itself still r
 """
 from __future__ import annotations
 
+import atexit
 import hashlib
+import os
 import pickle
+import shutil
+import tempfile
 from dataclasses import replace
 from pathlib import Path
 
@@ -16,6 +20,11 @@ import pytest
 import torch
 
 MOBILENET_V2_FILE = "mobilenet_v2-b0353104.pth"  # torchvision's ImageNet weights file name
+
+# no test touches the user's cache: pre-trained checkpoints and the --precision auto choice go
+# to a directory of this test run (tests that need their own set it themselves)
+os.environ["HPO_PRUNE_CACHE"] = tempfile.mkdtemp(prefix="hpo_prune_cache_")
+atexit.register(shutil.rmtree, os.environ["HPO_PRUNE_CACHE"], True)
 
 
 def md5(path: Path) -> str:

@@ -26,6 +26,7 @@ import torch
 
 from conftest import write_caltech101, write_cifar
 from hpo_prune.files import LOCK_FILE
+from hpo_prune.training import precision
 
 CUDA = torch.cuda.is_available()
 DEAD_PROXY = "http://127.0.0.1:9"  # nothing listens there: a download attempt fails at once
@@ -153,7 +154,8 @@ def _pretrain_settings() -> dict:
     from hpo_prune.settings import TrialConfig
 
     return pretrain.settings(TrialConfig(model="mobilenet_v2", image_size=16, fractal_classes=3,
-                                         fractal_per_class=8, pretrain_epochs=1))
+                                         fractal_per_class=8, pretrain_epochs=1,
+                                         precision=precision.choose(torch.device("cpu"))))
 
 
 def pretrain_cache(content: str) -> Callable:
@@ -164,7 +166,7 @@ def pretrain_cache(content: str) -> Callable:
 
         s = _pretrain_settings()
         pt, meta = pretrain.paths(s)  # $HPO_PRUNE_CACHE is tmp/cache
-        pt.parent.mkdir(parents=True)
+        pt.parent.mkdir(parents=True, exist_ok=True)
         meta.write_text(json.dumps({"settings": s, "corpus_acc": 0.5}))
         if content == "random":
             pt.write_bytes(np.random.default_rng(2).bytes(2048))
@@ -340,6 +342,8 @@ CASES = {
     "train-unknown-schedule": Case("train", ["--schedule", "exp"],
                                    ("unknown schedule 'exp'", "one_shot")),
     "train-unknown-scope": Case("train", ["--scope", "layer"], ("unknown scope", "global")),
+    "train-unknown-precision": Case("train", ["--precision", "fp16"],
+                                    ("unknown precision 'fp16'", "auto, bf16, fp32")),
     "train-unknown-device": Case("train", ["--device", "tpu"],
                                  ("unknown device 'tpu'", "use auto, cpu")),
     # --- train: out-of-range numbers
@@ -442,6 +446,8 @@ CASES = {
                                  ("--lr must be a finite number > 0",)),
     "pretrain-vgg-at-16px": Case("pretrain", ["--model", "vgg16"],
                                  ("vgg16 needs inputs of at least 32 px", "--image-size 32")),
+    "pretrain-unknown-precision": Case("pretrain", ["--precision", "float16"],
+                                       ("unknown precision 'float16'", "auto, bf16, fp32")),
     "pretrain-cuda-missing": Case("pretrain", ["--device", "cuda"],
                                   ("no CUDA device is available", "--device cpu")),
     "pretrain-cache-random-bytes": Case("pretrain", [], ("is corrupt", "--rebuild"),
@@ -469,6 +475,8 @@ CASES = {
     "search-unknown-source": Case("search", ["--regimes", "pretrained", "--source", "nowhere.pt"],
                                   ("unknown source 'nowhere.pt'", "path of an existing")),
     # --- search: out-of-range numbers
+    "search-unknown-precision": Case("search", ["--precision", "half"],
+                                     ("invalid choice: 'half'", "'auto', 'bf16', 'fp32'")),
     "search-trials-zero": Case("search", ["--trials", "0"], ("--trials must be >= 1",)),
     "search-epochs-zero": Case("search", ["--epochs", "0"], ("--epochs must be >= 1",)),
     "search-gpus-negative": Case("search", ["--gpus-per-trial", "-1"],
@@ -591,6 +599,14 @@ CASES = {
         "search", ["--resume"], ("--image-size 16 differs from the 32", "pass --image-size 32"),
         search_dir({"name": "s", "model": "mobilenet_v2",
                     "settings": {"epochs": 1, "image_size": 32}})),
+    "search-resume-other-precision": Case(
+        "search", ["--resume", "--precision", "fp32"],
+        ("--precision fp32 differs from the bf16", "pass --precision bf16 or auto"),
+        search_dir({"name": "s", "model": "mobilenet_v2", "settings": {"epochs": 1,
+                                                                       "precision": "bf16"}})),
+    "search-resume-record-bad-precision": Case(
+        "search", ["--resume"], ("precision 'fp8' is not one of bf16, fp32",),
+        search_dir({"name": "s", "model": "mobilenet_v2", "settings": {"precision": "fp8"}})),
     "search-resume-other-space": Case(
         "search", ["--resume"], ("samples another space", "restore that file"),
         search_dir({"name": "s", "model": "mobilenet_v2", "settings": {"space": "0" * 16}})),
@@ -629,6 +645,10 @@ CASES = {
     "export-unknown-pick": Case("export", ["--results", "{dir}", "--pick", "within-3pt",
                                            "--out", "{tmp}/o"],
                                 ("invalid choice: 'within-3pt'", "within-1pt"), good_search),
+    "export-unknown-precision": Case("export", ["--results", "{dir}", "--trial", "1",
+                                                "--precision", "int8", "--out", "{tmp}/o"],
+                                     ("invalid choice: 'int8'", "'auto', 'bf16', 'fp32'"),
+                                     good_search),
     "export-results-missing": Case("export", ["--results", "{tmp}/nowhere", "--trial", "1",
                                               "--out", "{tmp}/o"],
                                    ("does not exist", "python -m hpo_prune.search")),
@@ -762,12 +782,22 @@ def workdir(tmp_path, monkeypatch, matplotlib_cache):
         monkeypatch.setenv(name, DEAD_PROXY)
     for name in ("no_proxy", "NO_PROXY"):
         monkeypatch.delenv(name, raising=False)
+    _cache_precision(tmp_path / "cache")
     monkeypatch.setattr("hpo_prune.search.runner.start_ray", _refuse("started Ray"))
     monkeypatch.setattr("hpo_prune.training.fit.train_epoch", _refuse("started training"))
     environ = dict(os.environ)
     yield tmp_path
     for name in set(os.environ) - set(environ):  # the search sets Ray's variables itself
         del os.environ[name]
+
+
+def _cache_precision(cache: Path) -> None:
+    """This machine's --precision auto, cached as a first run here caches it: measuring it is
+    no result, and a refused command must not be the one that writes it."""
+    cpu = torch.device("cpu")
+    cache.mkdir()
+    (cache / precision.CACHE_FILE).write_text(json.dumps(
+        {precision.machine_key(cpu): {"precision": precision.choose(cpu)}}))
 
 
 def _case_params():

@@ -92,7 +92,8 @@ def test_export_of_a_weight_pruned_trial(results, tmp_path):
     config = TrialConfig.from_dict(info["config"])
     assert (config.prune.granularity, config.prune.prune_ratio) == ("weight", 0.8)
     data = datasets.load(config.data)  # the trial's own test split: the reported accuracy
-    acc = evaluate(exported, data.test, transforms_for(data, torch.device("cpu")))
+    acc = evaluate(exported, data.test, transforms_for(data, torch.device("cpu"), "none",
+                                                   config.train.precision))
     assert acc == pytest.approx(row.test_acc) == pytest.approx(info["accuracy"]["test_acc"])
     assert info["accuracy"]["val_acc"] == pytest.approx(row.val_acc)
     assert info["input"]["normalisation"]["mean"] == pytest.approx(list(data.mean))

@@ -18,11 +18,13 @@ from hpo_prune.sources import pretrain
 from hpo_prune import pretrain as pretrain_cli
 from hpo_prune import train, trial
 from hpo_prune.settings import TrialConfig
+from hpo_prune.training import precision
 
 TINY = ["--model", "mobilenet_v2", "--image-size", "16", "--classes", "3", "--per-class", "8",
         "--epochs", "1", "--device", "cpu"]
+AUTO = precision.choose(torch.device("cpu"))  # what the commands' --precision auto gives
 TINY_FIELDS = dict(model="mobilenet_v2", image_size=16, fractal_classes=3, fractal_per_class=8,
-                   pretrain_epochs=1, device="cpu")
+                   pretrain_epochs=1, device="cpu", precision=AUTO)
 TRIAL = ["--model", "mobilenet_v2", "--dataset", "digits", "--init", "pretrained",
          "--image-size", "16", "--train-subset", "40", "--epochs", "1", "--device", "cpu",
          "--fractal-classes", "3", "--fractal-per-class", "8", "--pretrain-epochs", "1"]
@@ -51,7 +53,8 @@ def tiny_settings() -> dict:
 
 
 def finished(cache: Path) -> list[str]:
-    return sorted(p.name for p in cache.glob("*") if p.suffix in (".pt", ".json"))
+    return sorted(p.name for p in cache.glob("*") if p.suffix in (".pt", ".json")
+                  and p.name != precision.CACHE_FILE)
 
 
 def test_second_request_is_a_cache_hit(cache):
@@ -80,13 +83,14 @@ def test_second_request_is_a_cache_hit(cache):
 
 
 def test_cache_key_covers_what_determines_the_weights_only(monkeypatch):
-    base = TrialConfig(init="pretrained")
+    base = TrialConfig(init="pretrained", precision="fp32")
     key = pretrain.cache_key(pretrain.settings(base))
     same = base.replace(lr=0.1, epochs=7, seed=3, device="cpu", prune_ratio=0.5)
     assert pretrain.cache_key(pretrain.settings(same)) == key
     for change in [dict(model="mobilenet_v2"), dict(image_size=64), dict(head="classic"),
                    dict(fractal_classes=21), dict(fractal_per_class=151),
-                   dict(pretrain_epochs=5), dict(pretrain_lr=0.02), dict(pretrain_seed=1)]:
+                   dict(pretrain_epochs=5), dict(pretrain_lr=0.02), dict(pretrain_seed=1),
+                   dict(precision="bf16")]:
         assert pretrain.cache_key(pretrain.settings(base.replace(**change))) != key, change
     assert pretrain.settings(base)["image_size"] == 32  # digits' own size
     assert pretrain.settings(base.replace(dataset="caltech101"))["image_size"] == 64
@@ -100,11 +104,13 @@ def test_pretraining_uses_the_familys_from_scratch_recipe_not_the_dense_one():
     from hpo_prune import models
 
     for model in models.MODELS:
-        training = pretrain.settings(TrialConfig(model=model, init="pretrained"))["training"]
+        training = pretrain.settings(TrialConfig(model=model, init="pretrained",
+                                                 precision="fp32"))["training"]
         family = models.recipe(model, "scratch")
         assert (training["optimizer"], training["lr"], training["warmup"]) == \
             (family["optimizer"], family["lr"], family["warmup"]), model
-    assert pretrain.settings(TrialConfig(init="pretrained"))["training"]["warmup"] == 0.1
+    assert pretrain.settings(TrialConfig(init="pretrained", precision="fp32")
+                             )["training"]["warmup"] == 0.1
 
 
 def test_two_concurrent_processes_train_one_checkpoint(cache):

@@ -37,7 +37,7 @@ class Run:
     def __init__(self, data, config: TrialConfig, epochs: int, model=None):
         self.data, self.config = data, config
         self.model = model if model is not None else _small_cnn()
-        self.transform = transforms_for(data, torch.device("cpu"))
+        self.transform = transforms_for(data, torch.device("cpu"), "crop", "fp32")
         steps = len(batches(len(data.train), config.train.batch_size, torch.Generator())) * epochs
         self.optimizer = torch.optim.SGD(self.model.parameters(), lr=0.05, momentum=0.9,
                                          weight_decay=5e-4)

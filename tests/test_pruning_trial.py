@@ -32,7 +32,7 @@ def _reevaluate(run_dir, metrics):
     model = hpo_prune.load_model(run_dir)
     config = hpo_prune.TrialConfig.from_dict(metrics["config"])
     data = datasets.load(config.data)
-    transform = transforms_for(data, torch.device("cpu"))
+    transform = transforms_for(data, torch.device("cpu"), "none", config.train.precision)
     return model, evaluate(model, data.val, transform), evaluate(model, data.test, transform)
 
 

@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from hpo_prune import models
+from hpo_prune.training import precision
 from helpers import ENV, TINY, search, studies
 
 # two baselines and one sampled trial per study; confirmation runs: test_search_replicates.py
@@ -123,8 +124,21 @@ def test_every_complete_trial_keeps_its_trained_model(two_studies):
             config = TrialConfig.from_dict(json.loads((run_dir / "metrics.json").read_text())
                                            ["config"])
             data = datasets.load(config.data)
-        acc = evaluate(model, data.test, transforms_for(data, torch.device("cpu")))
+        acc = evaluate(model, data.test, transforms_for(data, torch.device("cpu"), "none",
+                                                    config.train.precision))
         assert acc == pytest.approx(row.test_acc)
+
+
+def test_every_trial_computes_in_the_precision_the_search_resolved(two_studies):
+    # --precision auto, resolved once on the driver: search.json, trials.csv and every
+    # trial's record hold what this machine does well (bf16 only where it is native)
+    folder, _ = two_studies
+    chosen = precision.choose(torch.device("cpu"))
+    assert json.loads((folder / "search.json").read_text())["settings"]["precision"] == chosen
+    assert set(pd.read_csv(folder / "trials.csv").precision) == {chosen}
+    for study in studies(folder).values():
+        for trial in study.get_trials(states=(optuna.trial.TrialState.COMPLETE,)):
+            assert trial.user_attrs["config"]["precision"] == chosen
 
 
 def test_existing_search_needs_resume_and_resume_of_a_finished_one_runs_nothing(
@@ -139,6 +153,15 @@ def test_existing_search_needs_resume_and_resume_of_a_finished_one_runs_nothing(
                    "--name", "two", "--results", str(folder.parent), "--resume",
                    "--baseline-seeds", "3", cwd=folder.parent, check=False)
     assert other.returncode == 2 and "--baseline-seeds 2" in other.stderr
+    # --resume keeps the search's own precision: --precision auto resumes it, another value
+    # is refused (its trials computed in the recorded one)
+    ran = json.loads((folder / "search.json").read_text())["settings"]["precision"]
+    other = {"bf16": "fp32", "fp32": "bf16"}[ran]
+    refused = search(*TINY, "--trials", "3", "--confirm", "0", "--source", str(source),
+                     "--name", "two", "--results", str(folder.parent), "--resume",
+                     "--precision", other, cwd=folder.parent, check=False)
+    assert refused.returncode == 2 and f"--precision {ran}" in refused.stderr
+    assert len(refused.stderr.strip().splitlines()) == 1
     resumed = search(*TINY, "--trials", "3", "--confirm", "0", "--source", str(source),
                      "--name", "two", "--results", str(folder.parent), "--resume",
                      cwd=folder.parent)

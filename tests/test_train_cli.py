@@ -97,7 +97,8 @@ def test_model_pt_is_the_trained_model(finished):
     assert models.param_count(model) == metrics["final"]["params_total"]
     config = TrialConfig.from_dict(metrics["config"])
     data = datasets.load(config.data)
-    acc = evaluate(model, data.test, transforms_for(data, torch.device("cpu")))
+    acc = evaluate(model, data.test, transforms_for(data, torch.device("cpu"), "none",
+                                                config.train.precision))
     assert acc == pytest.approx(metrics["final"]["test_acc"])
     weights = model.state_dict()  # fine-tuned: moved away from the ImageNet weights
     assert not torch.equal(weights["features.0.0.weight"],

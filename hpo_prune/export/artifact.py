@@ -56,7 +56,7 @@ def _same_outputs(a: torch.nn.Module, b: torch.nn.Module, image_size: int) -> bo
 
 
 def write(folder: Path, saved: SavedModel, chosen: Chosen, results_dir: Path, fmt: str,
-          repeats: int) -> dict:
+          repeats: int, precision: str) -> dict:
     """Write the export into ``folder`` (empty); returns model.json's document."""
     size = saved.image_size
     save_model(folder, saved.model, saved.config, saved.num_classes, size,
@@ -87,7 +87,7 @@ def write(folder: Path, saved: SavedModel, chosen: Chosen, results_dir: Path, fm
         "counts": measure.counts(exported.model, dense, size),
         "files": {**files, "model_format": exported.format, "unpruned_dense_bytes": unpruned,
                   "ratio_to_unpruned": round(files[MODEL_FILE] / unpruned, 4)},
-        "latency": measure.latency(exported.model, dense, size, repeats),
+        "latency": measure.latency(exported.model, dense, size, repeats, precision),
         "onnx": onnx,
         "input": {"shape": ["batch", 3, size, size], "dtype": "float32",
                   "normalisation": _normalisation(saved)},

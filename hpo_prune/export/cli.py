@@ -46,6 +46,10 @@ def parser() -> ArgumentParser:
                    help="replace a finished export already in --out")
     p.add_argument("--repeats", type=int, default=10,
                    help="timed rounds per batch size for the latency (default: %(default)s)")
+    p.add_argument("--precision", default="auto", choices=("auto", "bf16", "fp32"),
+                   help="compute precision of the latency measurement: 'auto' = bf16 only "
+                   "where this CPU computes it natively and measures it faster, else fp32 "
+                   "(the trials' rule, measured once per machine) (default: %(default)s)")
     p.add_argument("--threads", type=int, default=0,
                    help="CPU threads torch uses, the latency measurement included (default: "
                    "0 = torch's own choice); on a machine shared with other jobs, 1 gives "
@@ -116,6 +120,7 @@ def main(argv=None) -> int:
 def export(args, out: Path) -> dict:
     """Choose the trial, then build the export beside ``out`` and move it there; returns
     model.json's document."""
+    from ..resolution import precision_of
     from ..training.checkpoint import read_model
     from . import artifact, choose
 
@@ -129,7 +134,7 @@ def export(args, out: Path) -> dict:
     try:
         staged.mkdir()
         info = artifact.write(staged, saved, chosen, Path(args.results), args.format,
-                              args.repeats)
+                              args.repeats, precision_of(args.precision, "cpu"))
         _place(staged, out)
     except BaseException:
         shutil.rmtree(staged, ignore_errors=True)

@@ -17,7 +17,7 @@ import socket
 import sys
 from pathlib import Path
 
-from ..resolution import check_names
+from ..resolution import check_names, precision_of
 from ..settings import TrainSettings, TrialConfig
 from ..errors import ArgumentParser, UsageError, check, cli_main
 from ..files import SEARCH_FILE, STORAGE_FILE
@@ -41,6 +41,8 @@ PRESETS = {
 CONFIRM_FRONT = 1  # --confirm of a continuous search (--levels none): seeds per front config
 KEEP_MODELS = ("front", "all", "none")  # --keep-models (see keep)
 DEFAULT_KEEP = "front"
+PRECISION_CHOICES = TrialConfig.field("precision").metadata["choices"]
+OLD_PRECISION = "bf16"  # what searches recorded before --precision computed in
 
 
 def parser() -> ArgumentParser:
@@ -152,6 +154,13 @@ def parser() -> ArgumentParser:
                    help="mini-batch size (default: %(default)s)")
     p.add_argument("--device", default="auto",
                    help="device inside each trial: auto, cpu, cuda (default: %(default)s)")
+    p.add_argument("--precision", default="auto", choices=PRECISION_CHOICES,
+                   help="compute precision of every trial and of the fractal pre-training: "
+                   "'auto' = bf16 only where the trials' device computes it natively and "
+                   "measures it faster (a CUDA GPU that supports it, a CPU with AVX512-BF16 / "
+                   "AMX or Arm's bf16), else fp32; measured once per machine on the driver, "
+                   "so on a cluster of other machines give it; --resume keeps the search's "
+                   "own (default: %(default)s)")
     return p
 
 
@@ -236,7 +245,7 @@ def base_configs(args, s) -> dict[tuple[str, str], TrialConfig]:
 # --baseline-seeds and --levels are the search's own (check_results_dir)
 SHAPING = {"datasets": "dataset", "regimes": "regimes", "source": "source", "epochs": "epochs",
            "sampler": "sampler", "seed": "seed", "early_stop": "early-stop",
-           "batch_size": "batch-size", "space": "space"}
+           "batch_size": "batch-size", "space": "space", "precision": "precision"}
 
 
 def shaping_settings(args, s: dict, space) -> dict:
@@ -245,7 +254,7 @@ def shaping_settings(args, s: dict, space) -> dict:
     out = {"datasets": list(s["dataset"]), "regimes": list(args.regimes),
            "source": args.source, "epochs": s["epochs"], "sampler": args.sampler,
            "seed": args.seed, "early_stop": s["early_stop"], "batch_size": args.batch_size,
-           "space": space.digest()}
+           "space": space.digest(), "precision": s["precision"]}
     out.update((key, getattr(args, key)) for key in _base_keys()
                if TrialConfig.field(key).metadata["hashed"])
     return out
@@ -324,6 +333,39 @@ def check_results_dir(folder: Path, s: dict, args) -> None:
             raise UsageError(f"{record}: keep_models {keep!r} is not one of "
                              f"{', '.join(KEEP_MODELS)}; choose another --name")
         s["keep_models"] = args.keep_models or keep  # another value given applies from now
+        recorded = (old.get("settings") or {}).get("precision", OLD_PRECISION)
+        if recorded not in PRECISION_CHOICES[1:]:
+            raise UsageError(f"{record}: precision {recorded!r} is not one of "
+                             f"{', '.join(PRECISION_CHOICES[1:])}; choose another --name")
+        s["precision"] = recorded  # --precision auto keeps it; another value is refused
+
+
+def trial_precision(args, name: str, recorded: str | None) -> str:
+    """The precision every trial computes in: --precision, or (auto) the resumed search's
+    own, else the one the trials' device does well (measured here, on the driver)."""
+    import torch
+
+    device = "cuda" if args.gpus_per_trial > 0 else args.device
+    if args.precision == "auto" and recorded is None and device.startswith("cuda") and (
+            not torch.cuda.is_available()):
+        raise UsageError("--precision auto is measured on this machine, which has no GPU for "
+                         "the trials: pass --precision bf16 or fp32")
+    if recorded is None:
+        return precision_of(args.precision, device, log=lambda line: print(line, flush=True))
+    if args.precision not in ("auto", recorded):
+        raise UsageError(f"--precision {args.precision} differs from the {recorded} search "
+                         f"{name!r} was started with "
+                         f"(its trials ran with it): pass --precision {recorded} or auto to "
+                         "resume it, or start a new search with --name")
+    from ..training.fit import resolve_device
+    from ..training.precision import emulated
+
+    if torch.cuda.is_available() or not device.startswith("cuda"):
+        if emulated(recorded, resolve_device(device)):
+            print(f"note: the search computes in {recorded}, as it was started; this "
+                  f"machine emulates {recorded}, so its trials run several times slower",
+                  flush=True)
+    return recorded
 
 
 def check_address(address: str | None) -> None:
@@ -356,6 +398,8 @@ def main(argv=None) -> int:
     configs = base_configs(args, s)
     folder = Path(args.results).expanduser().resolve() / s["name"]
     check_results_dir(folder, s, args)
+    s["precision"] = trial_precision(args, s["name"], s.get("precision"))
+    configs = {key: config.replace(precision=s["precision"]) for key, config in configs.items()}
     if s["confirm"] is None:  # the preset's for levels; one seed per front configuration else
         s["confirm"] = PRESETS[args.preset]["confirm"] if s["levels"] else CONFIRM_FRONT
     settings_now = shaping_settings(args, s, space)

@@ -20,8 +20,9 @@ class FractalSettings:
     per_class: int = option(500, "images per class of the fractal corpus (10% of them held "
                             "out to measure the corpus accuracy)", group="pretrain",
                             key="fractal_per_class")
-    epochs: int = option(4, "epochs of pre-training on the fractal corpus", group="pretrain",
-                         key="pretrain_epochs")
+    epochs: int = option(-1, "epochs of pre-training on the fractal corpus; -1 = the model "
+                         "family's (VGG16 8, every other 4: docs/pretraining.md)",
+                         group="pretrain", key="pretrain_epochs")
     lr: float = option(0.0, "peak learning rate of the pre-training (the model family's "
                        "recipe otherwise); 0 = the family's default", group="pretrain",
                        key="pretrain_lr")
@@ -34,7 +35,7 @@ class FractalSettings:
               f"needs two classes), got {self.classes}")
         check(self.per_class >= 2, f"--{flags('fractal_per_class')} must be >= 2 (one image "
               f"per class is held out), got {self.per_class}")
-        check(self.epochs >= 1,
-              f"--{flags('pretrain_epochs')} must be >= 1, got {self.epochs}")
+        check(self.epochs >= 1 or self.epochs == -1, f"--{flags('pretrain_epochs')} must be "
+              f">= 1 (or -1 for the model family's), got {self.epochs}")
         check(math.isfinite(self.lr) and self.lr >= 0, f"--{flags('pretrain_lr')} must be a "
               f"finite number > 0 (0 = the model's default), got {self.lr}")

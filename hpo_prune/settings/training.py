@@ -45,10 +45,13 @@ class TrainSettings:
                           ("auto", "crop", "none"), group="train")
     label_smoothing: float = option(0.0, "label smoothing of the cross-entropy loss, in "
                                     "[0, 1)", group="train")
-    precision: str = option("bf16", "compute precision of convolutions and matmuls: 'bf16' "
-                            "autocast (weights, optimizer and loss stay float32; ~1.8x faster "
-                            "on CPUs with AVX512-BF16 and on GPUs) or 'fp32'", ("bf16", "fp32"),
-                            group="train")
+    precision: str = option("auto", "compute precision of convolutions and matmuls: 'bf16' "
+                            "autocast (weights, optimizer and loss stay float32; faster for "
+                            "VGG16 where the hardware has native bf16, ~15x slower where it is "
+                            "emulated), 'fp32', or 'auto' = bf16 only where this machine "
+                            "computes it natively and measures it faster (measured once, "
+                            "cached; records hold the resolved value)",
+                            ("auto", "bf16", "fp32"), group="train")
     seed: int = option(0, "seed of init, shuffling and augmentation", group="train")
     device: str = option("auto", "'auto' (cuda if available), 'cpu', 'cuda' or 'cuda:N'",
                          hashed=False, group="train")

@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
 import time
 from pathlib import Path
@@ -24,10 +23,9 @@ import torch
 from ..settings import PruneSettings, TrainSettings, TrialConfig
 from ..data import fractal
 from ..errors import UsageError, check
-from ..files import atomic_write
+from ..training.precision import PRECISIONS, cpu_model
+from ..files import CACHE_ENV, DEFAULT_CACHE, atomic_write, cache_dir
 
-CACHE_ENV = "HPO_PRUNE_CACHE"
-DEFAULT_CACHE = "~/.cache/hpo_prune/pretrained"
 FORMAT = 2  # bump when the corpus, the checkpoint layout or the training changes
 HOLDOUT = 0.1  # fraction of each class held out to measure the corpus accuracy
 RECIPE_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_decay",
@@ -35,10 +33,6 @@ RECIPE_FIELDS = ("epochs", "batch_size", "optimizer", "lr", "momentum", "weight_
 CORPORA: dict[str, Callable] = {"fractal": fractal.render}  # name -> render(C, M, size, seed)
 
 Log = Callable[[str], None]
-
-
-def cache_dir() -> Path:
-    return Path(os.environ.get(CACHE_ENV) or DEFAULT_CACHE).expanduser()
 
 
 def settings(config: TrialConfig, source: str = "fractal") -> dict:
@@ -53,9 +47,14 @@ def settings(config: TrialConfig, source: str = "fractal") -> dict:
     # fine-tuning); the corpus's random crops keep its labels (its classes are whole shapes)
     family = models.recipe(config.net.model, "scratch")
     fractal = config.fractal
-    recipe = TrainSettings(epochs=fractal.epochs, lr=fractal.lr or family["lr"],
+    if config.train.precision not in PRECISIONS:  # a bug: resolution fills it in
+        raise ValueError(f"the pre-training takes a resolved precision ({', '.join(PRECISIONS)}"
+                         f"), got {config.train.precision!r}")
+    recipe = TrainSettings(epochs=models.pretrain_epochs(config.net.model, fractal.epochs),
+                           lr=fractal.lr or family["lr"],
                            optimizer=family["optimizer"], warmup=family["warmup"],
-                           head_init="random", augment="crop")
+                           head_init="random", augment="crop",
+                           precision=config.train.precision)
     return {"format": FORMAT, "source": source, "model": config.net.model, "head": head,
             "image_size": size, "classes": fractal.classes, "per_class": fractal.per_class,
             "holdout": HOLDOUT, "seed": fractal.seed,
@@ -73,7 +72,7 @@ def command(s: dict) -> str:
     return (f"python -m hpo_prune.pretrain --source {s['source']} --model {s['model']} "
             f"--head {s['head']} --image-size {s['image_size']} --classes {s['classes']} "
             f"--per-class {s['per_class']} --epochs {s['training']['epochs']} "
-            f"--lr {s['training']['lr']} "
+            f"--lr {s['training']['lr']} --precision {s['training']['precision']} "
             f"--seed {s['seed']}")
 
 
@@ -172,6 +171,7 @@ def _train(s: dict, pt: Path, meta: Path, device: str, log: Log, heads: list[str
               "epochs": result.epochs, "render_seconds": render_s,
               "seconds": time.perf_counter() - started, "device": str(
                   next(result.model.parameters()).device), "torch": torch.__version__,
+              "cpu": cpu_model(), "by_epoch": [e["val_acc"] for e in result.epochs],
               "command": command(s)}
     atomic_write(pt, lambda tmp: torch.save(blob, tmp))
     atomic_write(meta, lambda tmp: tmp.write_text(json.dumps(record, indent=2)))  # last

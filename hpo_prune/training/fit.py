@@ -72,8 +72,8 @@ def resolve_device(name: str) -> torch.device:
     return device
 
 
-def transforms_for(data: Data, device: torch.device, augment: str = "crop",
-                   precision: str = "bf16") -> BatchTransform:
+def transforms_for(data: Data, device: torch.device, augment: str,
+                   precision: str) -> BatchTransform:
     """Normalisation, plus (``augment='crop'``) pad + random crop of training batches and
     horizontal flips where they keep the label; channels_last batches (faster convolutions on
     CPU and GPU alike) computed in ``precision``."""
