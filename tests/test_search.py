@@ -132,8 +132,9 @@ def test_every_complete_trial_keeps_its_trained_model(two_studies):
 def test_every_trial_computes_in_the_precision_the_search_resolved(two_studies):
     # --precision auto, resolved once on the driver: search.json, trials.csv and every
     # trial's record hold what this machine does well (bf16 only where it is native)
-    folder, _ = two_studies
+    folder, proc = two_studies
     chosen = precision.choose(torch.device("cpu"))
+    assert f"epochs each in {chosen}," in proc.stdout
     assert json.loads((folder / "search.json").read_text())["settings"]["precision"] == chosen
     assert set(pd.read_csv(folder / "trials.csv").precision) == {chosen}
     for study in studies(folder).values():

@@ -185,9 +185,10 @@ def _tune(search: SearchSettings, plans, data: dict, weights: dict, refresh):
     shape = (f"levels {' '.join(f'{x:g}' for x in design.levels)}, each level's best run on "
              f"val valued on {design.confirm} fresh seed(s)" if design.levels else
              f"{design.confirm} confirmation seed(s) per front configuration")
+    precisions = "/".join(sorted({c.train.precision for c in search.base.values()}))
     log(f"search {search.name}: {len(plans)} studies x {design.target} trials{baselines}, "
-        f"{search.epochs} epochs each, sampler {design.sampler}, early stop "
-        f"{search.early_stop}, {shape} -> {folder}")
+        f"{search.epochs} epochs each in {precisions}, sampler "
+        f"{design.sampler}, early stop {search.early_stop}, {shape} -> {folder}")
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(trainable, data_refs=refs,
                                                  weight_refs=weight_refs), resources),
