@@ -9,7 +9,8 @@ two) shows bf16 faster; anything it cannot confirm gets fp32, the slow emulated 
 
 The choice is cached per machine in the project's cache directory (``precision.json`` beside
 the pre-trained checkpoints), keyed by the CPU model, the torch version and the device, so the
-measurement runs once.
+measurement runs once; delete the file to measure again. The probe runs on one thread, so
+another job's threads on a busy machine cannot turn its ratio around.
 """
 from __future__ import annotations
 
