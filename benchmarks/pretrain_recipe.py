@@ -15,10 +15,12 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import statistics
 import tempfile
 from pathlib import Path
+from unittest import mock
 
 import torch
 
@@ -27,7 +29,8 @@ from hpo_prune.sources import pretrain
 from hpo_prune.training.precision import cpu_model
 
 
-def one(model: str, precision: str, seed: int, args) -> dict:
+def recipe(model: str, precision: str, seed: int, args) -> dict:
+    """The pre-training settings of one row: the defaults, less what the flags replace."""
     config = TrialConfig(model=model, precision=precision, pretrain_seed=seed,
                          **({"pretrain_epochs": args.epochs} if args.epochs else {}),
                          **({"pretrain_lr": args.lr} if args.lr else {}),
@@ -35,36 +38,20 @@ def one(model: str, precision: str, seed: int, args) -> dict:
     s = pretrain.settings(config)
     if args.warmup >= 0:
         s["training"]["warmup"] = args.warmup
-    lines: list[str] = []
-    with tempfile.TemporaryDirectory() as cache:
-        with _env(pretrain.CACHE_ENV, cache):
-            pretrain.ensure(s, log=lambda line: (lines.append(line), print("   ", line,
-                                                                          flush=True)))
-            _, record = pretrain.load(s)
-    by_epoch = [float(line.split("val_acc ")[1].split()[0]) for line in lines
-                if line.startswith("epoch ") and "val_acc" in line]
-    return {"model": model, "precision": precision, "seed": seed, **s["training"],
-            "per_class": s["per_class"], "corpus_acc": record["corpus_acc"],
-            "by_epoch": by_epoch, "seconds": record["seconds"], "cpu": cpu_model(),
+    return s
+
+
+def one(s: dict) -> dict:
+    """One real pre-training of settings ``s`` in a throwaway cache, as a row."""
+    with tempfile.TemporaryDirectory() as cache, \
+            mock.patch.dict(os.environ, {pretrain.CACHE_ENV: cache}):
+        pretrain.ensure(s, log=lambda line: print("   ", line, flush=True))
+        _, record = pretrain.load(s)
+    return {"model": s["model"], "precision": s["training"]["precision"], "seed": s["seed"],
+            **s["training"], "per_class": s["per_class"], "corpus_acc": record["corpus_acc"],
+            "by_epoch": record["by_epoch"], "seconds": record["seconds"], "cpu": cpu_model(),
             "threads": torch.get_num_threads(), "torch": torch.__version__,
             "machine": platform.machine()}
-
-
-class _env:
-    def __init__(self, name, value):
-        import os
-
-        self.os, self.name, self.value = os, name, value
-
-    def __enter__(self):
-        self.old = self.os.environ.get(self.name)
-        self.os.environ[self.name] = self.value
-
-    def __exit__(self, *exc):
-        if self.old is None:
-            self.os.environ.pop(self.name, None)
-        else:
-            self.os.environ[self.name] = self.old
 
 
 def key(row: dict) -> tuple:
@@ -91,19 +78,12 @@ def main() -> None:
     for model in args.models:
         for precision in args.precisions:
             for seed in args.seeds:
-                probe = TrialConfig(model=model, precision=precision, pretrain_seed=seed,
-                                    **({"pretrain_epochs": args.epochs} if args.epochs else {}),
-                                    **({"pretrain_lr": args.lr} if args.lr else {}),
-                                    **({"fractal_per_class": args.per_class}
-                                       if args.per_class else {}))
-                s = pretrain.settings(probe)
-                if args.warmup >= 0:
-                    s["training"]["warmup"] = args.warmup
+                s = recipe(model, precision, seed, args)
                 if key({"model": model, "precision": precision, "seed": seed,
                         **s["training"], "per_class": s["per_class"]}) in done:
                     continue
                 print(f"{model} {precision} seed {seed}", flush=True)
-                row = one(model, precision, seed, args)
+                row = one(s)
                 rows.append(row)
                 with open(out, "a") as f:
                     f.write(json.dumps(row) + "\n")
