@@ -14,7 +14,6 @@ emulates it) and ``auto`` to pick fp32; with AVX512-BF16 / AMX, bf16 faster and 
 from __future__ import annotations
 
 import argparse
-import time
 
 import torch
 from torch import nn
@@ -31,19 +30,15 @@ FLAGS = ("avx2", "avx512f", "avx512_bf16", "amx_bf16", "amx_tile", "bf16")
 def step_seconds(model: nn.Module, x: torch.Tensor, y: torch.Tensor, repeats: int
                  ) -> dict[str, float]:
     optimizer = torch.optim.AdamW(model.parameters(), lr=1e-4)
-    times: dict[str, list[float]] = {p: [] for p in precision.PRECISIONS}
-    for _ in range(repeats + 1):
-        for p in precision.PRECISIONS:
-            started = time.perf_counter()
-            with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=p == "bf16"):
-                loss = nn.functional.cross_entropy(model(x), y)
-            optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            optimizer.step()
-            if x.device.type == "cuda":
-                torch.cuda.synchronize(x.device)
-            times[p].append(time.perf_counter() - started)
-    return {p: min(t[1:]) for p, t in times.items()}
+
+    def step(p: str) -> None:
+        with torch.autocast(x.device.type, dtype=torch.bfloat16, enabled=p == "bf16"):
+            loss = nn.functional.cross_entropy(model(x), y)
+        optimizer.zero_grad(set_to_none=True)
+        loss.backward()
+        optimizer.step()
+
+    return precision.time_both(step, x.device, repeats)
 
 
 def main() -> None:

@@ -27,7 +27,7 @@ from torch import nn
 from ..files import atomic_write, cache_dir
 
 __all__ = ["PRECISIONS", "AUTO", "CACHE_FILE", "SPEEDUP", "choose", "native_bf16", "measure",
-           "cpu_model", "machine_key", "emulated"]
+           "time_both", "cpu_model", "machine_key", "emulated"]
 
 PRECISIONS = ("bf16", "fp32")  # what a trial computes in; AUTO resolves to one of them
 AUTO = "auto"
@@ -116,15 +116,24 @@ def _measure(device: torch.device, repeats: int) -> dict[str, float]:
     with torch.random.fork_rng(devices=[device] if device.type == "cuda" else []):
         torch.manual_seed(0)
         net = _probe_net().to(device, memory_format=torch.channels_last)
+
+    def step(precision: str) -> None:
+        with torch.autocast(device.type, dtype=torch.bfloat16, enabled=precision == "bf16"):
+            loss = nn.functional.cross_entropy(net(x), y)
+        loss.backward()
+        net.zero_grad(set_to_none=True)
+
+    return time_both(step, device, repeats)
+
+
+def time_both(step, device: torch.device, repeats: int) -> dict[str, float]:
+    """Seconds of ``step(precision)`` in each precision: the best of ``repeats``, the two
+    precisions alternating, after a warm-up call each."""
     times: dict[str, list[float]] = {precision: [] for precision in PRECISIONS}
     for _ in range(repeats + 1):
         for precision in PRECISIONS:
             started = time.perf_counter()
-            with torch.autocast(device.type, dtype=torch.bfloat16,
-                                enabled=precision == "bf16"):
-                loss = nn.functional.cross_entropy(net(x), y)
-            loss.backward()
-            net.zero_grad(set_to_none=True)
+            step(precision)
             if device.type == "cuda":
                 torch.cuda.synchronize(device)
             times[precision].append(time.perf_counter() - started)
