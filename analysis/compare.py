@@ -2,9 +2,10 @@
 error bars.
 
 A search with pruning levels (``analysis.levels``) is answered level by level: per level, the
-accuracy each regime keeps (its level's test accuracy minus its reference's), their difference
-and a paired t interval whose coverage ``benchmarks/verdict_coverage.py`` measures; these rows
-(figure ``kept_at_P``) are the headline. The "removed within X points" figures are then a
+accuracy each regime keeps (its level's test accuracy minus its reference's, the mean over
+replicates), their difference and its interval over the replicates and the test images, 80%
+primary and the other levels Holm-adjusted, whose coverage ``benchmarks/verdict_coverage.py``
+measures; these rows (figure ``kept_at_P``) are the headline. The "removed within X points" figures are then a
 description (the largest level each regime holds within X points on val), without interval.
 
 A continuous search (``--levels none``) keeps the older figures: parameters removed within
@@ -79,92 +80,142 @@ def _missing(pre: StudyResult | None, scr: StudyResult | None, needs_baseline: b
 
 def compare_regimes(results: list[StudyResult]) -> pd.DataFrame:
     """Long table: model, dataset, figure, pretrained, scratch, difference, ci_low, ci_high,
-    verdict, headline (True on the row whose verdict answers the question)."""
-    by_key: dict[tuple, dict[str, StudyResult]] = {}
+    verdict, headline (True on the rows whose verdict answers the question), then the level
+    rows' own columns (COLUMNS)."""
+    by_key: dict[tuple, dict[str, dict[str, StudyResult]]] = {}
     for r in results:
-        by_key.setdefault((r.model, r.dataset), {})[r.regime] = r
+        by_key.setdefault((r.model, r.dataset), {}).setdefault(r.unit, {})[r.regime] = r
     rows = []
-    for (model, dataset), regimes in sorted(by_key.items()):
-        pre, scr = regimes.get(FINE_TUNED), regimes.get(SCRATCH)
-        leveled = any(r is not None and r.levels for r in (pre, scr))
+    for (model, dataset), units in sorted(by_key.items()):
+        leveled = any(r.levels for unit in units.values() for r in unit.values())
         if leveled:
-            rows += _level_rows(model, dataset, pre, scr)
-        tolerances = [s.tolerance for s in (pre or scr).selections]
-        for i, tol in enumerate(tolerances):
-            a = pre.selections[i] if pre else None
-            b = scr.selections[i] if scr else None
-            missing = _missing(pre, scr, needs_baseline=True, needs_trials=not leveled)
-            diff = a.removed - b.removed if a and b else np.nan
-            low, high = ((np.nan, np.nan) if leveled or not (a and b)
-                         else _interval(a.replicates, b.replicates))
-            text = (missing or _described(a.removed, b.removed, tol)) if leveled else \
-                verdict(diff, low, high, missing)
-            rows.append({"model": model, "dataset": dataset, "figure": f"removed_{tol_label(tol)}",
-                         FINE_TUNED: a.removed if a else np.nan,
-                         SCRATCH: b.removed if b else np.nan, "difference": diff,
-                         "ci_low": low, "ci_high": high, "verdict": text,
-                         "headline": not leveled and bool(np.isclose(tol, VERDICT_TOLERANCE))})
-        missing = _missing(pre, scr, needs_baseline=False)
-        diff = pre.hypervolume - scr.hypervolume if pre and scr else np.nan
-        low, high = (_interval(pre.hv_replicates, scr.hv_replicates) if pre and scr
-                     else (np.nan, np.nan))
-        rows.append({"model": model, "dataset": dataset, "figure": "hypervolume",
-                     FINE_TUNED: pre.hypervolume if pre else np.nan,
-                     SCRATCH: scr.hypervolume if scr else np.nan, "difference": diff,
-                     "ci_low": low, "ci_high": high,
-                     "verdict": verdict(diff, low, high, missing, hypervolume=True),
-                     "headline": False})
+            rows += _level_rows(model, dataset, units)
+            rows += _described_rows(model, dataset, units)
+            continue
+        last = list(units.values())[-1]  # a continuous design has one study per regime
+        rows += _continuous_rows(model, dataset, last.get(FINE_TUNED), last.get(SCRATCH))
     return pd.DataFrame(rows, columns=COLUMNS)
+
+
+def _continuous_rows(model: str, dataset: str, pre: StudyResult | None,
+                     scr: StudyResult | None) -> list[dict]:
+    """A continuous search's rows: removed within each tolerance, and the hypervolume, each
+    with the bootstrap interval of the two studies' differences (see the top)."""
+    rows = []
+    for i, tol in enumerate(s.tolerance for s in (pre or scr).selections):
+        a = pre.selections[i] if pre else None
+        b = scr.selections[i] if scr else None
+        missing = _missing(pre, scr, needs_baseline=True)
+        diff = a.removed - b.removed if a and b else np.nan
+        low, high = _interval(a.replicates, b.replicates) if a and b else (np.nan, np.nan)
+        rows.append({"model": model, "dataset": dataset, "figure": f"removed_{tol_label(tol)}",
+                     FINE_TUNED: a.removed if a else np.nan,
+                     SCRATCH: b.removed if b else np.nan, "difference": diff,
+                     "ci_low": low, "ci_high": high, "verdict": verdict(diff, low, high, missing),
+                     "headline": bool(np.isclose(tol, VERDICT_TOLERANCE))})
+    missing = _missing(pre, scr, needs_baseline=False)
+    diff = pre.hypervolume - scr.hypervolume if pre and scr else np.nan
+    low, high = (_interval(pre.hv_replicates, scr.hv_replicates) if pre and scr
+                 else (np.nan, np.nan))
+    rows.append({"model": model, "dataset": dataset, "figure": "hypervolume",
+                 FINE_TUNED: pre.hypervolume if pre else np.nan,
+                 SCRATCH: scr.hypervolume if scr else np.nan, "difference": diff,
+                 "ci_low": low, "ci_high": high,
+                 "verdict": verdict(diff, low, high, missing, hypervolume=True),
+                 "headline": False})
+    return rows
 
 
 # the level rows' own columns come after the ones every row has
 COLUMNS = ["model", "dataset", "figure", FINE_TUNED, SCRATCH, "difference", "ci_low",
            "ci_high", "verdict", "headline", "level", f"{FINE_TUNED}_test_acc",
            f"{SCRATCH}_test_acc", f"{FINE_TUNED}_test_std", f"{SCRATCH}_test_std",
-           f"{FINE_TUNED}_runs", f"{SCRATCH}_runs", "n_pairs", "df",
-           "method"]
+           f"{FINE_TUNED}_runs", f"{SCRATCH}_runs", "n_pairs", "df", "method",
+           "raw_difference", "primary", "p_value", "p_adjusted", "confidence", "named",
+           "replicate_se", "image_se", "dropped"]
+METHOD = "replicates t"  # comparison.csv's method of a level row (analysis.levels)
 
 
-def _described(pre: float, scr: float, tolerance: float) -> str:
+def _mean(values) -> float:
+    values = [v for v in values if not np.isnan(v)]
+    return float(np.mean(values)) if values else np.nan
+
+
+def _described_rows(model: str, dataset: str, units: dict[str, dict[str, StudyResult]]
+                    ) -> list[dict]:
+    """A level design's "removed within X" and hypervolume rows: descriptions (means over
+    the replicates), without interval; the per-level verdicts carry the intervals."""
+    pairs = [(u.get(FINE_TUNED), u.get(SCRATCH)) for u in units.values()]
+    first = next(r for pair in pairs for r in pair if r is not None)
+    rows = []
+    for i, tol in enumerate(s.tolerance for s in first.selections):
+        a = _mean(pre.selections[i].removed for pre, _ in pairs if pre)
+        b = _mean(scr.selections[i].removed for _, scr in pairs if scr)
+        rows.append({"model": model, "dataset": dataset, "figure": f"removed_{tol_label(tol)}",
+                     FINE_TUNED: a, SCRATCH: b, "difference": a - b, "ci_low": np.nan,
+                     "ci_high": np.nan, "verdict": _described(a, b, tol, len(pairs)),
+                     "headline": False})
+    a = _mean(pre.hypervolume for pre, _ in pairs if pre)
+    b = _mean(scr.hypervolume for _, scr in pairs if scr)
+    rows.append({"model": model, "dataset": dataset, "figure": "hypervolume",
+                 FINE_TUNED: a, SCRATCH: b, "difference": a - b, "ci_low": np.nan,
+                 "ci_high": np.nan, "headline": False,
+                 "verdict": f"description: mean hypervolume over {len(pairs)} replicate(s), "
+                 f"fine-tuned {a:.3f}, scratch {b:.3f} (no interval)"})
+    return rows
+
+
+def _described(pre: float, scr: float, tolerance: float, replicates: int) -> str:
     return (f"description: fine-tuned holds {100 * pre:.1f}% of the parameters removed within "
             f"{100 * tolerance:g} point(s) of its reference on val, scratch {100 * scr:.1f}% "
-            "(the largest level each holds; the per-level verdicts carry the intervals)")
+            f"(the largest level each holds, mean over {replicates} replicate(s); the "
+            "per-level verdicts carry the intervals)")
 
 
-def _level_rows(model: str, dataset: str, pre: StudyResult | None,
-                scr: StudyResult | None) -> list[dict]:
-    """One row per level: kept accuracy of each regime, their difference, the paired t
-    interval and the verdict (``analysis.levels``)."""
-    rows = []
-    levels = sorted(set(pre.levels if pre else ()) | set(scr.levels if scr else ()))
-    study_missing = _missing(pre, scr, needs_baseline=True, needs_trials=False)
+def _arm(r: StudyResult | None, level: float, regime: str) -> by_level.Arm:
+    if r is None:
+        return by_level.Arm(None, None, f"the {regime} regime was not searched")
+    ref = r.reference
+    if ref is None:
+        return by_level.Arm(None, None, r.baseline_note or "no completed baseline")
+    if not ref.trained:
+        return by_level.Arm(None, None, f"its reference {ref.untrained_reason}")
+    return by_level.Arm(r.levels.get(level), ref.runs)
+
+
+def _level_rows(model: str, dataset: str, units: dict[str, dict[str, StudyResult]]
+                ) -> list[dict]:
+    """One row per level: kept accuracy of each regime (means over replicates), their
+    difference with its interval over replicates and the verdict (``analysis.levels``)."""
+    studies = [r for u in units.values() for r in u.values()]
+    levels = sorted({level for r in studies for level in r.levels})
+    comparisons = []
     for level in levels:
-        a = pre.levels.get(level) if pre else None
-        b = scr.levels.get(level) if scr else None
-        missing = study_missing
-        if not missing:
-            lacking = [name for name, v in (("fine-tuned", a), ("scratch", b))
-                       if v is None or not v.n]
-            if lacking:
-                missing = (f"no valued run in the {' and '.join(lacking)} stud"
-                           f"{'ies' if len(lacking) > 1 else 'y'} at this level")
-        c = (by_level.compare_level(a, b, pre.reference.runs, scr.reference.runs)
-             if not missing else None)
-        rows.append({"model": model, "dataset": dataset, "figure": figure_name(level),
-                     FINE_TUNED: a.kept if a else np.nan, SCRATCH: b.kept if b else np.nan,
-                     "difference": c.difference if c else np.nan,
-                     "ci_low": c.low if c else np.nan, "ci_high": c.high if c else np.nan,
-                     "verdict": by_level.verdict(c, missing) if c else
-                     by_level.verdict(by_level.LevelComparison(
-                         level, np.nan, np.nan, np.nan, np.nan, 0, 0, ""), missing),
-                     "headline": True, "level": level,
-                     f"{FINE_TUNED}_test_acc": a.test_acc if a else np.nan,
-                     f"{SCRATCH}_test_acc": b.test_acc if b else np.nan,
-                     f"{FINE_TUNED}_test_std": a.test_std if a else np.nan,
-                     f"{SCRATCH}_test_std": b.test_std if b else np.nan,
-                     f"{FINE_TUNED}_runs": a.n if a else 0, f"{SCRATCH}_runs": b.n if b else 0,
-                     "n_pairs": c.n_pairs if c else 0, "df": c.df if c else np.nan,
-                     "method": c.method if c else ""})
+        replicates = [(unit, _arm(u.get(FINE_TUNED), level, "fine-tuned"),
+                       _arm(u.get(SCRATCH), level, "scratch")) for unit, u in units.items()]
+        comparisons.append((level, replicates, by_level.compare_level(level, replicates)))
+    by_level.adjust([c for _, _, c in comparisons])
+    rows = []
+    for level, replicates, c in comparisons:
+        row = {"model": model, "dataset": dataset, "figure": figure_name(level),
+               "verdict": by_level.verdict(c), "headline": True, "level": level,
+               "difference": c.difference, "ci_low": c.low, "ci_high": c.high,
+               "n_pairs": c.n_replicates, "df": c.df, "method": METHOD,
+               "raw_difference": c.raw_difference, "primary": c.primary,
+               "p_value": c.p_value, "p_adjusted": c.p_adjusted, "confidence": c.confidence,
+               "named": c.named, "replicate_se": c.replicate_se, "image_se": c.image_se,
+               "dropped": "; ".join(c.dropped)}
+        paired = [rep for rep in replicates  # a dropped replicate leaves both regimes
+                  if not rep[1].unusable(FINE_TUNED) and not rep[2].unusable(SCRATCH)]
+        for regime, k in ((FINE_TUNED, 1), (SCRATCH, 2)):
+            used = [rep[k] for rep in paired]
+            tests = [arm.value.test_acc for arm in used]
+            row[regime] = _mean(arm.kept for arm in used)
+            row[f"{regime}_test_acc"] = _mean(tests)
+            row[f"{regime}_test_std"] = float(np.std(tests, ddof=1)) if len(tests) > 1 \
+                else np.nan
+            row[f"{regime}_runs"] = sum(arm.value.n for arm in used)
+        rows.append(row)
     return rows
 
 
@@ -180,8 +231,7 @@ def headline_verdicts(comparison: pd.DataFrame) -> list[str]:
             lines.append(f"{model} on {dataset}: {row['verdict']}")
         if leveled.any():
             lines.append(f"{model} on {dataset}, in one line: " + by_level.ahead(
-                zip(group.loc[leveled, "level"], group.loc[leveled, "ci_low"],
-                    group.loc[leveled, "ci_high"])))
+                zip(group.loc[leveled, "level"], group.loc[leveled, "named"].fillna(""))))
         for _, row in group[~leveled].iterrows():
             lines.append(f"{model} on {dataset} (within {VERDICT_TOLERANCE * 100:g} point of "
                          f"unpruned val accuracy): {row['verdict']}")

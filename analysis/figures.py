@@ -143,28 +143,27 @@ def levels_figure(results: list[StudyResult], comparison, dataset: str, out: Pat
     fig, axes = plt.subplots(len(models), 2, figsize=(11, 4.0 * len(models)), squeeze=False)
     for (left, right), model in zip(axes, models):
         panel = [r for r in studies if r.model == model]
-        for k, r in enumerate(sorted(panel, key=lambda r: r.regime)):
-            color = COLORS.get(r.regime, OTHER)
+        for k, regime in enumerate(sorted({r.regime for r in panel})):
+            color = COLORS.get(regime, OTHER)
             shift = 0.6 * (k - 0.5)  # the regimes side by side at each level
+            replicates = [r for r in panel if r.regime == regime]  # their runs pooled
+            by_x = {}
+            for r in replicates:
+                if r.reference is not None:
+                    by_x.setdefault(0.0, []).append(r.reference.runs["test_acc"])
+                for level, value in r.levels.items():
+                    if value.n:
+                        by_x.setdefault(100 * level, []).append(value.runs["test_acc"])
             xs, means, stds = [], [], []
-            if r.reference is not None:
-                runs = r.reference.runs["test_acc"].to_numpy(float)
-                xs.append(0.0)
-                means.append(100 * runs.mean())
-                stds.append(100 * runs.std(ddof=1) if len(runs) > 1 else 0.0)
-                left.scatter(np.full(len(runs), shift), 100 * runs, s=12, alpha=0.5,
+            for x, parts in sorted(by_x.items()):
+                runs = 100 * np.concatenate([np.asarray(v, float) for v in parts])
+                xs.append(x)
+                means.append(runs.mean())
+                stds.append(runs.std(ddof=1) if len(runs) > 1 else 0.0)
+                left.scatter(np.full(len(runs), x + shift), runs, s=12, alpha=0.5,
                              color=color, linewidths=0)
-            for level, value in sorted(r.levels.items()):
-                if not value.n:
-                    continue
-                runs = value.runs["test_acc"].to_numpy(float)
-                xs.append(100 * level)
-                means.append(100 * runs.mean())
-                stds.append(100 * runs.std(ddof=1) if len(runs) > 1 else 0.0)
-                left.scatter(np.full(len(runs), 100 * level + shift), 100 * runs, s=12,
-                             alpha=0.5, color=color, linewidths=0)
             left.errorbar(np.array(xs) + shift, means, yerr=stds, fmt="o-", ms=5, lw=1.5,
-                          capsize=3, color=color, label=LABELS.get(r.regime, r.regime))
+                          capsize=3, color=color, label=LABELS.get(regime, regime))
         left.set_xlabel("weights removed (%)  (0: the unpruned baseline runs)")
         left.set_ylabel("test accuracy (%)")
         left.set_title(f"{model} on {dataset}: test accuracy per level (runs; mean ± std)",
@@ -186,7 +185,8 @@ def levels_figure(results: list[StudyResult], comparison, dataset: str, out: Pat
         right.axhline(0, color=OTHER, lw=1)
         right.set_xlabel("weights removed (%)")
         right.set_ylabel("fine-tuned minus scratch, accuracy kept (points)")
-        right.set_title("difference per level with its 95% interval (paired t)", fontsize=9)
+        right.set_title("difference per level with its interval over replicates (95%; "
+                        "Holm's for non-primary levels)", fontsize=9)
         right.grid(alpha=0.3)
         if len(rows):
             right.set_xlim(100 * rows["level"].min() - 5, 100 * rows["level"].max() + 5)

@@ -1,5 +1,5 @@
 """Accuracy kept at each pruning level, and fine-tuned minus scratch per level with an interval
-that uses the pairing of the design (``hpo_prune.levels``).
+over independent replicates of the whole pipeline (``hpo_prune.levels``).
 
 Per study and level: the level's search runs (COMPLETE main trials assigned that level) chose
 a configuration by their **val** accuracy (``levels.choose``); its fresh-seed runs (the
@@ -8,18 +8,33 @@ means, the choosing run left out, unless it was the level's only search run (it 
 nothing, and counts with its fresh runs). "Kept" is the level's test accuracy minus the
 study's reference test accuracy (the mean of its baseline runs).
 
-Fine-tuned minus scratch at a level is
+**The estimand.** A search with ``--replicates R`` runs the design R times per regime, each
+replicate with its own baselines, sampler seed and trial seeds (shared by the two regimes of
+the replicate, nothing shared between replicates), all fine-tuning from the same pre-trained
+checkpoint. Per replicate r and level, D_r = kept(fine-tuned) - kept(scratch). The verdict is
+about E[D]: the expected difference in accuracy kept when each regime is tuned by the design's
+runs per level, over the configuration draws, the choice among them, the seeds, the
+reference, and the test images (drawn from the same population as the test split).
 
-    D = mean_k (pre_k - scr_k)  -  mean_b (pre_b - scr_b)
+**The interval.** D = mean_r D_r, with variance s^2 / R (s: the sample standard deviation of
+the D_r, which carry every source above except the test images, fixed across replicates)
+plus the test set's own sampling: D is the mean over the N test images of a per-image score
+d_i (each run's correctness at image i, with the weights that make D), so that term is
+var(d_i) / N. The 95% interval is D +- t * se with Welch-Satterthwaite degrees of freedom (the
+replicate term has R - 1, the image term N - 1). Without per-image correctness (searches from
+before it was stored) the image term is left out and the row says so.
 
-where k runs over the seeds both regimes valued the level on (the design gives them the same
-fresh seeds) and b over the baseline seeds both regimes ran (``--seed`` .. + B - 1). The two
-means come from different runs, so var(D) = s_d^2 / n_d + s_e^2 / n_e, and the 95% interval is
-D +- t * sqrt(var(D)) with Welch-Satterthwaite degrees of freedom (``scipy.stats.t``). Where a
-regime's runs do not pair by seed (a failed run), that part uses the two regimes' runs
-unpaired (their variances added). At most a handful of seeds per level: a bootstrap would
-under-cover there, the t interval does not (``benchmarks/verdict_coverage.py`` measures it).
-Fewer than 2 runs in a part: no interval ("insufficient runs").
+**Several levels.** The pre-specified primary level is 80% (``levels.PRIMARY``, the reference
+study's), tested at 5%; the other levels are Holm-adjusted among themselves (all levels when
+80% is not one of them): a level is named only when its Holm-adjusted p-value is below 5%, and
+its interval is at the Holm step's confidence 1 - 0.05 / (m - j) (j its rank among the m
+adjusted levels, smallest p first).
+
+**Failed runs.** A replicate enters a level only when both of its regimes valued the level (at
+least one completed valued run each) and both have a trained reference (a completed baseline
+above chance); otherwise it is dropped at that level *from both regimes*, so the pairing and
+the estimand stay, and the row lists it. Fewer than 2 replicates left, or a zero variance:
+no verdict (the row says why), never a zero-width interval.
 """
 from __future__ import annotations
 
@@ -30,7 +45,8 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-from hpo_prune.levels import LEVEL, choose, percent
+from hpo_prune.levels import LEVEL, PRIMARY, choose, percent, planned_runs
+from hpo_prune.objectives import TEST_CORRECT, unpack_correct
 
 LEVEL_CI = 0.95
 
@@ -73,16 +89,32 @@ class LevelValue:
 
 @dataclass
 class LevelComparison:
-    """Fine-tuned minus scratch at one level (fractions)."""
+    """Fine-tuned minus scratch at one level over replicates (fractions)."""
     level: float
-    difference: float
+    difference: float  # mean over replicates of kept(fine-tuned) - kept(scratch)
+    raw_difference: float  # the same of the level's test accuracies (no reference)
     low: float
     high: float
     df: float
-    n_pairs: int  # seeds paired at the level
-    n_reference_pairs: int  # baseline seeds paired
-    method: str  # "paired t" / "welch t"
+    n_replicates: int  # replicates paired at the level
+    primary: bool = False
+    p_value: float = np.nan
+    p_adjusted: float = np.nan  # Holm's, among the non-primary levels (primary: p_value)
+    confidence: float = LEVEL_CI  # of [low, high]
+    replicate_se: float = np.nan  # sqrt(s^2 / R)
+    image_se: float = np.nan  # sqrt(var(d_i) / N); NaN: per-image correctness not stored
+    dropped: list[str] = field(default_factory=list)  # "r2: no valued scratch run"
     notes: list[str] = field(default_factory=list)
+
+    @property
+    def named(self) -> str:
+        """The regime the verdict names ("fine-tuned", "scratch"), "neither" for no clear
+        difference, "" for no verdict."""
+        if np.isnan(self.low):
+            return ""
+        if self.p_adjusted >= 1 - LEVEL_CI or self.low <= 0 <= self.high:
+            return "neither"
+        return "fine-tuned" if self.difference > 0 else "scratch"
 
 
 def levels_of(trials: pd.DataFrame) -> list[float]:
@@ -93,8 +125,9 @@ def levels_of(trials: pd.DataFrame) -> list[float]:
 
 
 def _runs(rows: pd.DataFrame) -> pd.DataFrame:
-    return rows[["trial", "seed", "val_acc", "test_acc", "remaining_fraction"]].reset_index(
-        drop=True)
+    columns = ["trial", "seed", "val_acc", "test_acc", "remaining_fraction", "test_images",
+               TEST_CORRECT]
+    return rows[[c for c in columns if c in rows.columns]].reset_index(drop=True)
 
 
 def level_values(trials: pd.DataFrame, done: pd.DataFrame, reference_test: float
@@ -118,82 +151,189 @@ def level_values(trials: pd.DataFrame, done: pd.DataFrame, reference_test: float
 
 
 # ------------------------------------------------------------------------ the comparison
-def _part(pre: pd.DataFrame, scr: pd.DataFrame) -> tuple[list[tuple], int, str]:
-    """One term of D (a level, or the reference): [(values, sign)] to average, the number of
-    seeds paired, and the method. Paired on the common seeds when at least 2 pair."""
-    both = pre.merge(scr, on="seed", suffixes=("_pre", "_scr"))
-    if len(both) >= 2:
-        return [((both["test_acc_pre"] - both["test_acc_scr"]).to_numpy(float), 1.0)], \
-            len(both), "paired"
-    return [(pre["test_acc"].to_numpy(float), 1.0), (scr["test_acc"].to_numpy(float), -1.0)], \
-        len(both), "unpaired"
+@dataclass
+class Arm:
+    """One regime of one replicate: its value at the level and its reference runs (None: no
+    trained reference, ``why`` says so)."""
+    value: LevelValue | None
+    reference: pd.DataFrame | None
+    why: str = ""
+
+    def unusable(self, regime: str) -> str:
+        if self.reference is None:
+            return f"{regime}: {self.why or 'no completed baseline'}"
+        if self.value is None or not self.value.n:
+            return f"{regime}: no valued run at the level"
+        return ""
+
+    @property
+    def kept(self) -> float:
+        return self.value.test_acc - float(self.reference["test_acc"].mean())
+
+    def image_scores(self) -> np.ndarray | None:
+        """Per test image: the level runs' mean correctness minus the reference runs' (its
+        mean is ``kept``); None without stored per-image correctness."""
+        level, reference = _correct(self.value.runs), _correct(self.reference)
+        if level is None or reference is None or level.shape[1] != reference.shape[1]:
+            return None
+        return level.mean(axis=0) - reference.mean(axis=0)
 
 
-def t_interval(parts: list[tuple[np.ndarray, float]], level: float = LEVEL_CI
-               ) -> tuple[float, float, float, float]:
-    """(estimate, low, high, df) of sum(sign * mean(values)) over independent ``parts``, with
-    Welch-Satterthwaite degrees of freedom; NaN bounds when a part has fewer than 2 values."""
-    estimate = float(sum(sign * np.mean(v) for v, sign in parts)) if all(
-        len(v) for v, _ in parts) else np.nan
-    if any(len(v) < 2 for v, _ in parts):
-        return estimate, np.nan, np.nan, np.nan
-    terms = [np.var(v, ddof=1) / len(v) for v, _ in parts]
-    variance = float(sum(terms))
-    if variance == 0:
-        return estimate, estimate, estimate, np.inf
-    df = variance ** 2 / sum(t ** 2 / (len(v) - 1) for t, (v, _) in zip(terms, parts))
-    half = float(stats.t.ppf(0.5 + level / 2, df)) * math.sqrt(variance)
-    return estimate, estimate - half, estimate + half, float(df)
+def _correct(runs: pd.DataFrame) -> np.ndarray | None:
+    """(runs, images) per-image correctness, or None where a run lacks it."""
+    if TEST_CORRECT not in runs.columns or "test_images" not in runs.columns or not len(runs):
+        return None
+    rows = []
+    for text, images in zip(runs[TEST_CORRECT], runs["test_images"]):
+        if not isinstance(text, str) or not text or pd.isna(images):
+            return None
+        rows.append(unpack_correct(text, int(images)))
+    if len({len(r) for r in rows}) != 1:
+        return None
+    return np.vstack(rows).astype(float)
 
 
-def compare_level(pre: LevelValue, scr: LevelValue, pre_reference: pd.DataFrame,
-                  scr_reference: pd.DataFrame) -> LevelComparison:
-    """Fine-tuned minus scratch kept accuracy at one level (see the top); ``*_reference``: the
-    baseline runs (seed, test_acc) of each study."""
-    level_parts, n_pairs, how = _part(pre.runs, scr.runs)
-    ref_parts, n_ref, ref_how = _part(pre_reference, scr_reference)
-    parts = level_parts + [(v, -sign) for v, sign in ref_parts]
-    difference, low, high, df = t_interval(parts)
-    notes = []
-    if np.isnan(low):
-        notes.append("insufficient runs: the interval needs 2 or more valued runs per regime "
-                     "(or paired seeds) at the level and 2 or more baseline runs")
-    method = "paired t" if how == ref_how == "paired" else "welch t"
-    return LevelComparison(pre.level, difference, low, high, df, n_pairs, n_ref, method, notes)
+def compare_level(level: float, replicates: list[tuple[str, Arm, Arm]]) -> LevelComparison:
+    """Fine-tuned minus scratch at ``level`` over ``replicates`` (label, fine-tuned arm,
+    scratch arm), unadjusted (``adjust`` sets the primary level and Holm's): see the top."""
+    kept, raw, scores, dropped = [], [], [], []
+    for label, pre, scr in replicates:
+        why = pre.unusable("fine-tuned") or scr.unusable("scratch")
+        if why:
+            dropped.append(f"{label}: {why}")
+            continue
+        kept.append(pre.kept - scr.kept)
+        raw.append(pre.value.test_acc - scr.value.test_acc)
+        a, b = pre.image_scores(), scr.image_scores()
+        scores.append(None if a is None or b is None or a.shape != b.shape else a - b)
+    n = len(kept)
+    c = LevelComparison(level, float(np.mean(kept)) if n else np.nan,
+                        float(np.mean(raw)) if n else np.nan, np.nan, np.nan, np.nan, n,
+                        dropped=dropped)
+    if n < 2:
+        c.notes.append(f"no verdict: {n} replicate(s) valued the level in both regimes; an "
+                       "interval about the regimes needs 2 or more (--replicates)")
+        return c
+    between = float(np.var(kept, ddof=1)) / n
+    images = 0
+    if all(x is not None for x in scores) and len({x.shape for x in scores}) == 1:
+        d = np.mean(scores, axis=0)
+        images = len(d)
+        c.image_se = math.sqrt(float(np.var(d, ddof=1)) / images) if images > 1 else np.nan
+    else:
+        c.notes.append("the test set's sampling is not counted: some runs lack their "
+                       "per-image test correctness")
+    within = 0.0 if np.isnan(c.image_se) else c.image_se ** 2
+    c.replicate_se = math.sqrt(between)
+    variance = between + within
+    if variance <= 0:
+        c.notes.append("no verdict: the replicates' differences do not vary (zero variance); "
+                       "an interval needs spread to be honest")
+        return c
+    c.df = variance ** 2 / (between ** 2 / (n - 1) + (within ** 2 / (images - 1)
+                                                       if within else 0.0))
+    c.p_value = float(2 * stats.t.sf(abs(c.difference) / math.sqrt(variance), c.df))
+    c.p_adjusted = c.p_value
+    _set_interval(c, LEVEL_CI)
+    return c
+
+
+def _set_interval(c: LevelComparison, confidence: float) -> None:
+    se = math.sqrt(c.replicate_se ** 2 + (0.0 if np.isnan(c.image_se) else c.image_se ** 2))
+    half = float(stats.t.ppf(0.5 + confidence / 2, c.df)) * se
+    c.confidence, c.low, c.high = confidence, c.difference - half, c.difference + half
+
+
+def adjust(comparisons: list[LevelComparison], primary: float = PRIMARY) -> None:
+    """Mark the primary level (tested at 5%) and Holm-adjust the others among themselves
+    (all of them when ``primary`` is not a level): their p-values and intervals (see the
+    top). Comparisons without an interval stay as they are."""
+    family = []
+    for c in comparisons:
+        c.primary = math.isclose(c.level, primary)
+        if np.isnan(c.p_value):
+            continue
+        if c.primary:
+            c.p_adjusted = c.p_value
+            _set_interval(c, LEVEL_CI)
+        else:
+            family.append(c)
+    family.sort(key=lambda c: c.p_value)
+    m, running = len(family), 0.0
+    for j, c in enumerate(family):
+        running = max(running, min(1.0, (m - j) * c.p_value))
+        c.p_adjusted = running
+        _set_interval(c, 1 - (1 - LEVEL_CI) / (m - j))
 
 
 def verdict(c: LevelComparison, missing: str = "") -> str:
-    """One line: "at 90% removed, fine-tuned keeps 52.3 points more accuracy than scratch
-    (95% CI 40.1 to 60.2)"."""
-    where = f"at {percent(c.level)}% removed"
+    """One line: "at 80% removed (primary), fine-tuned keeps 3.0 points more accuracy than
+    scratch (95% CI 0.6 to 5.3, p = 0.02; raw accuracy difference +2.1 points; 4
+    replicates)"."""
+    where = f"at {percent(c.level)}% removed" + (" (primary)" if c.primary else "")
     if missing:
         return f"{where}: {missing}"
-    if np.isnan(c.low):
-        return f"{where}: {c.notes[0] if c.notes else 'insufficient runs'}"
-    ci = f"{100 * LEVEL_CI:g}% CI"
-    if c.low <= 0 <= c.high:
+    if not c.named:
+        return f"{where}: " + next((n for n in c.notes if n.startswith("no verdict")),
+                                   "no verdict")
+    p = (f"p = {c.p_value:.3g}" if c.primary else f"Holm-adjusted p = {c.p_adjusted:.3g}")
+    tail = (f"{100 * c.confidence:.4g}% CI {{}}, {p}; raw accuracy difference "
+            f"{100 * c.raw_difference:+.1f} points; {c.n_replicates} replicates"
+            + (f", {len(c.dropped)} dropped" if c.dropped else "") + ")"
+            + "".join(f"; {note}" for note in c.notes))
+    if c.named == "neither":
         return (f"{where}, no clear difference (fine-tuned minus scratch "
-                f"{100 * c.difference:+.1f} points, {ci} {100 * c.low:+.1f} to "
-                f"{100 * c.high:+.1f})")
-    if c.low > 0:
+                f"{100 * c.difference:+.1f} points, "
+                + tail.format(f"{100 * c.low:+.1f} to {100 * c.high:+.1f}"))
+    if c.named == "fine-tuned":
         return (f"{where}, fine-tuned keeps {100 * c.difference:.1f} points more accuracy "
-                f"than scratch ({ci} {100 * c.low:.1f} to {100 * c.high:.1f})")
+                "than scratch (" + tail.format(f"{100 * c.low:.1f} to {100 * c.high:.1f}"))
     return (f"{where}, scratch keeps {-100 * c.difference:.1f} points more accuracy than "
-            f"fine-tuned ({ci} {-100 * c.high:.1f} to {-100 * c.low:.1f})")
+            "fine-tuned (" + tail.format(f"{-100 * c.high:.1f} to {-100 * c.low:.1f}"))
 
 
-def ahead(intervals) -> str:
-    """One line: where one regime is clearly ahead (its interval excludes 0); ``intervals``:
-    (level, low, high) of fine-tuned minus scratch."""
-    groups = {"fine-tuned": [], "scratch": [], "neither": [], "unknown": []}
-    for level, low, high in intervals:
-        key = ("unknown" if np.isnan(low) else "fine-tuned" if low > 0 else
-               "scratch" if high < 0 else "neither")
-        groups[key].append(f"{percent(level)}%")
+def ahead(named) -> str:
+    """One line: where one regime is named; ``named``: (level, "fine-tuned" / "scratch" /
+    "neither" / "" for no verdict)."""
+    groups = {"fine-tuned": [], "scratch": [], "neither": [], "": []}
+    for level, who in named:
+        groups[who if who in groups else ""].append(f"{percent(level)}%")
     parts = [f"{who} clearly ahead at {', '.join(where)} removed"
              for who, where in groups.items() if who in ("fine-tuned", "scratch") and where]
     if groups["neither"]:
         parts.append(f"no clear difference at {', '.join(groups['neither'])}")
-    if groups["unknown"]:
-        parts.append(f"no interval at {', '.join(groups['unknown'])}")
+    if groups[""]:
+        parts.append(f"no verdict at {', '.join(groups[''])}")
     return "; ".join(parts) or "no level to compare"
+
+
+def estimand(search: dict) -> str:
+    """What a level search's verdict is about, in words, from its search.json ("" for a search
+    without levels)."""
+    levels = search.get("levels") or []
+    if not levels:
+        return ""
+    trials, baselines = int(search.get("trials", 0)), int(search.get("baseline_seeds", 1))
+    runs = sorted(set(planned_runs(levels, max(trials - min(baselines, trials), 0)).values()))
+    each = str(runs[0]) if len(runs) == 1 else f"{runs[0]}-{runs[-1]}"
+    confirm = int(search.get("confirm", 0))
+    valued = (f"the best on val valued on {confirm} fresh seed(s)" if confirm else
+              "each run valuing itself (one run per level: no choice)")
+    replicates = int(search.get("replicates") or 0)
+    settings = search.get("settings") or {}
+    source = settings.get("source") or "the default source"
+    pretrain = (f", pre-training seed {settings['pretrain_seed']}"
+                if "pretrain_seed" in settings else "")
+    unit = (f"{replicates} independent replicate(s), each with its own baseline(s), sampler "
+            "seed and trial seeds (the two regimes of a replicate share them)" if replicates
+            else "one run of the design (no replicates: the interval can speak only of its "
+            "draws, so no verdict is given)")
+    primary = ("80% is the primary level, the others are Holm-adjusted" if any(
+        math.isclose(x, PRIMARY) for x in levels) else "every level is Holm-adjusted (80% "
+        "is not among them)")
+    return (f"Estimand: the expected difference in accuracy kept (fine-tuned minus scratch) "
+            f"when each regime is tuned by {each} {search.get('sampler', 'tpe')} run(s) per "
+            f"level, {valued}, against {min(baselines, trials)} baseline run(s); {unit}; "
+            f"every fine-tuned run starts from the same pre-trained weights ({source}"
+            f"{pretrain}). The interval counts the spread over replicates and the test "
+            f"images' sampling; {primary}.")

@@ -19,6 +19,7 @@ from hpo_prune.errors import UsageError
 
 from . import figures, tables
 from .compare import compare_regimes, headline_verdicts
+from .levels import estimand
 from .fronts import MIN_TRIALS, REFERENCE
 from .reference import CHANCE_MARGIN, NOT_TRAINED_GAP
 from .load import Results
@@ -63,13 +64,19 @@ def _method_html(n_boot: int, seed: int) -> str:
         "re-run on fresh seeds (the same in both regimes) and the level's accuracy is the "
         "mean over those fresh runs only (the choosing run is not counted, except where the "
         "level had a single run, which chose nothing). Kept = the level's test accuracy minus "
-        "the regime's reference test accuracy. Fine-tuned minus scratch = mean over paired "
-        "seeds of the level's test differences minus the mean of the baseline seeds' "
-        "differences; its 95% interval is a t interval with Welch-Satterthwaite degrees of "
-        "freedom (unpaired parts where seeds do not pair). Its coverage was measured by "
-        "simulation (benchmarks/verdict_coverage.py). In these searches the \"removed "
-        "within X points\" figures are the largest level held within X points on val, a "
-        "description without interval.</li>"
+        "the regime's reference test accuracy. With --replicates R the whole design ran R "
+        "times per regime, each replicate with its own baselines, sampler seed and trial "
+        "seeds (a block of seeds shared by its two regimes). Fine-tuned minus scratch = the "
+        "mean over replicates of the difference in kept accuracy; its interval is a t "
+        "interval whose variance is the replicates' (s&sup2;/R: configuration draws, choice, "
+        "seeds, reference) plus the test images' sampling (var of the per-image score / N), "
+        "with Welch-Satterthwaite degrees of freedom. 80% is the pre-specified primary level "
+        "(95%); the other levels are Holm-adjusted, their intervals at the Holm step's "
+        "confidence. A replicate missing a value in either regime is dropped from both at "
+        "that level (listed); fewer than 2 replicates or zero variance give no verdict. "
+        "Coverage was measured by simulation (benchmarks/verdict_coverage.py). In these "
+        "searches the \"removed within X points\" figures are the largest level held within "
+        "X points on val, a description without interval.</li>"
         "<li>Selection rule: among configurations whose <b>val</b> accuracy (seed mean where "
         "confirmed, the single run otherwise: only the search's Pareto front is re-run) is "
         "within X points of the reference, the one removing the most parameters. Its "
@@ -114,10 +121,12 @@ def _index_html(results: Results, report: Report, figure_files: list[str],
     if len(levels) > 1:
         parts += ["<h2>Accuracy kept at each pruning level</h2>",
                   "<p class=note>Each level's configuration was chosen on val among the "
-                  "level's search runs and valued on fresh seeds (the same seeds in both "
-                  "regimes); its test accuracy (mean &plusmn; std over those runs) minus the "
-                  "regime's unpruned reference is the accuracy it keeps. Fine-tuned minus "
-                  "scratch: paired by seed, 95% t interval (see Method).</p>",
+                  "level's search runs and valued on fresh seeds, or by its one run (the "
+                  "same seeds in both regimes of a replicate); its test accuracy minus the "
+                  "regime's unpruned reference is the accuracy it keeps. The table shows "
+                  "the means over replicates (&plusmn; their std). Fine-tuned minus "
+                  "scratch: its interval over replicates and test images (see Method).</p>",
+                  f"<p class=note>{html.escape(estimand(results.search))}</p>",
                   tables.html_table(levels)]
     parts += ["<h2>Headline table</h2>",
               "<p class=note>Largest fraction of parameters removed within X points of the "
@@ -169,7 +178,7 @@ def build_report(results: Results, out: str | Path, n_boot: int = N_BOOT, seed: 
     studies = analyse(results.trials, tolerances, n_boot, seed)
     summary = summary_table(studies)
     comparison = compare_regimes(studies)
-    text = tables.terminal_text(summary, comparison)
+    text = tables.terminal_text(summary, comparison, estimand(results.search))
     out.parent.mkdir(parents=True, exist_ok=True)
     tmp = Path(tempfile.mkdtemp(prefix=f".{out.name}.", suffix=".partial", dir=out.parent))
     tmp.chmod(0o755)  # mkdtemp makes it private; a report is for reading

@@ -22,8 +22,9 @@ STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 FLOATS = ("level", "val_acc", "remaining_fraction", "test_acc", "achieved_sparsity",
           "requested_sparsity", "val_acc_before_pruning", "seconds", "wall_seconds")
 INTS = ("trial", "confirms", "params_total", "params_remaining", "macs_dense", "macs_remaining",
-        "epochs_run", "val_images", "test_images")
-TEXT = ("study", "model", "dataset", "regime", "source", "driver", "fail_reason", "model_dir")
+        "epochs_run", "val_images", "test_images", "replicate")
+TEXT = ("study", "model", "dataset", "regime", "source", "driver", "fail_reason", "model_dir",
+        "test_correct")
 BOOLS = ("model_kept", FRONT_KEEPS)  # True / False, empty where unknown
 FIXED = tuple(LEADING)  # typed here; added (empty) when a table lacks one
 CONFIG_TYPES = {key: str(TrialConfig.field(key).type) for key in TrialConfig.keys()}

@@ -63,6 +63,13 @@ class StudyResult:
     reference: Reference | None = None
     n_untrained: int = 0  # completed trials (runs) whose val accuracy stayed at chance
     levels: dict[float, LevelValue] = field(default_factory=dict)  # a level design's values
+    replicate: int | None = None  # its replicate (1 .. R); None: a search without replicates
+
+    @property
+    def unit(self) -> str:
+        """What pairs it with the other regime's study: its name less model, dataset and
+        regime (``search`` or ``search.rN``: one search's replicate)."""
+        return self.name.rsplit(".", 3)[0]
 
     @property
     def meaningful(self) -> bool:
@@ -136,7 +143,13 @@ def analyse_study(name: str, trials: pd.DataFrame, tolerances=TOLERANCES, n_boot
                        trials, pruned, baseline, baseline_note,
                        visible(fronts.pareto_front(configs)), fit,
                        fronts.study_hypervolume(configs), hv_reps, sel, state_counts(trials),
-                       notes, ref, int(at_chance(done["val_acc"], dataset).sum()), levels)
+                       notes, ref, int(at_chance(done["val_acc"], dataset).sum()), levels,
+                       _replicate(trials))
+
+
+def _replicate(trials: pd.DataFrame) -> int | None:
+    values = trials["replicate"].dropna() if "replicate" in trials.columns else []
+    return int(values.iloc[0]) if len(values) else None
 
 
 def _level_selection(levels: dict[float, LevelValue], ref: Reference | None,
@@ -175,6 +188,7 @@ def summary_table(results: list[StudyResult]) -> pd.DataFrame:
     for r in results:
         ref = r.reference
         row = {"model": r.model, "dataset": r.dataset, "regime": r.regime, "study": r.name,
+               "replicate": r.replicate if r.replicate is not None else pd.NA,
                "baseline_trial": ref.trials[0] if ref is not None else pd.NA,
                "unpruned_val_acc": ref.val_acc if ref is not None else np.nan,
                "unpruned_test_acc": ref.test_acc if ref is not None else np.nan,
@@ -214,7 +228,7 @@ def summary_table(results: list[StudyResult]) -> pd.DataFrame:
     table = pd.DataFrame(rows)
     for column in [c for c in table.columns
                    if c.startswith(("trial_", "baseline_trial", "n_runs_at_"))
-                   or c == "val_images"]:
+                   or c in ("val_images", "replicate")]:
         table[column] = table[column].astype("Int64")
     if "reference_trained" in table.columns:
         table["reference_trained"] = table["reference_trained"].astype("boolean")

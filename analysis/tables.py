@@ -7,6 +7,7 @@ from __future__ import annotations
 import html
 import math
 
+import numpy as np
 import pandas as pd
 
 from hpo_prune.objectives import FINE_TUNED, SCRATCH
@@ -125,22 +126,30 @@ def comparison_rows(comparison: pd.DataFrame) -> list[list[str]]:
 
 def level_rows(comparison: pd.DataFrame) -> list[list[str]]:
     """The answer of a level design: per (model, dataset, level), each regime's test accuracy
-    (mean ± std over its valued runs, n), the accuracy it keeps (minus its reference's), their
-    difference with its 95% interval."""
-    rows = [["model", "dataset", "removed", "fine-tuned: test (n runs)", "kept",
-             "scratch: test (n runs)", "kept", "fine-tuned minus scratch (95% CI)"]]
+    (mean ± std over its replicates, valued runs) and the accuracy it keeps (minus its
+    reference's), the raw test difference, and the difference in kept accuracy with its
+    interval (95%, or the Holm step's for a non-primary level)."""
+    rows = [["model", "dataset", "removed", "fine-tuned: test (runs)", "kept",
+             "scratch: test (runs)", "kept", "raw difference",
+             "fine-tuned minus scratch, kept (CI)", "replicates"]]
     leveled = comparison[comparison["figure"].str.startswith("kept_at_")]
     for _, row in leveled.iterrows():
-        cells = [row["model"], row["dataset"], f"{100 * row['level']:g}%"]
+        primary = " (primary)" if row.get("primary") is True else ""
+        cells = [row["model"], row["dataset"], f"{100 * row['level']:g}%{primary}"]
         for regime in (FINE_TUNED, SCRATCH):
             test, std = row[f"{regime}_test_acc"], row[f"{regime}_test_std"]
             spread = "" if pd.isna(std) else f" ± {_pts(std)}"
             cells += [f"{_pct(test)}{spread} ({int(row[f'{regime}_runs'])})",
                       "n/a" if pd.isna(row[regime]) else f"{100 * row[regime]:+.1f} pts"]
+        raw = row.get("raw_difference", np.nan)
+        cells.append("n/a" if pd.isna(raw) else f"{100 * raw:+.1f} pts")
         diff = row["difference"]
+        confidence = row.get("confidence", np.nan)
         cells.append("n/a" if pd.isna(diff) else f"{100 * diff:+.1f} pts" + (
             "" if pd.isna(row["ci_low"]) else
-            f" ({100 * row['ci_low']:+.1f} to {100 * row['ci_high']:+.1f})"))
+            f" ({100 * row['ci_low']:+.1f} to {100 * row['ci_high']:+.1f}, "
+            f"{100 * confidence:.4g}%)"))
+        cells.append(str(int(row["n_pairs"])) if not pd.isna(row["n_pairs"]) else "0")
         rows.append(cells)
     return rows
 
@@ -164,15 +173,18 @@ def labels_of(summary: pd.DataFrame) -> list[str]:
             if c.startswith("removed_") and not c.endswith(("_lo", "_hi"))]
 
 
-def terminal_text(summary: pd.DataFrame, comparison: pd.DataFrame) -> str:
+def terminal_text(summary: pd.DataFrame, comparison: pd.DataFrame, estimand: str = "") -> str:
     """What the command prints: the headline table, the comparison and the verdicts."""
     labels = labels_of(summary)
     parts = []
     if len(comparison) and comparison["figure"].str.startswith("kept_at_").any():
         parts += ["## The answer: accuracy kept at each pruning level (each level's "
-                  "configuration chosen on val among its search runs, valued on fresh seeds: "
-                  "their test accuracy, minus the regime's unpruned reference)", "",
+                  "configuration chosen on val among its search runs, valued on fresh seeds "
+                  "or by its one run: its test accuracy, minus the regime's unpruned "
+                  "reference; per replicate, then the mean over replicates)", "",
                   markdown(level_rows(comparison)), ""]
+        if estimand:
+            parts += [estimand, ""]
     parts += ["## Headline: largest parameter reduction within X points of the unpruned reference "
              "(mean val accuracy of the baseline runs; selected on val, reported with test "
              "accuracy; configurations re-run on several seeds count with their seed mean)", "",

@@ -17,17 +17,31 @@ analysis reads the runs back by them.
   only: the run that chose is not counted (it was the luckiest of the level's runs), except
   where the level had a single run, which chose nothing and counts with its fresh runs.
   Val chooses, test is reported.
+- **Replicates.** ``--replicates R`` runs the whole pipeline above R times per regime, each
+  replicate in its own studies (one per regime) with its own baselines, sampler seed and trial
+  seeds: replicate r (1 .. R) of a search with ``--seed S`` draws every seed from the block
+  ``BLOCK * (S * R + r)`` .. + BLOCK - 1 (its base seed is the block's start, the seeds
+  above are offsets from it). Both regimes of a replicate share the block (the pairing);
+  replicates share nothing. Block 0 (seeds 0 .. BLOCK - 1) is never used: it holds the seeds
+  the recipe sweeps chose the defaults on (``benchmarks/lr_sweep.py`` uses 0 .. 5), and the
+  searches ``--seed 0, 1, 2`` of the same R use disjoint blocks, so they pool
+  (``python -m analysis --results A B C``). The verdict's unit is the replicate
+  (``analysis.levels``).
 """
 from __future__ import annotations
 
 import math
 from typing import Iterable, Sequence
 
-__all__ = ["LEVEL", "FRESH_OFFSET", "check_levels", "next_level", "search_seed", "fresh_seed",
+__all__ = ["LEVEL", "REPLICATE", "FRESH_OFFSET", "BLOCK", "PRIMARY", "check_levels",
+           "check_replicates", "next_level", "search_seed", "fresh_seed", "replicate_seed",
            "planned_runs", "choose", "percent", "figure_name"]
 
 LEVEL = "level"  # the user attribute / trials.csv column holding a run's assigned level
+REPLICATE = "replicate"  # the study attribute / trials.csv column: its replicate, 1 .. R
 FRESH_OFFSET = 1000  # fresh seeds of level i: seed + FRESH_OFFSET * (i + 1) + 1 .. + K
+BLOCK = 100_000  # seeds of one replicate (more than FRESH_OFFSET * (levels + 1) + K)
+PRIMARY = 0.8  # the pre-specified primary level (the reference study's); others: Holm
 
 
 def check_levels(levels: Sequence[float], pruned_trials: int, sampler: str, confirm: int
@@ -46,16 +60,41 @@ def check_levels(levels: Sequence[float], pruned_trials: int, sampler: str, conf
     if sampler == "grid":
         raise UsageError("--levels does not apply to --sampler grid (the grid fixes its own "
                          "ratios): pass --levels none, or another --sampler")
-    if confirm < 1:
-        raise UsageError("--confirm 0 with --levels: nothing would value a level (its "
-                         "accuracy is measured on fresh seeds); pass --confirm 2 or more, or "
-                         "--levels none")
+    if confirm < 1 and pruned_trials > len(levels):
+        raise UsageError(f"--confirm {confirm} with {pruned_trials} pruned trials for "
+                         f"{len(levels)} level(s): the best of a level's runs would value "
+                         "itself (the luckiest run); pass --confirm 2 or more, or --trials "
+                         "leaving one pruned trial per level")
     if len(levels) > pruned_trials:
         raise UsageError(f"--levels gives {len(levels)} levels but --trials leaves "
                          f"{max(pruned_trials, 0)} pruned trial(s) per study once the "
                          "baselines are run: raise --trials to at least the baselines plus "
                          "one per level, or give fewer levels")
     return tuple(float(x) for x in levels)
+
+
+def check_replicates(replicates: int, levels: Sequence[float], sampler: str, seed: int) -> int:
+    """The replicate count, or a UsageError naming the value and what is accepted."""
+    from .errors import UsageError
+
+    if replicates < 1:
+        raise UsageError(f"--replicates {replicates} is not a count: give 1 or more (each "
+                         "replicate runs the whole level design once more per regime)")
+    if replicates > 1 and not levels:
+        design = "--sampler grid" if sampler == "grid" else "--levels none"
+        raise UsageError(f"--replicates {replicates} applies to the level design only, not "
+                         f"to {design}: give --levels (e.g. --levels 0.8 0.95) or drop "
+                         "--replicates")
+    if levels and seed < 0:
+        raise UsageError(f"--seed {seed} is negative: a level design draws its seeds from "
+                         "blocks numbered from the seed; give 0 or more")
+    return replicates
+
+
+def replicate_seed(seed: int, replicates: int, replicate: int) -> int:
+    """The base seed of replicate ``replicate`` (1 .. R) of a search with ``--seed seed`` and
+    R replicates: the start of block seed * R + replicate (see the top)."""
+    return BLOCK * (seed * replicates + replicate)
 
 
 def next_level(levels: Sequence[float], runs: Iterable[float]) -> float:

@@ -8,7 +8,8 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["OBJECTIVES", "METRICS", "DIRECTIONS", "REGIMES", "FINE_TUNED", "SCRATCH",
-           "CHANCE_MARGIN", "CLASSES", "at_chance", "chance", "minimised", "non_dominated"]
+           "CHANCE_MARGIN", "CLASSES", "TEST_CORRECT", "at_chance", "chance", "minimised",
+           "non_dominated", "pack_correct", "unpack_correct"]
 
 # (name, direction), in the order of an Optuna study's values
 OBJECTIVES: tuple[tuple[str, str], ...] = (("val_acc", "maximize"),
@@ -72,3 +73,22 @@ def non_dominated(values, maximise=None) -> np.ndarray:
     if keep.any():
         mask[keep] = moocore.is_nondominated(values[keep], maximise=maximise, keep_weakly=True)
     return mask
+
+
+# A trial's per-image test correctness (in the test split's order), packed 8 images a byte as
+# hex: 90 characters for the 360 images of digits. The verdict's interval counts the test
+# set's own sampling with it (analysis.levels).
+TEST_CORRECT = "test_correct"
+
+
+def pack_correct(correct) -> str:
+    """Hex text of a boolean vector (1 = the image was classified right)."""
+    return np.packbits(np.asarray(correct, dtype=bool)).tobytes().hex()
+
+
+def unpack_correct(text: str, images: int) -> np.ndarray:
+    """The boolean vector of ``images`` entries that ``pack_correct`` wrote as ``text``."""
+    bits = np.unpackbits(np.frombuffer(bytes.fromhex(text), dtype=np.uint8))
+    if len(bits) < images or bits[images:].any():
+        raise ValueError(f"{TEST_CORRECT} holds {len(bits)} bits, not {images} images")
+    return bits[:images].astype(bool)

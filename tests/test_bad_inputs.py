@@ -508,7 +508,23 @@ CASES = {
         ("--levels does not apply to --sampler grid", "--levels none")),
     "search-levels-confirm-zero": Case(
         "search", ["--trials", "4", "--levels", "0.8", "--confirm", "0"],
-        ("--confirm 0 with --levels", "nothing would value a level", "--confirm 2")),
+        ("--confirm 0 with 3 pruned trials", "would value itself", "--confirm 2")),
+    # --- search: replicates of the level design
+    "search-replicates-zero": Case(
+        "search", ["--trials", "3", "--levels", "0.8", "--replicates", "0"],
+        ("--replicates 0 is not a count", "give 1 or more")),
+    "search-replicates-not-an-integer": Case(
+        "search", ["--trials", "3", "--levels", "0.8", "--replicates", "two"],
+        ("--replicates", "'two'")),
+    "search-replicates-front-design": Case(
+        "search", ["--replicates", "2"],
+        ("--replicates 2 applies to the level design only", "--levels none", "give --levels")),
+    "search-replicates-grid": Case(
+        "search", ["--sampler", "grid", "--space", "paper_grid", "--replicates", "2"],
+        ("--replicates 2 applies to the level design only", "--sampler grid")),
+    "search-replicates-negative-seed": Case(
+        "search", ["--trials", "3", "--levels", "0.8", "--seed", "-1"],
+        ("--seed -1 is negative", "give 0 or more")),
     "search-levels-none-and-values": Case("search", ["--levels", "none", "0.8"],
                                           ("--levels none stands alone",)),
     "search-resume-other-levels": Case(

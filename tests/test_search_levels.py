@@ -5,14 +5,17 @@ runs have ended, and the models ``--keep-models front`` keeps. On real Optuna st
 through the searcher without Ray; one tiny real search (Ray Tune + Optuna) at the end."""
 from __future__ import annotations
 
+import json
+
 import optuna
 import pandas as pd
 import pytest
 
 from hpo_prune.settings import TrialConfig
-from hpo_prune.levels import (FRESH_OFFSET, check_levels, choose, fresh_seed, next_level,
-                              planned_runs)
+from hpo_prune.levels import (BLOCK, FRESH_OFFSET, check_levels, check_replicates, choose,
+                              fresh_seed, next_level, planned_runs, replicate_seed)
 from hpo_prune.errors import UsageError
+from hpo_prune.objectives import unpack_correct
 from hpo_prune.search import space as spaces
 from hpo_prune.search.keep import removable
 from hpo_prune.search.searcher import StudySearcher
@@ -83,11 +86,48 @@ def test_fresh_seeds_are_shared_by_level_and_never_a_search_seed():
     ((0.8, 1.0), 5, "tpe", 2, "values in (0, 1)"),
     ((0.8, 0.8), 5, "tpe", 2, "lists 0.8 twice"),
     ((0.8,), 5, "grid", 2, "does not apply to --sampler grid"),
-    ((0.8,), 5, "tpe", 0, "nothing would value a level"),
+    ((0.8,), 5, "tpe", 0, "would value itself"),
     ((0.5, 0.8, 0.9), 2, "tpe", 2, "--trials leaves 2 pruned trial(s)")])
 def test_check_levels_refuses_what_cannot_be_run(levels, pruned, sampler, confirm, message):
     with pytest.raises(UsageError, match=message.replace("(", r"\(").replace(")", r"\)")):
         check_levels(levels, pruned, sampler, confirm)
+
+
+def test_one_run_per_level_values_itself_without_fresh_seeds():
+    assert check_levels((0.8, 0.95), 2, "tpe", 0) == (0.8, 0.95)
+
+
+def test_replicate_seed_blocks_are_disjoint_and_shared_by_both_regimes_of_a_replicate():
+    # --seed 0, 1, 2 with 4 replicates: 12 blocks, none of them block 0 (the recipe seeds)
+    starts = [replicate_seed(seed, 4, r) for seed in range(3) for r in range(1, 5)]
+    assert len(set(starts)) == 12 and min(starts) == BLOCK
+    assert sorted(starts) == [BLOCK * k for k in range(1, 13)]
+    # every seed a replicate uses lies inside its block (16 levels, 10 fresh seeds each)
+    design = Design(spaces.load("vgg.yaml", "vgg16"), "tpe", 1, 40, 3, 10,
+                    tuple(i / 20 for i in range(1, 17)), replicates=4)
+    top = max(fresh_seed(0, 15, 10), 3 + 40)
+    assert top < BLOCK
+    for regime in ("pretrained", "scratch"):
+        base = TrialConfig(model="vgg16", dataset="digits", init=regime, epochs=3, seed=1)
+        replicated = design.replicated(base)
+        assert [r for r, _, _ in replicated] == [1, 2, 3, 4]
+        for r, config, d in replicated:
+            assert config.train.seed == d.seed == replicate_seed(1, 4, r)
+            assert config.net.model == "vgg16" and d.levels == design.levels
+    # without replicates: the one study as given
+    plain = Design(spaces.load("vgg.yaml", "vgg16"), "tpe", 5, 6)
+    base = TrialConfig(model="vgg16", dataset="digits", init="scratch", epochs=3, seed=5)
+    assert plain.replicated(base) == [(None, base, plain)]
+
+
+@pytest.mark.parametrize("replicates, levels, sampler, seed, message", [
+    (0, (0.8,), "tpe", 0, "--replicates 0 is not a count"),
+    (2, (), "tpe", 0, "applies to the level design only, not to --levels none"),
+    (2, (), "grid", 0, "not to --sampler grid"),
+    (2, (0.8,), "tpe", -1, "--seed -1 is negative")])
+def test_check_replicates_refuses_what_cannot_apply(replicates, levels, sampler, seed, message):
+    with pytest.raises(UsageError, match=message):
+        check_replicates(replicates, levels, sampler, seed)
 
 
 # ---------------------------------------------------------------------------- the search
@@ -169,20 +209,39 @@ def test_keep_front_keeps_one_baseline_and_each_levels_chosen_run():
 
 
 # ------------------------------------------------------------------------ a real search
-def test_a_real_search_with_levels_runs_both_regimes_on_the_same_levels(tmp_path,
-                                                                         source):  # noqa: F811
-    proc = search(*TINY, "--trials", "4", "--baseline-seeds", "2", "--levels", "0.5", "0.9",
-                  "--confirm", "2", "--source", str(source), "--name", "lv", "--results",
-                  str(tmp_path), cwd=tmp_path, timeout=900)
-    assert "levels 0.5 0.9" in proc.stdout
+def test_a_real_search_with_levels_runs_replicates_of_both_regimes_on_the_same_levels(
+        tmp_path, source):  # noqa: F811
+    proc = search(*TINY, "--trials", "3", "--baseline-seeds", "1", "--levels", "0.5", "0.9",
+                  "--confirm", "1", "--replicates", "2", "--source", str(source), "--name",
+                  "lv", "--results", str(tmp_path), cwd=tmp_path, timeout=900)
+    assert "levels 0.5 0.9" in proc.stdout and "2 replicates" in proc.stdout
     table = pd.read_csv(tmp_path / "lv" / "trials.csv")
     assert set(table["state"]) == {"COMPLETE"}
-    assert len(table) == 2 * (4 + 2 * 2)
+    assert len(table) == 2 * 2 * (3 + 2 * 1)
     for _, study in table.groupby("study"):
         runs = study[study["level"].notna()]
-        assert sorted(runs["level"]) == [0.5] * 3 + [0.9] * 3
+        assert sorted(runs["level"]) == [0.5] * 2 + [0.9] * 2
         assert (runs["prune_ratio"] == runs["level"]).all()
-    pairs = {regime: sorted(zip(g["level"].dropna(), g.loc[g["level"].notna(), "seed"]))
-             for regime, g in table.groupby("regime")}
-    assert pairs["pretrained"] == pairs["scratch"]
-    assert len(studies(tmp_path / "lv")) == 2
+        # every run stored its per-image test correctness, and it gives its test accuracy
+        for _, run in study.iterrows():
+            bits = unpack_correct(run["test_correct"], int(run["test_images"]))
+            assert bits.mean() == pytest.approx(run["test_acc"])
+    blocks = {}
+    for (replicate, regime), g in table.groupby(["replicate", "regime"]):
+        seeds = sorted(zip(g["level"].fillna(0), g["seed"]))
+        blocks.setdefault(replicate, {})[regime] = seeds
+        assert all(replicate_seed(0, 2, replicate) <= s < replicate_seed(0, 2, replicate)
+                   + BLOCK for _, s in seeds)
+    assert sorted(blocks) == [1, 2]
+    for replicate in blocks.values():  # paired within a replicate
+        assert replicate["pretrained"] == replicate["scratch"]
+    assert not {s for _, s in blocks[1]["scratch"]} & {s for _, s in blocks[2]["scratch"]}
+    record = json.loads((tmp_path / "lv" / "search.json").read_text())
+    assert record["replicates"] == 2
+    assert sorted(s["replicate"] for s in record["studies"]) == [1, 1, 2, 2]
+    assert len(studies(tmp_path / "lv")) == 4
+    # --resume keeps the replicates; another count is refused
+    again = search(*TINY, "--trials", "3", "--baseline-seeds", "1", "--levels", "0.5", "0.9",
+                   "--confirm", "1", "--replicates", "3", "--source", str(source), "--name",
+                   "lv", "--results", str(tmp_path), "--resume", cwd=tmp_path, check=False)
+    assert again.returncode == 2 and "--replicates 3 differs from the 2" in again.stderr

@@ -25,18 +25,18 @@ from ..objectives import REGIMES
 from .search_settings import Cluster, SearchSettings
 from .studies import Design, Mode
 
-# trials: per study, the unpruned baselines included; levels: pruning levels (fractions of
-# weights removed) every pruned trial is assigned, shared by both regimes; confirm: fresh seeds
-# that value each level's chosen configuration (hpo_prune.levels)
-# (docs/verdict.md: quick's design is the one of those simulated whose intervals are narrowest
-# within the 20-minute budget of the README's main command on 2 CPU cores: 11 trainings per
-# study; a third level, or 2 baselines instead of 3, widened them more than it added)
+# trials: per study (one per regime and replicate), the unpruned baselines included; levels:
+# pruning levels (fractions of weights removed) every pruned trial is assigned, shared by both
+# regimes; confirm: fresh seeds that value each level's chosen configuration (0: one run per
+# level values itself); replicates: independent runs of that whole design per regime, the
+# verdict's unit (hpo_prune.levels, analysis.levels). quick: 4 replicates of 1 baseline + 1
+# run per level, 24 trainings (docs/verdict.md says why these sizes)
 PRESETS = {
-    "quick": {"dataset": ["digits"], "trials": 5, "epochs": 4, "early_stop": "none",
-              "levels": (0.8, 0.95), "confirm": 3, "baseline_seeds": 3},
-    "paper": {"dataset": ["cifar10", "cifar100", "svhn", "caltech101"], "trials": 60,
+    "quick": {"dataset": ["digits"], "trials": 3, "epochs": 4, "early_stop": "none",
+              "levels": (0.8, 0.95), "confirm": 0, "baseline_seeds": 1, "replicates": 4},
+    "paper": {"dataset": ["cifar10", "cifar100", "svhn", "caltech101"], "trials": 20,
               "epochs": 30, "early_stop": "asha", "levels": (0.5, 0.8, 0.9, 0.95),
-              "confirm": 3, "baseline_seeds": 3},
+              "confirm": 3, "baseline_seeds": 3, "replicates": 3},
 }
 CONFIRM_FRONT = 1  # --confirm of a continuous search (--levels none): seeds per front config
 KEEP_MODELS = ("front", "all", "none")  # --keep-models (see keep)
@@ -57,11 +57,13 @@ def parser() -> ArgumentParser:
     p.add_argument("--preset", default="quick", choices=sorted(PRESETS),
                    help=f"budget: 'quick' = digits, {PRESETS['quick']['trials']} trials x "
                    f"{PRESETS['quick']['epochs']} epochs per study "
-                   f"({PRESETS['quick']['baseline_seeds']} baselines, one trial per level) plus "
-                   "the levels' fresh-seed runs (minutes on a laptop CPU); "
+                   f"({PRESETS['quick']['baseline_seeds']} baseline, one trial per level) in "
+                   f"each of {PRESETS['quick']['replicates']} replicates (minutes on a laptop "
+                   "CPU); "
                    f"'paper' = cifar10, cifar100, svhn, caltech101, "
                    f"{PRESETS['paper']['trials']} trials x {PRESETS['paper']['epochs']} "
-                   "epochs with early stopping (default: %(default)s)")
+                   f"epochs with early stopping, {PRESETS['paper']['replicates']} replicates "
+                   "(default: %(default)s)")
     p.add_argument("--dataset", nargs="+", default=None,
                    help="one or more datasets: digits, cifar10, cifar100, svhn, caltech101, or "
                    "folder:PATH (your images, ImageFolder layout) (default: the preset's)")
@@ -109,6 +111,13 @@ def parser() -> ArgumentParser:
                    "runs come on top of --trials; 0 = none (default: with levels the preset's, "
                    f"quick {PRESETS['quick']['confirm']}, paper {PRESETS['paper']['confirm']}; "
                    f"with --levels none {CONFIRM_FRONT})")
+    p.add_argument("--replicates", type=int, default=None, metavar="R",
+                   help="with --levels: independent replicates of the whole design per regime, "
+                   "each with its own baselines, sampler seed and trial seeds (its own block "
+                   "of seeds, shared by both regimes); the verdict's interval is built over "
+                   "them (default: the preset's, quick "
+                   f"{PRESETS['quick']['replicates']}, paper {PRESETS['paper']['replicates']};"
+                   " 1 with --levels none; --resume keeps the search's own)")
     p.add_argument("--keep-models", default=None, choices=KEEP_MODELS,
                    help="which finished trials keep their model file: 'front' removes a "
                    "trial's model once another configuration of its study dominates it for "
@@ -328,6 +337,15 @@ def check_results_dir(folder: Path, s: dict, args) -> None:
                              f"({' '.join(f'{x:g}' for x in levels) or 'none'}): its trials "
                              "were assigned those; drop --levels to keep them")
         s["levels"] = levels
+        recorded = old.get("replicates", 0)  # searches from before replicates: 0 (none)
+        if not isinstance(recorded, int) or isinstance(recorded, bool) or recorded < 0:
+            raise UsageError(f"{record}: replicates {recorded!r} is not a count; choose "
+                             "another --name")
+        if args.replicates is not None and args.replicates != max(recorded, 1):
+            raise UsageError(f"--replicates {args.replicates} differs from the "
+                             f"{max(recorded, 1)} search {s['name']!r} was started with: drop "
+                             "--replicates to keep them")
+        s["replicates"] = recorded
         keep = old.get("keep_models", DEFAULT_KEEP)  # searches from before the flag: default
         if keep not in KEEP_MODELS:
             raise UsageError(f"{record}: keep_models {keep!r} is not one of "
@@ -404,9 +422,14 @@ def main(argv=None) -> int:
         s["confirm"] = PRESETS[args.preset]["confirm"] if s["levels"] else CONFIRM_FRONT
     settings_now = shaping_settings(args, s, space)
     check_same_settings(folder, s, args, settings_now)
-    if s["levels"]:
-        from ..levels import check_levels
+    from ..levels import check_levels, check_replicates
 
+    if not args.resume:  # a new search (--resume: the search's own, check_results_dir)
+        default = PRESETS[args.preset]["replicates"] if s["levels"] else 1
+        replicates = check_replicates(default if args.replicates is None else args.replicates,
+                                      s["levels"], args.sampler, args.seed)
+        s["replicates"] = replicates if s["levels"] else 0  # front, grid: one study a regime
+    if s["levels"]:
         baselines = min(s["baseline_seeds"], s["trials"])
         s["levels"] = check_levels(s["levels"], s["trials"] - baselines, args.sampler,
                                    s["confirm"])
@@ -434,7 +457,7 @@ def main(argv=None) -> int:
         mode=Mode.JOIN if args.join else Mode.RESUME if args.resume else Mode.NEW,
         folder=folder, storage_url=storage_url,
         design=Design(space, args.sampler, args.seed, s["trials"], s["baseline_seeds"],
-                      s["confirm"], tuple(s["levels"])),
+                      s["confirm"], tuple(s["levels"]), s["replicates"]),
         base=configs, epochs=s["epochs"], early_stop=s["early_stop"],
         keep_models=s["keep_models"], shaping=settings_now,
         cluster=Cluster(args.address, args.dashboard, args.dashboard_host, args.cpus_per_trial,

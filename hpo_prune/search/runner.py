@@ -101,8 +101,10 @@ def run_search(search: SearchSettings) -> int:
     # adds its own offset to the sampler seed (recorded in search.json)
     offset = secrets.randbelow(2**30) if join else 0
     plans = [open_study(storage, study_name(search.name, c.net.model, c.data.dataset,
-                                            c.weights.init), c, design, search.mode, offset)
-             for c in search.base.values()]
+                                            c.weights.init, r), c, d, search.mode, offset, r)
+             for r, c, d in sorted((item for base in search.base.values()
+                                    for item in design.replicated(base)),
+                                   key=lambda item: item[0] or 0)]
     _write_record(search, plans, offset)
     csv_path = folder / TRIALS_FILE
     remove_stale_temporaries(csv_path)  # a driver killed while writing it left one
@@ -142,7 +144,7 @@ def _write_record(search: SearchSettings, plans, offset: int) -> None:
               "join": search.mode is Mode.JOIN, "seed_offset": offset,
               "sampler": design.sampler, "trials": design.target, "epochs": search.epochs,
               "baseline_seeds": design.baseline_seeds, "confirm": design.confirm,
-              "levels": list(design.levels),
+              "levels": list(design.levels), "replicates": design.replicates,
               "keep_models": search.keep_models,
               "early_stop": search.early_stop, "preset": search.preset,
               "space": str(design.space.path),
@@ -150,7 +152,8 @@ def _write_record(search: SearchSettings, plans, offset: int) -> None:
               "studies": [{"name": p.name, "model": p.base.net.model,
                            "dataset": folder.label(p.base.data.dataset),
                            "regime": p.base.weights.init,
-                           "source": source_of(p.base.weights, p.base.data.dataset)}
+                           "source": source_of(p.base.weights, p.base.data.dataset),
+                           "replicate": p.replicate, "seed": p.base.train.seed}
                           for p in plans]}
     atomic_write(search.folder / SEARCH_FILE,
                  lambda tmp: tmp.write_text(json.dumps(record, indent=2)))
@@ -186,7 +189,10 @@ def _tune(search: SearchSettings, plans, data: dict, weights: dict, refresh):
              f"val valued on {design.confirm} fresh seed(s)" if design.levels else
              f"{design.confirm} confirmation seed(s) per front configuration")
     precisions = "/".join(sorted({c.train.precision for c in search.base.values()}))
-    log(f"search {search.name}: {len(plans)} studies x {design.target} trials{baselines}, "
+    replicates = (f" ({len(search.base)} per replicate, {design.replicates} replicates)"
+                  if design.replicates else "")
+    log(f"search {search.name}: {len(plans)} studies{replicates} x {design.target} "
+        f"trials{baselines}, "
         f"{search.epochs} epochs each in {precisions}, sampler "
         f"{design.sampler}, early stop {search.early_stop}, {shape} -> {folder}")
     tuner = tune.Tuner(

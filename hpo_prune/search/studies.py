@@ -21,7 +21,7 @@ from __future__ import annotations
 import contextlib
 import enum
 import warnings
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, ContextManager
 
 import numpy as np
@@ -32,7 +32,8 @@ from ..data import folder
 from .ask_lock import AskLock
 from ..settings import TrialConfig
 from ..errors import UsageError
-from ..levels import LEVEL, choose, fresh_seed, next_level, planned_runs, search_seed
+from ..levels import (LEVEL, REPLICATE, choose, fresh_seed, next_level, planned_runs,
+                      replicate_seed, search_seed)
 from ..models import recipe
 from ..resolution import source_of
 from ..objectives import DIRECTIONS, METRICS, at_chance, non_dominated
@@ -162,6 +163,7 @@ class StudyPlan:
     confirm: int = 0  # seeds each front configuration is re-run with once the target is met
     levels: tuple[float, ...] = ()  # pruning levels (empty: the space's continuous ratio)
     baselines: int = 0  # unpruned baseline trials the study was created with
+    replicate: int | None = None  # its replicate (1 .. R; None: a search without replicates)
 
     @property
     def name(self) -> str:
@@ -300,9 +302,12 @@ class StudyPlan:
         return config
 
 
-def study_name(search: str, model: str, dataset: str, regime: str) -> str:
-    """``search.model.dataset.regime``, an image folder by its name (``folder.label``)."""
-    return f"{search}.{library_models.label(model)}.{folder.label(dataset)}.{regime}"
+def study_name(search: str, model: str, dataset: str, regime: str,
+               replicate: int | None = None) -> str:
+    """``search.model.dataset.regime`` (``search.rN.model.dataset.regime`` for replicate N),
+    an image folder by its name (``folder.label``)."""
+    prefix = search if replicate is None else f"{search}.r{replicate}"
+    return f"{prefix}.{library_models.label(model)}.{folder.label(dataset)}.{regime}"
 
 
 def make_sampler(kind: str, seed: int, space: SearchSpace, regime: str, trials: int):
@@ -343,10 +348,23 @@ class Design:
     baseline_seeds: int = 1
     confirm: int = 0
     levels: tuple[float, ...] = ()
+    replicates: int = 0  # 0: one study per regime seeded from ``seed`` itself (no replicates)
+
+    def replicated(self, base: TrialConfig) -> list[tuple[int | None, TrialConfig, "Design"]]:
+        """(replicate, base, design) of each study of ``base``'s (dataset, regime): one per
+        replicate, its trial and sampler seeds from its block (``levels.replicate_seed``);
+        without replicates, the one study as given (replicate None)."""
+        if not self.replicates:
+            return [(None, base, self)]
+        out = []
+        for r in range(1, self.replicates + 1):
+            seed = replicate_seed(self.seed, self.replicates, r)
+            out.append((r, base.replace(seed=seed), replace(self, seed=seed)))
+        return out
 
 
 def open_study(storage, name: str, base: TrialConfig, design: Design, mode: Mode = Mode.NEW,
-               seed_offset: int = 0) -> StudyPlan:
+               seed_offset: int = 0, replicate: int | None = None) -> StudyPlan:
     """Create (or, to resume or join, reopen) a study; a new one gets its unpruned baselines
     queued: ``design.baseline_seeds`` of them (at most its target), with the trial seeds
     ``base.seed`` + 0, 1, ... (user attribute ``seed``); a grid study gets its grid points
@@ -386,7 +404,8 @@ def open_study(storage, name: str, base: TrialConfig, design: Design, mode: Mode
         study = optuna.load_study(study_name=name, storage=storage, sampler=kind)
     plan = StudyPlan(study, base, space, target, sampler, lock=AskLock(storage, name),
                      confirm=design.confirm, levels=tuple(design.levels),
-                     baselines=0 if sampler == "grid" else min(design.baseline_seeds, target))
+                     baselines=0 if sampler == "grid" else min(design.baseline_seeds, target),
+                     replicate=replicate)
     if created:
         with warnings.catch_warnings():  # experimental in Optuna, stable in practice
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -395,6 +414,8 @@ def open_study(storage, name: str, base: TrialConfig, design: Design, mode: Mode
                            ("regime", base.weights.init),
                            ("source", source_of(base.weights, base.data.dataset))):
             study.set_user_attr(key, value)
+        if replicate is not None:
+            study.set_user_attr(REPLICATE, replicate)
         if sampler != "grid":  # marked baseline when asked (prune_ratio 0)
             params = baseline_params(space, base)
             for i in range(min(design.baseline_seeds, target)):

@@ -3,7 +3,9 @@ storage (the source of truth). The search rewrites it atomically as ``trials.csv
 finish; the analysis reads a storage through the same ``frame``.
 
 Columns: COLUMNS (README lists them). ``level`` is the pruning level a run of a level design
-was assigned (``hpo_prune.levels``; empty for baselines and continuous searches). A trial's
+was assigned (``hpo_prune.levels``; empty for baselines and continuous searches), ``replicate``
+the replicate its study belongs to (empty for searches without replicates). ``test_correct``
+is the run's per-image test correctness (``objectives.pack_correct``). A trial's
 measurements are the user attributes the searcher sets (MEASURED, RECORDED); its settings
 come from its ``config`` attribute and its Optuna parameters (and ``seed`` from the user
 attribute a queued trial carries). ``confirms`` is the number of the trial a confirmation run
@@ -22,19 +24,19 @@ import pandas as pd
 
 from ..settings import TrialConfig
 from ..files import MODEL_FILE, atomic_write
-from ..levels import LEVEL
-from ..objectives import METRICS
+from ..levels import LEVEL, REPLICATE
+from ..objectives import METRICS, TEST_CORRECT
 from .record import (BASELINE, CONFIRMS, FRONT_KEEPS, confirms_of, front_keeps,
                      marked_baseline)
 
 # user attributes the searcher copies from a trial's reports (epochs_run from its "epoch")
 MEASURED = ("test_acc", "params_total", "params_remaining", "macs_dense", "macs_remaining",
             "achieved_sparsity", "requested_sparsity", "val_acc_before_pruning", "epochs_run",
-            "seconds", "wall_seconds", "val_images", "test_images")
+            "seconds", "wall_seconds", "val_images", "test_images", TEST_CORRECT)
 RUN_INFO = ("resumed_from_epoch", "params_loaded", "node")  # how it ran: in the storage only
 RECORDED = ("driver", "fail_reason", "model_dir")  # what the searcher adds itself
 KEPT = "model_kept"  # whether model_dir still holds the model (looked up on disk)
-STUDY = ("model", "dataset", "regime", "source")  # study attributes, on every row
+STUDY = ("model", "dataset", "regime", "source", REPLICATE)  # study attributes, on every row
 LEADING = ["study", "trial", "state", BASELINE, CONFIRMS, LEVEL, *STUDY, METRICS[0],
            MEASURED[0], METRICS[1],
            *MEASURED[1:], *RECORDED, KEPT, FRONT_KEEPS]

@@ -17,8 +17,9 @@ from ..settings.trial import require_resolved
 from ..data.augment import BatchTransform
 from ..data.datasets import Data
 from ..errors import UsageError
+from ..objectives import TEST_CORRECT, pack_correct
 from ..pruning import Pruner, unpruned_metrics
-from .loop import batches, evaluate, train_epoch
+from .loop import batches, correctness, evaluate, train_epoch
 from .recipe import make_optimizer
 
 __all__ = ["Fitted", "Reporter", "TrialOutOfMemory", "fit", "out_of_memory_is_a_failure",
@@ -145,7 +146,9 @@ def fit(model: nn.Module, train: TrainSettings, prune: PruneSettings, data: Data
         final["val_acc"] = evaluate(model, data.val, transform)
     else:
         final.update(unpruned_metrics(model, input_shape))
-    final["test_acc"] = evaluate(model, data.test, transform)
+    correct = correctness(model, data.test, transform)
+    final["test_acc"] = correct.sum().item() / max(len(data.test), 1)
+    final[TEST_CORRECT] = pack_correct(correct.numpy())
     final["remaining_fraction"] = final["params_remaining"] / final["params_total"]
     final["seconds"] = sum(e["seconds"] for e in epochs)
     return Fitted(epochs, final, model)

@@ -87,15 +87,22 @@ def train_epoch(model: nn.Module, optimizer: torch.optim.Optimizer, scheduler, s
 
 
 @torch.no_grad()
-def evaluate(model: nn.Module, split: Split, transform: BatchTransform,
-             batch_size: int = 256) -> float:
-    """Top-1 accuracy in [0, 1]."""
+def correctness(model: nn.Module, split: Split, transform: BatchTransform,
+                batch_size: int = 256) -> torch.Tensor:
+    """Per image of ``split``, in its order: True where the top-1 class is its label (on the
+    CPU)."""
     model.eval()
     model.to(memory_format=transform.memory_format)  # no-op when it is in it already
     device = transform.device
-    correct = torch.zeros((), dtype=torch.int64, device=device)  # one sync, at the end
+    out = []
     for idx in batches(len(split), batch_size, None):
         with autocast(device, transform.precision):
             logits = model(transform(split.x[idx]))
-        correct += (logits.argmax(1) == to_device(split.y[idx], device)).sum()
-    return correct.item() / max(len(split), 1)
+        out.append(logits.argmax(1) == to_device(split.y[idx], device))
+    return torch.cat(out).cpu() if out else torch.zeros(0, dtype=torch.bool)
+
+
+def evaluate(model: nn.Module, split: Split, transform: BatchTransform,
+             batch_size: int = 256) -> float:
+    """Top-1 accuracy in [0, 1]."""
+    return correctness(model, split, transform, batch_size).sum().item() / max(len(split), 1)
