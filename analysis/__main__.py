@@ -1,6 +1,7 @@
 """Turn a pruning search into an offline report and print its headline table.
 
     python -m analysis --results results/vgg16_quick            # writes results/vgg16_quick/report/
+    python -m analysis --results results/s0 results/s1 results/s2 --out pooled   # one verdict
     python -m analysis --storage sqlite:///results/x/optuna.db --study NAME --out report
 """
 from __future__ import annotations
@@ -20,8 +21,10 @@ def parser() -> ArgumentParser:
                        "writes an offline report (index.html, summary.csv, comparison.csv, "
                        "fronts.csv, figures, Optuna pages) and prints the headline table.")
     source = p.add_mutually_exclusive_group()
-    source.add_argument("--results", metavar="DIR", help="the results directory of "
-                        "python -m hpo_prune.search (search.json, optuna.db, trials.csv)")
+    source.add_argument("--results", metavar="DIR", nargs="+", help="the results directory "
+                        "of python -m hpo_prune.search (search.json, optuna.db, trials.csv); "
+                        "several directories of one replicated level design, run with "
+                        "different --seed values, pool into one verdict (needs --out)")
     source.add_argument("--storage", metavar="URL", help="an Optuna storage URL, e.g. "
                         "sqlite:///results/NAME/optuna.db (needs --out)")
     p.add_argument("--study", nargs="+", metavar="NAME", help="analyse only these studies "
@@ -50,9 +53,18 @@ def main(argv=None) -> int:
     from .load import load_results, load_storage
     from .report import build_report
 
-    if args.results is not None:
-        results = load_results(args.results, prefer=args.trials_from)
-        out = Path(args.out) if args.out else Path(args.results) / "report"
+    if args.results is not None and len(args.results) > 1:
+        from .pool import pool
+
+        if args.out is None:
+            raise UsageError("several --results pool into one report: pass --out DIR, the "
+                             "directory to write it to")
+        results = pool([load_results(d, prefer=args.trials_from) for d in args.results],
+                       args.results)
+        out = Path(args.out)
+    elif args.results is not None:
+        results = load_results(args.results[0], prefer=args.trials_from)
+        out = Path(args.out) if args.out else Path(args.results[0]) / "report"
     else:
         if args.out is None:
             raise UsageError("--storage needs --out DIR, the directory to write the report to")

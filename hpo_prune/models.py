@@ -156,7 +156,7 @@ DENSE: dict[tuple[str, str, str], dict] = {
 # its curve (corpus accuracy 0.79-0.96); at 8 every seed and precision measured ends on the
 # flat part. Chosen on the corpus's held-out split (benchmarks/pretrain_recipe.py,
 # docs/pretraining.md).
-PRETRAIN_EPOCHS: dict[str, int] = {"vgg16": 8}
+PRETRAIN_EPOCHS: dict[str, int] = {"vgg16": 8, "mobilenet_v1": 6}
 DEFAULT_PRETRAIN_EPOCHS = 4
 
 

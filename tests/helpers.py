@@ -28,6 +28,7 @@ from pathlib import Path
 
 import numpy as np
 import optuna
+import pandas as pd
 from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 from PIL import Image
@@ -274,3 +275,42 @@ def write_bad_folder(root: Path, kind: str) -> Path:
         write_folder(root, per_class=3, splits=("train", "val"), junk=False)
         (root / "val" / "fox").rename(root / "val" / "wolf")
     return root
+
+
+def replicated_search(folder: Path, seed: int = 0, replicates: int = 2, gain: float = 0.1,
+                      **design) -> Path:
+    """A finished replicated level search as ``python -m hpo_prune.search --levels 0.9
+    --replicates R --trials 2 --baseline-seeds 1 --confirm 0 --seed SEED`` writes it
+    (search.json and trials.csv): per replicate and regime one baseline (test 0.95) and one
+    run at 0.9 (scratch 0.60, fine-tuned 0.60 + ``gain`` + 0.01 * replicate); ``design``
+    overrides search.json keys."""
+    from hpo_prune.levels import replicate_seed
+
+    folder.mkdir(parents=True, exist_ok=True)
+    name = folder.name
+    record = {"name": name, "model": "vgg16", "datasets": ["digits"],
+              "regimes": ["pretrained", "scratch"], "seed": seed, "sampler": "tpe",
+              "trials": 2, "epochs": 4, "baseline_seeds": 1, "confirm": 0, "levels": [0.9],
+              "replicates": replicates, "early_stop": "none", "preset": "quick",
+              "settings": {"seed": seed, "precision": "bf16", "source": "",
+                           "pretrain_seed": 0}, "studies": []}
+    record.update(design)
+    rows = []
+    for r in range(1, replicates + 1):
+        block = replicate_seed(seed, replicates, r)
+        for regime in ("pretrained", "scratch"):
+            study = f"{name}.r{r}.vgg16.digits.{regime}"
+            record["studies"].append({"name": study, "model": "vgg16", "dataset": "digits",
+                                      "regime": regime, "replicate": r, "seed": block})
+            level = 0.60 + (gain + 0.01 * r) * (regime == "pretrained")
+            for trial, (ratio, test) in enumerate(((0.0, 0.95), (0.9, level))):
+                rows.append({"study": study, "trial": trial, "state": "COMPLETE",
+                             "baseline": ratio == 0, "confirms": "",
+                             "level": ratio if ratio else "", "model": "vgg16",
+                             "dataset": "digits", "regime": regime, "source": "",
+                             "replicate": r, "val_acc": test, "test_acc": test,
+                             "remaining_fraction": 1 - ratio, "prune_ratio": ratio,
+                             "seed": block + trial, "epochs": 4})
+    (folder / "search.json").write_text(json.dumps(record))
+    pd.DataFrame(rows).to_csv(folder / "trials.csv", index=False)
+    return folder

@@ -17,11 +17,13 @@ from scipy import stats
 from analysis import analyse
 from analysis.compare import compare_regimes, headline_verdicts
 from analysis.levels import LevelComparison, adjust, estimand
+from analysis.__main__ import main as analysis_main
 from hpo_prune.levels import fresh_seed
 from hpo_prune.objectives import pack_correct
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import verdict_coverage  # noqa: E402
+from helpers import replicated_search  # noqa: E402
 
 
 def run(study, number, seed, val, test, level=None, confirms=None, regime=None):
@@ -245,3 +247,37 @@ def test_the_interval_covers_the_truth_on_simulated_searches(scenario):
             assert row["named"] <= 0.10, row
         else:
             assert row["wrong_direction"] <= 0.04, row
+
+
+def test_searches_of_one_design_pool_into_one_verdict(tmp_path, capsys):
+    # three default-like runs, --seed 0, 1, 2 (the same --name in three results folders)
+    dirs = [replicated_search(tmp_path / f"run{seed}" / "quick", seed) for seed in range(3)]
+    code = analysis_main(["--results", *map(str, dirs), "--out", str(tmp_path / "pooled"),
+                          "--no-optuna-pages", "--bootstrap", "100"])
+    assert code == 0
+    row = pd.read_csv(tmp_path / "pooled" / "comparison.csv").iloc[0]
+    assert row["figure"] == "kept_at_90" and row["n_pairs"] == 6
+    diffs = np.array([0.11, 0.12] * 3)  # gain + 0.01 * replicate, per search
+    assert row["difference"] == pytest.approx(diffs.mean())
+    half = stats.t.ppf(0.975, 5) * diffs.std(ddof=1) / np.sqrt(6)
+    assert row["ci_high"] - row["difference"] == pytest.approx(half)
+    out = capsys.readouterr().out
+    assert "6 independent replicate(s)" in out
+
+
+@pytest.mark.parametrize("second, message", [
+    ({"seed": 0}, "share trial seed 100000"),
+    ({"seed": 1, "trials": 3}, "differs from"),
+    ({"seed": 1, "precision": "fp32"}, "in precision (fp32 vs bf16)")])
+def test_searches_that_cannot_pool_are_refused(tmp_path, capsys, second, message):
+    a = replicated_search(tmp_path / "a", 0)
+    seed = second.pop("seed")
+    settings = {"seed": seed, "precision": second.pop("precision", "bf16"), "source": "",
+                "pretrain_seed": 0}
+    b = replicated_search(tmp_path / "b", seed, settings=settings, **second)
+    with pytest.raises(SystemExit) as exit_:
+        analysis_main(["--results", str(a), str(b), "--out", str(tmp_path / "o"),
+                       "--no-optuna-pages"])
+    err = capsys.readouterr().err
+    assert exit_.value.code == 2 and message in err and len(err.splitlines()) == 1
+    assert not (tmp_path / "o").exists()

@@ -231,6 +231,18 @@ def results_with(**files: bytes | str) -> Callable:
     return write
 
 
+def two_searches(seed: int = 1, **design) -> Callable:
+    """Two replicated level searches, the second run with ``seed`` and ``design``."""
+    def write(tmp, mp) -> dict:
+        from helpers import replicated_search
+
+        a = replicated_search(tmp / "in" / "a", 0)
+        b = replicated_search(tmp / "in" / "b", seed, **design)
+        return {"dir": str(a), "dir2": str(b)}
+
+    return write
+
+
 def good_search(tmp, mp) -> dict:
     from helpers import make_search, standard_studies
 
@@ -746,6 +758,20 @@ CASES = {
         "analysis", ["--storage", "postgresql://u@127.0.0.1:1/db", "--out", "{tmp}/report"],
         ("cannot open the Optuna storage postgresql://u@127.0.0.1:1/db", "Connection refused;",
          "check the URL")),
+    "analysis-pool-same-seed": Case(
+        "analysis", ["--results", "{dir}", "{dir2}", "--out", "{tmp}/o"],
+        ("share trial seed 100000", "different --seed values"), two_searches(0)),
+    "analysis-pool-other-design": Case(
+        "analysis", ["--results", "{dir}", "{dir2}", "--out", "{tmp}/o"],
+        ("differs from", "in levels ([0.8] vs [0.9])", "analyse them apart"),
+        two_searches(1, levels=[0.8])),
+    "analysis-pool-not-replicated": Case(
+        "analysis", ["--results", "{dir}", "{dir2}", "--out", "{tmp}/o"],
+        ("is not a replicated level search", "--replicates"),
+        two_searches(1, levels=[])),
+    "analysis-pool-without-out": Case(
+        "analysis", ["--results", "{dir}", "{dir2}"], ("several --results", "--out DIR"),
+        two_searches(1)),
     "analysis-out-is-a-file": Case("analysis", ["--results", "{dir}", "--out", "{file}",
                                                 "--no-optuna-pages", "--bootstrap", "100"],
                                    ("--out", "directory"), good_search),
