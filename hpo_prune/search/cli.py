@@ -29,11 +29,12 @@ from .studies import Design, Mode
 # pruning levels (fractions of weights removed) every pruned trial is assigned, shared by both
 # regimes; confirm: fresh seeds that value each level's chosen configuration (0: one run per
 # level values itself); replicates: independent runs of that whole design per regime, the
-# verdict's unit (hpo_prune.levels, analysis.levels). quick: 4 replicates of 1 baseline + 1
-# run per level, 24 trainings (docs/verdict.md says why these sizes)
+# verdict's unit (hpo_prune.levels, analysis.levels). quick: 5 replicates of 1 baseline + 1
+# run per level, 30 trainings: the smallest design whose simulated digits searches are
+# informative at 80% and 95% in >= 80% of searches (docs/verdict.md)
 PRESETS = {
     "quick": {"dataset": ["digits"], "trials": 3, "epochs": 4, "early_stop": "none",
-              "levels": (0.8, 0.95), "confirm": 0, "baseline_seeds": 1, "replicates": 4},
+              "levels": (0.8, 0.95), "confirm": 0, "baseline_seeds": 1, "replicates": 5},
     "paper": {"dataset": ["cifar10", "cifar100", "svhn", "caltech101"], "trials": 20,
               "epochs": 30, "early_stop": "asha", "levels": (0.5, 0.8, 0.9, 0.95),
               "confirm": 3, "baseline_seeds": 3, "replicates": 3},
