@@ -104,7 +104,9 @@ def headline_rows(summary: pd.DataFrame, labels: list[str]) -> list[list[str]]:
         hv = (f"{row['hypervolume']:.3f}" + ("" if pd.isna(hv_low) else
                                              f" ({hv_low:.3f} to {row['hypervolume_hi']:.3f})"))
         counts = "/".join(str(row[f"n_{s.lower()}"]) for s in STATES)
-        rows.append([row["model"], row["dataset"], row["regime"], _reference_cell(row),
+        replicate = row.get("replicate", pd.NA)
+        regime = row["regime"] + ("" if pd.isna(replicate) else f" (r{int(replicate)})")
+        rows.append([row["model"], row["dataset"], regime, _reference_cell(row),
                      _noise_cell(row, labels)]
                     + [_removed_cell(row, label) for label in labels]
                     + [hv, counts, str(row.get("n_untrained", "")), row["note"] or ""])

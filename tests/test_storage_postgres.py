@@ -71,7 +71,8 @@ def assert_csv_is_the_storage(folder: Path, study: optuna.Study,
 
 
 def test_search_and_resume_on_postgres(postgres_url, tmp_path):
-    args = [*SCRATCH, "--max-concurrent", "2", "--name", "pg", "--results", str(tmp_path)]
+    args = [*SCRATCH, "--max-concurrent", "2", "--baseline-seeds", "2", "--name", "pg",
+            "--results", str(tmp_path)]
     proc = search(*args, "--trials", "2", "--storage", postgres_url, cwd=tmp_path)
     assert f"optuna-dashboard {postgres_url}" in proc.stdout
     # --resume finds the storage in search.json; here it raises the target by one trial
@@ -81,8 +82,8 @@ def test_search_and_resume_on_postgres(postgres_url, tmp_path):
     (study,) = pg_studies(postgres_url).values()
     assert study.study_name == "pg.mobilenet_v2.digits.scratch"
     trials = study.get_trials()
-    # 3 finished trials, of which the 2 baselines --trials 2 left room for (of the default
-    # 3), then the confirmation run of the sampled one (on the front: fewer parameters)
+    # 3 finished trials, of which the 2 baselines, then the confirmation run of the sampled
+    # one (on the front: fewer parameters)
     assert [t.state for t in trials] == [State.COMPLETE] * 4
     main = [t for t in trials if t.user_attrs.get("confirms") is None]
     assert len(main) == 3 and sum(t.user_attrs["baseline"] for t in main) == 2

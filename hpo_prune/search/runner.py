@@ -185,9 +185,10 @@ def _tune(search: SearchSettings, plans, data: dict, weights: dict, refresh):
     run_name = f"run-{len(list(tune_dir.glob('run-*'))) + 1}" if tune_dir.exists() else "run-1"
     baselines = ("" if design.sampler == "grid" else
                  f" ({min(design.baseline_seeds, design.target)} of them unpruned baselines)")
-    shape = (f"levels {' '.join(f'{x:g}' for x in design.levels)}, each level's best run on "
-             f"val valued on {design.confirm} fresh seed(s)" if design.levels else
-             f"{design.confirm} confirmation seed(s) per front configuration")
+    valued = (f"each level's best run on val valued on {design.confirm} fresh seed(s)"
+              if design.confirm else "each level's run valuing itself")
+    shape = (f"levels {' '.join(f'{x:g}' for x in design.levels)}, {valued}" if design.levels
+             else f"{design.confirm} confirmation seed(s) per front configuration")
     precisions = "/".join(sorted({c.train.precision for c in search.base.values()}))
     replicates = (f" ({len(search.base)} per replicate, {design.replicates} replicates)"
                   if design.replicates else "")
