@@ -205,8 +205,7 @@ def _level_rows(model: str, dataset: str, units: dict[str, dict[str, StudyResult
                "p_value": c.p_value, "p_adjusted": c.p_adjusted, "confidence": c.confidence,
                "named": c.named, "replicate_se": c.replicate_se, "image_se": c.image_se,
                "dropped": "; ".join(c.dropped)}
-        paired = [rep for rep in replicates  # a dropped replicate leaves both regimes
-                  if not rep[1].unusable("fine-tuned") and not rep[2].unusable("scratch")]
+        paired = [rep for rep in replicates if rep[0] in c.used]  # dropped: from both
         for regime, k in ((FINE_TUNED, 1), (SCRATCH, 2)):
             used = [rep[k] for rep in paired]
             tests = [arm.value.test_acc for arm in used]

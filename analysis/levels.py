@@ -104,6 +104,7 @@ class LevelComparison:
     replicate_se: float = np.nan  # sqrt(s^2 / R)
     image_se: float = np.nan  # sqrt(var(d_i) / N); NaN: per-image correctness not stored
     dropped: list[str] = field(default_factory=list)  # "r2: no valued scratch run"
+    used: list[str] = field(default_factory=list)  # the labels of the replicates that entered
     notes: list[str] = field(default_factory=list)
 
     @property
@@ -196,12 +197,13 @@ def _correct(runs: pd.DataFrame) -> np.ndarray | None:
 def compare_level(level: float, replicates: list[tuple[str, Arm, Arm]]) -> LevelComparison:
     """Fine-tuned minus scratch at ``level`` over ``replicates`` (label, fine-tuned arm,
     scratch arm), unadjusted (``adjust`` sets the primary level and Holm's): see the top."""
-    kept, raw, scores, dropped = [], [], [], []
+    kept, raw, scores, dropped, used = [], [], [], [], []
     for label, pre, scr in replicates:
         why = pre.unusable("fine-tuned") or scr.unusable("scratch")
         if why:
             dropped.append(f"{label}: {why}")
             continue
+        used.append(label)
         kept.append(pre.kept - scr.kept)
         raw.append(pre.value.test_acc - scr.value.test_acc)
         a, b = pre.image_scores(), scr.image_scores()
@@ -209,7 +211,7 @@ def compare_level(level: float, replicates: list[tuple[str, Arm, Arm]]) -> Level
     n = len(kept)
     c = LevelComparison(level, float(np.mean(kept)) if n else np.nan,
                         float(np.mean(raw)) if n else np.nan, np.nan, np.nan, np.nan, n,
-                        dropped=dropped)
+                        dropped=dropped, used=used)
     if n < 2:
         c.notes.append(f"no verdict: {n} replicate(s) valued the level in both regimes; an "
                        "interval about the regimes needs 2 or more (--replicates)")
