@@ -11,7 +11,7 @@ description (the largest level each regime holds within X points on val), withou
 A continuous search (``--levels none``) keeps the older figures: parameters removed within
 0.5 / 1 / 2 points and the hypervolume, each with the percentiles of the differences of the
 two studies' bootstrap replicates (each study resampled on its own, seeds included). That
-interval's coverage is not established (70-93% for a nominal 95% in the README's simulation),
+interval's coverage is not established (70-93% for a nominal 95% in docs/analysis.md's simulation),
 so it is called a bootstrap interval, not a 95% one. The verdict names a regime only when the
 interval excludes 0; otherwise "no clear difference". When either study's unpruned reference
 did not train (``reference.make_reference``), the figures measured against it say "not
@@ -23,7 +23,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hpo_prune.levels import figure_name
+from hpo_prune.levels import KEPT_AT, figure_name
 from hpo_prune.objectives import FINE_TUNED, SCRATCH
 
 from . import levels as by_level
@@ -225,7 +225,7 @@ def headline_verdicts(comparison: pd.DataFrame) -> list[str]:
     lines = []
     headline = comparison[comparison["headline"]]
     for (model, dataset), group in headline.groupby(["model", "dataset"], sort=False):
-        leveled = group["figure"].str.startswith("kept_at_")
+        leveled = group["figure"].str.startswith(KEPT_AT)
         for _, row in group[leveled].iterrows():
             lines.append(f"{model} on {dataset}: {row['verdict']}")
         if leveled.any():

@@ -26,6 +26,7 @@ import numpy as np  # noqa: E402
 from matplotlib.lines import Line2D  # noqa: E402
 from matplotlib.patches import Patch  # noqa: E402
 
+from hpo_prune.levels import KEPT_AT  # noqa: E402
 from hpo_prune.objectives import FINE_TUNED, SCRATCH  # noqa: E402
 
 from .fronts import hypervolume_history  # noqa: E402
@@ -171,7 +172,7 @@ def levels_figure(results: list[StudyResult], comparison, dataset: str, out: Pat
         left.grid(alpha=0.3)
         left.legend(fontsize=8)
         rows = comparison[(comparison["model"] == model) & (comparison["dataset"] == dataset)
-                          & comparison["figure"].str.startswith("kept_at_")]
+                          & comparison["figure"].str.startswith(KEPT_AT)]
         for _, row in rows.iterrows():
             if np.isnan(row["difference"]):
                 continue

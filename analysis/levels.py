@@ -47,6 +47,7 @@ from scipy import stats
 
 from hpo_prune.levels import LEVEL, PRIMARY, choose, percent, planned_runs
 from hpo_prune.objectives import TEST_CORRECT, unpack_correct
+from hpo_prune.results.search_record import SearchRecord
 
 LEVEL_CI = 0.95
 
@@ -309,20 +310,19 @@ def ahead(named) -> str:
     return "; ".join(parts) or "no level to compare"
 
 
-def estimand(search: dict) -> str:
+def estimand(search: SearchRecord | None) -> str:
     """What a level search's verdict is about, in words, from its search.json ("" for a search
-    without levels)."""
-    levels = search.get("levels") or []
-    if not levels:
+    without levels, or without a record)."""
+    if search is None or not search.levels:
         return ""
-    trials, baselines = int(search.get("trials", 0)), int(search.get("baseline_seeds", 1))
+    levels, trials, baselines = search.levels, search.trials, search.baseline_seeds
     runs = sorted(set(planned_runs(levels, max(trials - min(baselines, trials), 0)).values()))
     each = str(runs[0]) if len(runs) == 1 else f"{runs[0]}-{runs[-1]}"
-    confirm = int(search.get("confirm", 0))
+    confirm = search.confirm
     valued = (f"the best on val valued on {confirm} fresh seed(s)" if confirm else
               "each run valuing itself (one run per level: no choice)")
-    replicates = int(search.get("replicates") or 0)
-    settings = search.get("settings") or {}
+    replicates = search.replicates
+    settings = search.settings
     source = settings.get("source") or "the default source"
     pretrain = (f", pre-training seed {settings['pretrain_seed']}"
                 if "pretrain_seed" in settings else "")
@@ -334,7 +334,7 @@ def estimand(search: dict) -> str:
         math.isclose(x, PRIMARY) for x in levels) else "every level is Holm-adjusted (80% "
         "is not among them)")
     return (f"Estimand: the expected difference in accuracy kept (fine-tuned minus scratch) "
-            f"when each regime is tuned by {each} {search.get('sampler', 'tpe')} run(s) per "
+            f"when each regime is tuned by {each} {search.sampler} run(s) per "
             f"level, {valued}, against {min(baselines, trials)} baseline run(s); {unit}; "
             f"every fine-tuned run starts from the same pre-trained weights ({source}"
             f"{pretrain}). The interval counts the spread over replicates and the test "

@@ -1,22 +1,23 @@
 """Loading a search's trials: a results directory, a ``trials.csv`` or an Optuna storage.
 
 A results directory (written by ``python -m hpo_prune.search``; file names from
-``hpo_prune.files``) holds ``search.json``, the Optuna storage (``optuna.db`` unless
+``hpo_prune.results.files``) holds ``search.json``, the Optuna storage (``optuna.db`` unless
 search.json names another) and ``trials.csv``. The storage is read when it can be (it is
 live: a running search shows whatever has finished); otherwise ``trials.csv``. Either way the
 result is one DataFrame in the trials.csv schema.
 """
 from __future__ import annotations
 
-import json
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import pandas as pd
 
 from hpo_prune.errors import UsageError
-from hpo_prune.files import SEARCH_FILE, STORAGE_FILE, TRIALS_FILE
-from hpo_prune.search.storage import open_storage, sqlite_path
+from hpo_prune.results import search_record
+from hpo_prune.results.files import STORAGE_FILE, TRIALS_FILE
+from hpo_prune.results.search_record import SearchRecord
+from hpo_prune.results.storage import open_storage, sqlite_path
 
 from .schema import normalise
 from .storage import load_studies, study_names
@@ -30,7 +31,7 @@ class Results:
     origin: str  # where the trials were read from, for the report
     storage: str | None = None  # Optuna storage URL of the studies (for Optuna's pages)
     studies: list[str] = field(default_factory=list)
-    search: dict = field(default_factory=dict)  # search.json, when there is one
+    search: SearchRecord | None = None  # search.json, when there is one
     directory: Path | None = None
     notes: list[str] = field(default_factory=list)
 
@@ -47,37 +48,24 @@ def load_csv(path: str | Path) -> pd.DataFrame:
     return normalise(frame, str(path))
 
 
-def _read_search(directory: Path) -> dict:
-    path = directory / SEARCH_FILE
-    if not path.exists():
-        return {}
-    try:
-        search = json.loads(path.read_text())
-    except (ValueError, UnicodeDecodeError) as err:
-        raise UsageError(f"{path} is not valid JSON ({err}); {NOT_A_SEARCH}") from None
-    if not isinstance(search, dict) or not isinstance(search.get("studies", []), list):
-        raise UsageError(f"{path} does not describe a search (no 'studies' list); "
-                         f"{NOT_A_SEARCH}")
-    return search
-
-
-def _storage_url(directory: Path, search: dict) -> str | None:
+def _storage_url(directory: Path, search: SearchRecord | None) -> str | None:
     """The storage URL: the directory's own optuna.db when it has one (so a copied or moved
     results folder reads its own copy), else search.json's (e.g. a PostgreSQL server)."""
-    url = search.get("storage")
+    url = search.storage if search else None
     local = directory / STORAGE_FILE
     if local.is_file():
         return f"sqlite:///{local}"
-    if isinstance(url, str) and url:
+    if url:
         path = sqlite_path(url)
         if path is None or path.is_file():
             return url
     return None
 
 
-def _study_names(search: dict) -> list[str] | None:
-    names = [s.get("name") for s in search.get("studies", []) if isinstance(s, dict)]
-    return [n for n in names if isinstance(n, str) and n] or None
+def _study_names(search: SearchRecord | None) -> list[str] | None:
+    if search is None:
+        return None
+    return [s.name for s in search.studies if s.name] or None
 
 
 def load_results(directory: str | Path, prefer: str = "auto") -> Results:
@@ -88,7 +76,7 @@ def load_results(directory: str | Path, prefer: str = "auto") -> Results:
         raise UsageError(f"results directory {directory} does not exist; {NOT_A_SEARCH}")
     if not directory.is_dir():
         raise UsageError(f"{directory} is a file, not a results directory; {NOT_A_SEARCH}")
-    search = _read_search(directory)
+    search = search_record.read(directory, fix=NOT_A_SEARCH)
     url = _storage_url(directory, search)
     csv = directory / TRIALS_FILE
     if url is None and not csv.is_file():

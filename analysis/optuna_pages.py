@@ -135,7 +135,7 @@ def study_page(study: optuna.Study, path: Path, title: str) -> dict[str, str]:
 def write_pages(storage_url: str, studies: dict[str, str], out: Path) -> dict[str, Path]:
     """One page per study (``studies`` maps study name -> page title) in ``out``; a study the
     storage does not hold gets no page."""
-    from hpo_prune.search.storage import open_storage
+    from hpo_prune.results.storage import open_storage
 
     from .storage import study_names
 

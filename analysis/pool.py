@@ -11,11 +11,13 @@ Anything else is refused with one line naming what differs.
 """
 from __future__ import annotations
 
+from dataclasses import replace
 from pathlib import Path
 
 import pandas as pd
 
 from hpo_prune.errors import UsageError
+from hpo_prune.results.search_record import SearchRecord
 
 from .load import Results
 
@@ -25,10 +27,11 @@ DESIGN = ("model", "datasets", "regimes", "levels", "trials", "baseline_seeds", 
           "replicates", "sampler", "epochs", "early_stop")
 
 
-def _flat(search: dict) -> dict:
+def _flat(search: SearchRecord) -> dict:
     """The design of a search: DESIGN, then its settings but the seed."""
-    out = {key: search.get(key) for key in DESIGN}
-    out.update((k, v) for k, v in (search.get("settings") or {}).items()
+    out = {key: getattr(search, key) for key in DESIGN}
+    out.update((key, list(value)) for key, value in out.items() if isinstance(value, tuple))
+    out.update((k, v) for k, v in search.settings.items()
                if k != "seed" and k not in out)
     return out
 
@@ -46,7 +49,7 @@ def pool(parts: list[Results], names: list[str]) -> Results:
             raise UsageError(f"--results {name} has no search.json: only whole searches pool "
                              "(pass the results directories written by "
                              "python -m hpo_prune.search)")
-        if not part.search.get("levels") or not part.search.get("replicates"):
+        if not part.search.levels or not part.search.replicates:
             raise UsageError(f"--results {name} is not a replicated level search (run with "
                              "--levels and --replicates): only those pool into one verdict")
     mine = _flat(first.search)
@@ -75,11 +78,10 @@ def pool(parts: list[Results], names: list[str]) -> Results:
             frame["study"] = f"{i}:" + frame["study"]
         frames.append(frame)
     trials = pd.concat(frames, ignore_index=True)
-    search = dict(first.search)
-    search["replicates"] = sum(int(p.search["replicates"]) for p in parts)
-    search["pooled"] = [str(Path(n)) for n in names]
+    search = replace(first.search, replicates=sum(p.search.replicates for p in parts),
+                     pooled=tuple(str(Path(n)) for n in names))
     return Results(trials, "pooled searches " + ", ".join(names), None,
                    sorted(set(trials["study"])), search, None,
                    [n for p in parts for n in p.notes]
                    + [f"{len(parts)} searches pooled: {', '.join(names)} "
-                      f"({search['replicates']} replicates in all)"])
+                      f"({search.replicates} replicates in all)"])

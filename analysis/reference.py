@@ -22,8 +22,8 @@ import numpy as np
 import pandas as pd
 
 from hpo_prune.objectives import CHANCE_MARGIN, at_chance, chance
-from hpo_prune.search.record import REFERENCE, originals
-from hpo_prune.search.record import configurations as configurations_of
+from hpo_prune.results.record import REFERENCE, originals
+from hpo_prune.results.record import configurations as configurations_of
 
 from .replicates import configurations
 

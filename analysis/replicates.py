@@ -1,6 +1,6 @@
 """Seed replicates: a configuration is an original search trial together with its confirmation
 runs (rows whose ``confirms`` names that trial: the same settings, another ``seed``; the rule
-is ``hpo_prune.search.record``'s).
+is ``hpo_prune.results.record``'s).
 
 A configuration's val / test accuracy and remaining fraction are the means over its completed
 runs ("seeds"), with their sample standard deviation (NaN with one seed) and ``n_seeds``;
@@ -17,7 +17,7 @@ from __future__ import annotations
 import numpy as np
 import pandas as pd
 
-from hpo_prune.search.record import originals
+from hpo_prune.results.record import originals
 
 SEED_VALUES = ("val_acc", "remaining_fraction")  # what the bootstrap resamples, paired by seed
 HIDDEN = ("_val_seeds", "_rem_seeds")  # per-seed values kept for the bootstrap (not written)

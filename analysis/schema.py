@@ -2,7 +2,7 @@
 
 Every loader (``trials.csv`` or an Optuna storage) and every public function taking a
 DataFrame goes through ``normalise``: one pandas DataFrame with the columns of
-``hpo_prune.search.trials_table`` (the one exporter), in its order, then any other column.
+``hpo_prune.results.trials_table`` (the one exporter), in its order, then any other column.
 Unknown values (running or failed trials) are missing (NaN / <NA>), accuracies and fractions
 are in [0, 1], counts are integers, seconds are floats.
 """
@@ -14,8 +14,8 @@ import pandas as pd
 
 from hpo_prune.settings import TrialConfig
 from hpo_prune.errors import UsageError
-from hpo_prune.search.record import FRONT_KEEPS, baselines
-from hpo_prune.search.trials_table import COLUMNS, LEADING
+from hpo_prune.results.record import FRONT_KEEPS, baselines
+from hpo_prune.results.trials_table import COLUMNS, LEADING
 
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 

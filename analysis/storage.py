@@ -1,6 +1,6 @@
 """Reading the search's Optuna storage into the trials table (see ``schema``).
 
-The storage is opened read-only (``hpo_prune.search.storage``: a wrong SQLite path is never
+The storage is opened read-only (``hpo_prune.results.storage``: a wrong SQLite path is never
 turned into a new, empty database) and exported by the search's own ``trials_table``. Works
 while the search runs (RUNNING / WAITING trials come back with empty values) and on failed
 trials.
@@ -15,8 +15,8 @@ import pandas as pd
 
 from hpo_prune.errors import UsageError
 from hpo_prune.objectives import DIRECTIONS, METRICS
-from hpo_prune.search import trials_table
-from hpo_prune.search.storage import open_storage
+from hpo_prune.results import trials_table
+from hpo_prune.results.storage import open_storage
 
 from .schema import normalise
 

@@ -27,7 +27,8 @@ import pandas as pd
 from . import fronts
 from .fronts import DIRECTIONS, MIN_TRIALS, REFERENCE, FrontFit
 from .intervals import percentile_interval
-from hpo_prune.levels import percent
+from hpo_prune.levels import figure_name, percent
+from hpo_prune.results.study_names import parse
 
 from .levels import LevelValue, level_values, levels_of
 from .reference import Reference, at_chance, make_reference, reference_runs
@@ -69,7 +70,8 @@ class StudyResult:
     def unit(self) -> str:
         """What pairs it with the other regime's study: its name less model, dataset and
         regime (``search`` or ``search.rN``: one search's replicate)."""
-        return self.name.rsplit(".", 3)[0]
+        parts = parse(self.name)
+        return parts.unit if parts else self.name
 
     @property
     def meaningful(self) -> bool:
@@ -215,7 +217,7 @@ def summary_table(results: list[StudyResult]) -> pd.DataFrame:
             row.update({f"trial_at_{at}": value.trial if value.trial is not None else pd.NA,
                         f"val_acc_at_{at}": value.val_acc, f"test_acc_at_{at}": value.test_acc,
                         f"test_acc_std_at_{at}": value.test_std, f"n_runs_at_{at}": value.n,
-                        f"kept_at_{at}": value.kept})
+                        figure_name(value.level): value.kept})
         low, high = r.hv_interval()
         row.update({"hypervolume": r.hypervolume, "hypervolume_lo": low,
                     "hypervolume_hi": high, "n_trials": len(r.trials),

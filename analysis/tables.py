@@ -10,6 +10,7 @@ import math
 import numpy as np
 import pandas as pd
 
+from hpo_prune.levels import KEPT_AT
 from hpo_prune.objectives import FINE_TUNED, SCRATCH
 
 from .compare import headline_verdicts
@@ -37,7 +38,7 @@ def _removed_cell(row: pd.Series, label: str) -> str:
     if not_trained(row):
         return "not meaningful (the reference did not train; see note)"
     low, high = row[f"removed_{label}_lo"], row[f"removed_{label}_hi"]
-    leveled = any(str(c).startswith("kept_at_") and pd.notna(row[c]) for c in row.index)
+    leveled = any(str(c).startswith(KEPT_AT) and pd.notna(row[c]) for c in row.index)
     interval = ("the largest level held; no interval" if leveled else
                 "insufficient trials" if pd.isna(low)
                 else f"bootstrap interval {100 * low:.1f} to {100 * high:.1f}")
@@ -134,7 +135,7 @@ def level_rows(comparison: pd.DataFrame) -> list[list[str]]:
     rows = [["model", "dataset", "removed", "fine-tuned: test (runs)", "kept",
              "scratch: test (runs)", "kept", "raw difference",
              "fine-tuned minus scratch, kept (CI)", "replicates"]]
-    leveled = comparison[comparison["figure"].str.startswith("kept_at_")]
+    leveled = comparison[comparison["figure"].str.startswith(KEPT_AT)]
     for _, row in leveled.iterrows():
         primary = " (primary)" if row.get("primary") is True else ""
         cells = [row["model"], row["dataset"], f"{100 * row['level']:g}%{primary}"]
@@ -179,7 +180,7 @@ def terminal_text(summary: pd.DataFrame, comparison: pd.DataFrame, estimand: str
     """What the command prints: the headline table, the comparison and the verdicts."""
     labels = labels_of(summary)
     parts = []
-    if len(comparison) and comparison["figure"].str.startswith("kept_at_").any():
+    if len(comparison) and comparison["figure"].str.startswith(KEPT_AT).any():
         parts += ["## The answer: accuracy kept at each pruning level (each level's "
                   "configuration chosen on val among its search runs, valued on fresh seeds "
                   "or by its one run: its test accuracy, minus the regime's unpruned "

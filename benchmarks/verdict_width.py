@@ -17,8 +17,7 @@ points), rounded to whole val images. The trials table goes through ``analysis.a
 
 The curves (--pretrained / --scratch, "removed:val" points, linear between them) default to val
 accuracies measured on digits: the default command's seed-0 run (unpruned, 52% and 92% removed;
-README, The default command) and benchmarks/lr_sweep.py's 80% AGP runs (README, Training
-recipe); the 0.95 points are guesses below the 92% ones. The seed noise default is the spread
+README, The default command) and benchmarks/lr_sweep.py's 80% AGP runs (docs/training.md); the 0.95 points are guesses below the 92% ones. The seed noise default is the spread
 of the baselines' val accuracy over seeds (0.0-0.9 points, six studies). The true difference is
 the distance between the curves' own 1-point crossings.
 

@@ -1,29 +1,23 @@
-"""The names of the files the project writes, and how it writes them (atomically).
+"""The names of the files a run and an export write, and how the project writes files
+(atomically).
 
 A run folder (``python -m hpo_prune.train --out``, or a search trial's final checkpoint) holds
-MODEL_FILE and METRICS_FILE; a search's results folder holds SEARCH_FILE, STORAGE_FILE (unless
---storage points elsewhere), TRIALS_FILE, TUNE_DIR/run-K/ and LOCK_FILE while a driver runs; an
-export folder (``python -m hpo_prune.export --out``) holds MODEL_FILE, EXPORT_FILE and, with
-``--format onnx``, ONNX_FILE.
+MODEL_FILE and METRICS_FILE; an export folder (``python -m hpo_prune.export --out``) holds
+MODEL_FILE, EXPORT_FILE and, with ``--format onnx``, ONNX_FILE. A search's results folder has
+its own names (``hpo_prune.results.files``).
 """
 from __future__ import annotations
 
 import os
+import re
 from pathlib import Path
 
-__all__ = ["MODEL_FILE", "METRICS_FILE", "SEARCH_FILE", "STORAGE_FILE", "TRIALS_FILE",
-           "TUNE_DIR", "LOCK_FILE", "EXPORT_FILE", "ONNX_FILE", "atomic_write",
-           "remove_stale_temporaries", "CACHE_ENV", "DEFAULT_CACHE", "cache_dir"]
+__all__ = ["MODEL_FILE", "METRICS_FILE", "EXPORT_FILE", "ONNX_FILE", "atomic_write",
+           "remove_stale_temporaries", "CACHE_ENV", "DEFAULT_CACHE", "cache_dir", "slug"]
 
 # a run folder
 MODEL_FILE = "model.pt"
 METRICS_FILE = "metrics.json"
-# a search's results folder
-SEARCH_FILE = "search.json"
-STORAGE_FILE = "optuna.db"
-TRIALS_FILE = "trials.csv"
-TUNE_DIR = "tune"
-LOCK_FILE = ".driver.lock"
 # an export folder
 EXPORT_FILE = "model.json"
 ONNX_FILE = "model.onnx"
@@ -31,6 +25,13 @@ ONNX_FILE = "model.onnx"
 # --precision auto choice (training.precision)
 CACHE_ENV = "HPO_PRUNE_CACHE"
 DEFAULT_CACHE = "~/.cache/hpo_prune/pretrained"
+
+
+def slug(text: str, keep: str = "") -> str:
+    """``text`` made safe as a file name or a part of a study name: every run of characters
+    other than letters, digits, '-', '_' (and those in ``keep``) becomes one '-', and none
+    leads or trails. The one rule for every name the project derives from a user's input."""
+    return re.sub(f"[^A-Za-z0-9_{re.escape(keep)}-]+", "-", text).strip("-")
 
 
 def cache_dir() -> Path:

@@ -139,6 +139,9 @@ def percent(level: float) -> str:
     return f"{round(100 * level, 6):g}"
 
 
+KEPT_AT = "kept_at_"  # the prefix of a level's figure (comparison.csv) and column (summary.csv)
+
+
 def figure_name(level: float) -> str:
     """comparison.csv's figure of a level: 'kept_at_90'."""
-    return f"kept_at_{percent(level)}"
+    return f"{KEPT_AT}{percent(level)}"

@@ -12,13 +12,13 @@ torch hub's checkpoints folder for torchvision.
 from __future__ import annotations
 
 import difflib
-import re
 from pathlib import Path
 
 import torch
 from torch import nn
 
 from .errors import UsageError
+from .files import slug
 
 TIMM, TORCHVISION = "timm:", "torchvision:"
 # BatchNorm momentum at least PyTorch's default: some models are built with 0.01 (torchvision's
@@ -35,7 +35,7 @@ def is_library(name: str) -> bool:
 
 def label(name: str) -> str:
     """The model's name in study names: no dots (they separate a study name's parts)."""
-    return re.sub(r"[^A-Za-z0-9_:-]+", "-", name)
+    return slug(name, keep=":")
 
 
 def _split(name: str) -> tuple[str, str]:

@@ -209,6 +209,3 @@ def classifier(model: nn.Module) -> nn.Linear:
     last Linear layer."""
     return library_models.classifier(model)
 
-
-def param_count(model: nn.Module) -> int:
-    return sum(p.numel() for p in model.parameters())

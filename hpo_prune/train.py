@@ -9,7 +9,8 @@ import os
 import sys
 from pathlib import Path
 
-from .files import METRICS_FILE, MODEL_FILE
+from .data import folder
+from .files import METRICS_FILE, MODEL_FILE, slug
 from .training.checkpoint import is_finished, save_model, write_metrics
 from .resolution import resolve
 from .settings import TrialConfig
@@ -33,8 +34,8 @@ def main(argv=None) -> int:
     args = parser().parse_args(argv)
     # resolved once, here: the folder's hash, metrics.json and model.json all hold it
     config = resolve(TrialConfig.from_args(args))
-    out = Path(args.out or f"runs/{config.net.model}_{config.data.dataset}_"
-               f"{config.weights.init}_{config.run_hash()}")
+    name = f"{config.net.model}_{folder.label(config.data.dataset)}_{config.weights.init}"
+    out = Path(args.out or f"runs/{slug(name)}_{config.run_hash()}")
     if is_finished(out):
         if not args.overwrite:
             raise UsageError(f"{out} already holds a finished run: pass --overwrite to replace "

@@ -33,11 +33,12 @@ from optuna.distributions import CategoricalDistribution, FloatDistribution
 from optuna.trial import TrialState, create_trial
 from PIL import Image
 
-from hpo_prune.files import SEARCH_FILE, STORAGE_FILE, TRIALS_FILE
+from hpo_prune.results.files import SEARCH_FILE, STORAGE_FILE, TRIALS_FILE
 from hpo_prune.objectives import DIRECTIONS, METRICS
-from hpo_prune.search import keep, trials_table
-from hpo_prune.search.record import FRONT_REMOVES
-from hpo_prune.search.storage import open_storage
+from hpo_prune.results import trials_table
+from hpo_prune.search import keep
+from hpo_prune.results.record import FRONT_REMOVES
+from hpo_prune.results.storage import open_storage
 from hpo_prune.search.studies import study_name
 from hpo_prune.settings import TrialConfig
 
@@ -314,3 +315,8 @@ def replicated_search(folder: Path, seed: int = 0, replicates: int = 2, gain: fl
     (folder / "search.json").write_text(json.dumps(record))
     pd.DataFrame(rows).to_csv(folder / "trials.csv", index=False)
     return folder
+
+
+def param_count(model) -> int:
+    """Every parameter of ``model``, counted."""
+    return sum(p.numel() for p in model.parameters())

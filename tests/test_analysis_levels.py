@@ -20,6 +20,7 @@ from analysis.levels import LevelComparison, adjust, estimand
 from analysis.__main__ import main as analysis_main
 from hpo_prune.levels import fresh_seed
 from hpo_prune.objectives import pack_correct
+from hpo_prune.results.search_record import SearchRecord
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
 import verdict_coverage  # noqa: E402
@@ -188,12 +189,12 @@ def test_80_percent_is_primary_and_the_other_levels_are_holm_adjusted():
 
 
 def test_the_estimand_is_stated_in_words():
-    text = estimand({"levels": [0.8, 0.95], "trials": 3, "baseline_seeds": 1, "confirm": 0,
-                     "replicates": 4, "sampler": "tpe",
-                     "settings": {"source": "", "pretrain_seed": 0}})
+    text = estimand(SearchRecord(levels=(0.8, 0.95), trials=3, baseline_seeds=1, confirm=0,
+                                 replicates=4, sampler="tpe",
+                                 settings={"source": "", "pretrain_seed": 0}))
     assert "tuned by 1 tpe run(s) per level" in text and "4 independent replicate(s)" in text
     assert "pre-training seed 0" in text and "80% is the primary level" in text
-    assert estimand({"levels": []}) == ""
+    assert estimand(SearchRecord(levels=())) == "" and estimand(None) == ""
 
 
 def test_levels_rows_lead_and_within_x_is_a_description_without_interval():

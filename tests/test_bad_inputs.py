@@ -25,7 +25,7 @@ import pytest
 import torch
 
 from conftest import write_caltech101, write_cifar
-from hpo_prune.files import LOCK_FILE
+from hpo_prune.results.files import LOCK_FILE
 from hpo_prune.training import precision
 
 CUDA = torch.cuda.is_available()
@@ -887,7 +887,7 @@ def test_bad_input(case: Case, workdir: Path, monkeypatch, capfd):
     assert (new, gone, changed) == ([], [], []), "the failed command touched the tree"
 
 
-def test_readme_counts_the_cases():
-    """README's Reliability table states the size of this corpus: it must be this one's."""
-    readme = (Path(__file__).resolve().parents[1] / "README.md").read_text()
-    assert f"({len(CASES)} cases:" in readme
+def test_the_docs_count_the_cases():
+    """docs/reliability.md's table states the size of this corpus: it must be this one's."""
+    text = (Path(__file__).resolve().parents[1] / "docs" / "reliability.md").read_text()
+    assert f"({len(CASES)} cases:" in text

@@ -14,12 +14,12 @@ import pandas as pd
 import pytest
 import torch
 
-from hpo_prune import TrialConfig, load_model, models
+from hpo_prune import TrialConfig, load_model
 from hpo_prune.export import main as export
 from hpo_prune.files import EXPORT_FILE, MODEL_FILE, ONNX_FILE
 from hpo_prune.pruning import count
 from hpo_prune.training.checkpoint import COMPACT, DENSE, read_model, save_model
-from helpers import ENV, search
+from helpers import ENV, param_count, search
 
 SPACE = """params: {}
 fixed: {schedule: one_shot}
@@ -151,7 +151,7 @@ def test_export_of_a_filter_pruned_trial_as_onnx_is_checked(results, tmp_path):
     assert sorted(p.name for p in out.iterdir()) == sorted([EXPORT_FILE, MODEL_FILE, ONNX_FILE])
     assert torch.load(out / MODEL_FILE, weights_only=True)["format"] == DENSE  # as it was
     exported = load_model(out)
-    assert models.param_count(exported) == row.params_remaining < row.params_total
+    assert param_count(exported) == row.params_remaining < row.params_total
     assert info["counts"]["params_total"] == row.params_remaining  # physically smaller
     check = info["onnx"]["check"]
     assert check["max_abs_diff"] <= check["tolerance"]

@@ -202,7 +202,7 @@ def test_a_study_stops_asking_after_repeated_failures(tmp_path):
     from hpo_prune.search import space as spaces
     from hpo_prune.settings import TrialConfig
     from hpo_prune.search.searcher import StudySearcher
-    from hpo_prune.search.storage import open_storage
+    from hpo_prune.results.storage import open_storage
     from hpo_prune.search.studies import Design, open_study
 
     storage = open_storage(f"sqlite:///{tmp_path / 'optuna.db'}")

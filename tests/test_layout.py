@@ -161,6 +161,45 @@ def test_the_library_never_imports_the_search_or_the_analysis():
     assert not upward, "imports against the layering: " + ", ".join(upward)
 
 
+def test_the_analysis_reads_what_a_search_wrote_not_the_search():
+    """analysis/ reads results through hpo_prune/results/ and never imports the search."""
+    graph = import_graph()
+    into = [f"{module} -> {target}" for module, targets in sorted(graph.items())
+            if module.split(".")[0] == "analysis" for target in sorted(targets)
+            if (target + ".").startswith("hpo_prune.search.")]
+    assert not into, "the analysis imports the search: " + ", ".join(into)
+
+
+def test_the_results_package_sits_below_everything_that_trains():
+    """hpo_prune/results/ imports only the shared rules and the settings."""
+    graph = import_graph()
+    allowed = ("hpo_prune.results", "hpo_prune.settings", "hpo_prune.errors", "hpo_prune.files",
+               "hpo_prune.levels", "hpo_prune.objectives")
+    above = [f"{module} -> {target}" for module, targets in sorted(graph.items())
+             if module.startswith("hpo_prune.results") for target in sorted(targets)
+             if not target.startswith(allowed)]
+    assert not above, "hpo_prune/results imports upward: " + ", ".join(above)
+
+
+def test_importing_the_analysis_loads_neither_torch_nor_the_search():
+    """Reading a CSV must not pay for torch: every analysis module imported in a fresh
+    interpreter leaves torch, Ray and hpo_prune.search out of sys.modules."""
+    code = textwrap.dedent("""
+        import importlib, pkgutil, sys
+        import analysis, analysis.__main__
+        for info in pkgutil.iter_modules(analysis.__path__):
+            importlib.import_module("analysis." + info.name)
+        import hpo_prune.export.choose
+        heavy = sorted(m for m in sys.modules if m.split(".")[0] in ("torch", "ray")
+                       or m.startswith("hpo_prune.search"))
+        print(len(heavy), heavy[:5])
+    """)
+    run = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=300)
+    assert run.returncode == 0, run.stderr
+    assert run.stdout.split()[0] == "0", run.stdout
+
+
 def test_nothing_imports_the_export():
     """``python -m hpo_prune.export`` sits on top of everything: it picks a trial with the
     analysis's selection rule (the command's name is a contract, so it lives in hpo_prune/
@@ -186,8 +225,8 @@ def test_no_source_file_is_ignored_by_git():
 
 
 # ------------------------------------------------------------------ package __all__
-PUBLIC_PACKAGES = ["hpo_prune", "hpo_prune.settings", "hpo_prune.data", "hpo_prune.training",
-                   "hpo_prune.sources",
+PUBLIC_PACKAGES = ["hpo_prune", "hpo_prune.settings", "hpo_prune.results", "hpo_prune.data",
+                   "hpo_prune.training", "hpo_prune.sources",
                    "hpo_prune.pruning", "hpo_prune.search", "hpo_prune.export", "analysis"]
 
 
@@ -276,15 +315,15 @@ def test_wheel_finds_its_search_spaces_from_any_directory(tmp_path):
     assert _status() == before, "building the wheel left files in the repository"
 
 
-# ------------------------------------------------------------------ README's layout table
-def _readme_layout_paths() -> list[str]:
-    """The backticked ``.py`` paths of README.md's "## Layout" section (up to the next "## "
-    heading), in order of first appearance."""
+# ------------------------------------------------------------------ the layout table (docs/architecture.md)
+def _layout_paths() -> list[str]:
+    """The backticked ``.py`` paths of docs/architecture.md's "## Layout" section (up to the
+    next "## " heading), in order of first appearance."""
     import re
 
-    text = (ROOT / "README.md").read_text(encoding="utf-8")
+    text = (ROOT / "docs" / "architecture.md").read_text(encoding="utf-8")
     start = text.find("\n## Layout\n")
-    assert start >= 0, "README.md has no '## Layout' section"
+    assert start >= 0, "docs/architecture.md has no '## Layout' section"
     body = text[start + len("\n## Layout\n"):]
     end = body.find("\n## ")
     body = body if end < 0 else body[:end]
@@ -295,19 +334,20 @@ def _readme_layout_paths() -> list[str]:
     return paths
 
 
-def test_readme_layout_lists_every_module_in_import_order():
-    """README's Layout lists every module of PACKAGES (``__init__.py`` files aside) by its path,
-    and no module before one it imports (a package's ``__init__`` counts as nothing)."""
+def test_the_layout_lists_every_module_in_import_order():
+    """docs/architecture.md's Layout lists every module of PACKAGES (``__init__.py`` files
+    aside) by its path, and no module before one it imports (a package's ``__init__`` counts
+    as nothing)."""
     files = {name: path.relative_to(ROOT).as_posix()
              for name, (path, is_package) in MODULES.items() if not is_package}
-    listed = _readme_layout_paths()
+    listed = _layout_paths()
     missing = sorted(set(files.values()) - set(listed))
     extra = sorted(set(listed) - set(files.values()))
-    assert not missing and not extra, (f"README's Layout misses modules: {missing}; "
+    assert not missing and not extra, (f"docs/architecture.md's Layout misses modules: {missing}; "
                                        f"lists paths that are not modules: {extra}")
     position = {path: i for i, path in enumerate(listed)}
     wrong = [f"{files[module]} (listed before {files[target]}, which it imports)"
              for module, targets in sorted(import_graph().items()) if module in files
              for target in sorted(targets) if target in files
              and position[files[target]] > position[files[module]]]
-    assert not wrong, "README's Layout is out of import order: " + "; ".join(wrong)
+    assert not wrong, "docs/architecture.md's Layout is out of import order: " + "; ".join(wrong)

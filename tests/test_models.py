@@ -8,6 +8,7 @@ from torch import nn
 
 from hpo_prune import models
 from hpo_prune.errors import UsageError
+from helpers import param_count
 
 
 @pytest.mark.parametrize("classes", [10, 100])
@@ -29,13 +30,13 @@ def test_forward_backward_at_32px(name, classes):
 def test_vgg16_compact_and_classic_heads():
     compact = models.build("vgg16", 10, 32, "compact")
     assert isinstance(compact.classifier, nn.Linear) and compact.classifier.in_features == 512
-    assert models.param_count(compact) == 14_719_818  # 14.71M conv + 5,130 head: ~14.7M
+    assert param_count(compact) == 14_719_818  # 14.71M conv + 5,130 head: ~14.7M
     auto_small = models.build("vgg16", 10, 64)  # auto: compact up to 64 px
-    assert models.param_count(auto_small) == models.param_count(compact)
+    assert param_count(auto_small) == param_count(compact)
     classic = models.build("vgg16", 10, 224)  # auto: classic above 64 px
     assert [m.out_features for m in classic.classifier if isinstance(m, nn.Linear)] == \
         [4096, 4096, 10]
-    assert models.param_count(classic) == 134_301_514  # ~134M
+    assert param_count(classic) == 134_301_514  # ~134M
     with torch.no_grad():  # the classic head also runs on 32 px inputs (pooled to 7x7)
         assert classic.eval()(torch.randn(1, 3, 32, 32)).shape == (1, 10)
 

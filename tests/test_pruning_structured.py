@@ -11,6 +11,7 @@ from hpo_prune.settings import TrialConfig
 from hpo_prune.errors import UsageError
 from hpo_prune.pruning import Pruner, count, prunable_layers, reshape_like
 from hpo_prune.resolution import resolve
+from helpers import param_count
 
 SHAPE = (1, 3, 32, 32)
 
@@ -63,7 +64,7 @@ def test_removal_equals_masking(name, ratio, scope):
     assert masked.abs().max() > 1e-2  # the outputs carry signal
     torch.testing.assert_close(physical, masked, rtol=1e-4, atol=1e-5)
     final = pruner.final_metrics()
-    assert final["params_remaining"] == models.param_count(pruned) < dense_params
+    assert final["params_remaining"] == param_count(pruned) < dense_params
     kept = sum(m.weight.numel() for _, m in prunable_layers(pruned))
     assert 1 - kept / final["prunable_params"] == pytest.approx(final["achieved_sparsity"])
     assert ratio <= final["achieved_sparsity"] < ratio + 0.02
@@ -81,7 +82,7 @@ def test_saved_filter_pruned_model_reloads_smaller(tmp_path):
     config = TrialConfig(model=name, prune_ratio=0.6, granularity="filter")
     save_model(tmp_path, pruned, config, num_classes=10, image_size=32)
     loaded = load_model(tmp_path)
-    assert models.param_count(loaded) == pruner.final_metrics()["params_remaining"]
+    assert param_count(loaded) == pruner.final_metrics()["params_remaining"]
     x = torch.randn(3, *SHAPE[1:], generator=torch.Generator().manual_seed(2))
     with torch.no_grad():
         torch.testing.assert_close(loaded(x), pruned(x), rtol=0, atol=0)

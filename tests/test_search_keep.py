@@ -10,8 +10,9 @@ from optuna.trial import TrialState, create_trial
 
 from hpo_prune.settings import TrialConfig
 from hpo_prune.files import METRICS_FILE, MODEL_FILE
-from hpo_prune.search import keep, trials_table
-from hpo_prune.search.record import FRONT_KEEPS, FRONT_REMOVES
+from hpo_prune.results import trials_table
+from hpo_prune.search import keep
+from hpo_prune.results.record import FRONT_KEEPS, FRONT_REMOVES
 from hpo_prune.search.studies import CONFIRMS, INTERRUPTED, SEED, StudyPlan
 
 DIST = {"prune_ratio": FloatDistribution(0.0, 0.95)}

@@ -14,7 +14,7 @@ from hpo_prune import models
 from hpo_prune.settings import TrialConfig
 from hpo_prune.objectives import non_dominated
 from hpo_prune.search import space as spaces
-from hpo_prune.search import trials_table
+from hpo_prune.results import trials_table
 from hpo_prune.search.searcher import StudySearcher
 from hpo_prune.search.studies import INTERRUPTED, Design, Mode, open_study, requeue_interrupted
 from helpers import TINY, search, studies
@@ -92,7 +92,7 @@ def test_front_configurations_are_confirmed_once_with_the_next_seeds_off_the_tar
     searcher = StudySearcher([plan])
     specs = run_main_trials(searcher)
     numbers = [s["trial"] for s in specs]
-    assert plan.finished() == 5
+    assert plan.tally().finished == 5
     extra = [searcher.suggest(f"c{i}") for i in range(5)]
     assert extra[4] is None  # four confirmations live: wait
     assert [(s["confirms"], s["config"]["seed"]) for s in extra[:4]] == [
@@ -104,7 +104,7 @@ def test_front_configurations_are_confirmed_once_with_the_next_seeds_off_the_tar
     for i in range(4):
         searcher.on_trial_complete(f"c{i}", final(0.75, 0.5))
     assert searcher.suggest("next") == StudySearcher.FINISHED
-    assert plan.finished() == 5  # confirmations are not counted against the target
+    assert plan.tally().finished == 5  # confirmations are not counted against the target
     counts = plan.tally()
     assert (counts.confirm_done, counts.confirm_total) == (4, 4)
     assert all(not t.user_attrs["baseline"] for t in confirmations(plan.study))

@@ -50,7 +50,7 @@ def test_searcher_records_complete_pruned_fail_and_interrupted(searcher):
     # 2 finished of 5: three more are suggested, the queued one first, with its parameters
     again = s.suggest("g")
     assert {k: again["config"][k] for k in by_id["d"].params} == by_id["d"].params
-    assert plan.finished() == 2
+    assert plan.tally().finished == 2
 
 
 def test_searcher_finishes_when_every_study_reached_its_target(searcher):
@@ -59,5 +59,5 @@ def test_searcher_finishes_when_every_study_reached_its_target(searcher):
     for i in range(5):
         s.suggest(str(i))
         s.on_trial_complete(str(i), final)
-    assert plan.finished() == 5
+    assert plan.tally().finished == 5
     assert s.suggest("next") == "FINISHED"

@@ -9,6 +9,7 @@ import torch
 from hpo_prune import TrialConfig, models, sources
 from hpo_prune.errors import UsageError
 from hpo_prune.resolution import resolve
+from helpers import param_count
 
 TIMM_NAME = "mobilenetv1_100.ra4_e3600_r224_in1k"
 
@@ -30,7 +31,7 @@ def _check_loaded(model, fresh: dict, weights: dict, info: dict, head: list[str]
     assert info["tensors_total"] == len(state)
     assert info["tensors_loaded"] == len(state) - len(head)
     head_params = sum(state[k].numel() for k in head)
-    assert info["params_loaded"] == models.param_count(model) - head_params
+    assert info["params_loaded"] == param_count(model) - head_params
     for key in state:
         expected = fresh[key] if key in head else weights[key]
         assert torch.equal(state[key], expected), key

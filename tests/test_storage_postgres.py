@@ -17,7 +17,7 @@ import pytest
 from hpo_prune.objectives import non_dominated
 from hpo_prune.search import space as spaces
 from hpo_prune.settings import TrialConfig
-from hpo_prune.search.storage import open_storage
+from hpo_prune.results.storage import open_storage
 from hpo_prune.search.studies import INTERRUPTED, Design, Mode, open_study
 from helpers import ENV, TINY, search
 
@@ -250,7 +250,7 @@ def test_join_misuse_is_one_line_exit_2(tmp_path, flags, says):
 def test_a_second_live_driver_on_one_results_folder_is_refused(postgres_url, tmp_path):
     from filelock import FileLock
 
-    from hpo_prune.files import LOCK_FILE
+    from hpo_prune.results.files import LOCK_FILE
 
     folder = tmp_path / "busy"
     folder.mkdir()

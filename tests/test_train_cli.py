@@ -20,6 +20,7 @@ from hpo_prune.errors import UsageError
 from hpo_prune.training.loop import evaluate
 from hpo_prune.trial import run_trial, transforms_for
 from hpo_prune.resolution import resolve
+from helpers import param_count
 
 # mobilenet_v2 at 16 px is the cheapest trial on a CPU (a whole 2-epoch run: ~8 CPU-seconds)
 TINY = ["--model", "mobilenet_v2", "--dataset", "digits", "--train-subset", "64",
@@ -94,7 +95,7 @@ def test_pretrained_counts_recorded(finished):
 def test_model_pt_is_the_trained_model(finished):
     out, metrics = finished["out"], finished["metrics"]
     model = load_model(out)
-    assert models.param_count(model) == metrics["final"]["params_total"]
+    assert param_count(model) == metrics["final"]["params_total"]
     config = TrialConfig.from_dict(metrics["config"])
     data = datasets.load(config.data)
     acc = evaluate(model, data.test, transforms_for(data, torch.device("cpu"), "none",

@@ -1,4 +1,4 @@
-"""trials.csv's rows (hpo_prune.search.trials_table.frame) from a real Optuna study holding
+"""trials.csv's rows (hpo_prune.results.trials_table.frame) from a real Optuna study holding
 trials as the search records them: the documented columns, one row per trial with its state,
 values, baseline flag, measurements and settings."""
 from __future__ import annotations
@@ -12,7 +12,7 @@ import pandas as pd
 import pytest
 
 from hpo_prune.settings import TrialConfig
-from hpo_prune.search import trials_table
+from hpo_prune.results import trials_table
 
 ROOT = Path(__file__).resolve().parents[1]
 State = optuna.trial.TrialState
@@ -20,10 +20,11 @@ Dist = optuna.distributions
 
 
 def documented_columns() -> tuple[list[str], list[str]]:
-    """README's trials.csv section: the leading columns, then the named trial settings."""
-    text = " ".join(ROOT.joinpath("README.md").read_text().split())
+    """docs/search.md's results folder section: the leading columns, then the named trial
+    settings."""
+    text = " ".join(ROOT.joinpath("docs", "search.md").read_text().split())
     found = re.search(r"`trials\.csv` columns: (.*?), then every trial setting \((.*?)\)", text)
-    assert found, "README.md no longer lists the columns of trials.csv"
+    assert found, "docs/search.md no longer lists the columns of trials.csv"
     names = lambda part: re.findall(r"[a-z_]+", part.replace("...", ""))  # noqa: E731
     return names(found.group(1)), names(found.group(2))
 

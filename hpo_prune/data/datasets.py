@@ -37,7 +37,7 @@ class Defaults:
     val_fraction: float = 0.1
     # --augment auto: digits are 8x8 images upsampled 4x, where a crop padded by 4 px shifts
     # the digit by a whole source pixel (1/8 of it); without it a pruned VGG16 keeps 2-4
-    # points more (README, Training recipe). Every other dataset: crop (+ flips where they
+    # points more (docs/training.md). Every other dataset: crop (+ flips where they
     # keep the label).
     augment: str = "crop"
     # --source '' of the pretrained regime: the embedded default is pre-trained offline

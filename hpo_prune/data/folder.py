@@ -17,7 +17,6 @@ error. The dataset's name in studies and reports is the folder's name (``label``
 from __future__ import annotations
 
 import hashlib
-import re
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -26,7 +25,7 @@ import numpy as np
 import torch
 
 from ..errors import UsageError, check
-from ..files import atomic_write
+from ..files import atomic_write, slug
 
 PREFIX = "folder:"
 SPLITS = ("train", "val", "test")
@@ -53,7 +52,7 @@ def label(name: str) -> str:
     and '_'), or the registered name itself."""
     if not is_folder(name):
         return name
-    return re.sub(r"[^A-Za-z0-9_-]+", "-", path_of(name).resolve().name).strip("-") or "folder"
+    return slug(path_of(name).resolve().name) or "folder"
 
 
 def check_folder(name: str) -> None:

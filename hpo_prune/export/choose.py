@@ -4,7 +4,7 @@ configuration that removes the most parameters with a mean val accuracy within X
 mean of the study's baseline runs; test accuracy never takes part). The trials come from the
 results folder as the analysis reads them (``analysis.load_results``), and a trial's model
 from its ``model_dir``; a model that ``--keep-models`` removed is refused with which setting
-would have kept it (as the search recorded its front rule: ``search.record``).
+would have kept it (as the search recorded its front rule: ``results.record``).
 """
 from __future__ import annotations
 
@@ -14,11 +14,11 @@ from pathlib import Path
 import pandas as pd
 
 from ..errors import UsageError
-from ..search.cli import DEFAULT_KEEP
-from ..search.record import FRONT_KEEPS
-from ..search.trials_table import model_file
+from ..results.files import model_file
+from ..results.record import DEFAULT_KEEP, FRONT_KEEPS
+from analysis.selection import TOLERANCES
 
-PICKS = {"within-0.5pt": 0.005, "within-1pt": 0.01, "within-2pt": 0.02}
+PICKS = {f"within-{100 * x:g}pt": x for x in TOLERANCES}  # --pick: the analysis's own
 
 
 @dataclass
@@ -106,7 +106,7 @@ def model_folder(results, chosen: Chosen) -> Path:
                          "python -m hpo_prune.train")
     if path.is_file():
         return path.parent
-    keep = results.search.get("keep_models", DEFAULT_KEEP)
+    keep = results.search.keep_models if results.search else DEFAULT_KEEP
     # what the search recorded of its front rule (record.front_keeps); unknown for searches
     # from before the record: all keeps every model
     kept = row.get(FRONT_KEEPS)

@@ -1,8 +1,8 @@
 """Pruning engine: masks, schedules, structured removal and honest counting.
 
-Public API: ``magnitude_masks``, ``sparsity_at``, ``count`` (README, "Pruning";
-docs/pruning.md); the trial drives pruning through ``Pruner``, which prunes by the strategy of
-its granularity (``strategies``).
+Public API: ``magnitude_masks``, ``sparsity_at``, ``count`` (docs/pruning.md); the trial
+drives pruning through ``Pruner``, which prunes by the strategy of its granularity
+(``strategies``).
 """
 from .counting import count
 from .layers import prunable_layers

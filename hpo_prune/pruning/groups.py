@@ -169,9 +169,6 @@ class ChannelGroups:
         return group
 
     # ------------------------------------------------------------------ masks from channels
-    def full_keep(self) -> list[torch.Tensor]:
-        return [torch.ones(g.channels, dtype=torch.bool) for g in self.groups]
-
     def dim_keep(self, keep: list[torch.Tensor]) -> dict[str, dict[int, torch.Tensor]]:
         """Per parameter and dim, which entries survive when group ``i`` keeps ``keep[i]``."""
         params = dict(self.model.named_parameters())

@@ -5,14 +5,19 @@ Reading order: ``cli`` (flags, presets, the results folder) -> ``runner`` (data 
 once, the Tune experiment) -> ``studies`` (Optuna studies and the storage) and ``space`` (YAML
 search spaces) -> ``searcher`` (Optuna ask/tell inside Tune) -> ``trainable`` (one trial in a
 Tune worker: ``run_trial`` reporting to Tune) -> ``scheduler`` (sparsity-bucketed ASHA),
-``progress`` (the terminal view), ``trials_table`` (trials.csv), ``storage`` (opening an
-Optuna storage), ``folder_lock`` and ``ask_lock`` (one driver per folder; drivers sharing a
-study never over-ask).
+``progress`` (the terminal view), ``folder_lock`` and ``ask_lock`` (one driver per folder;
+drivers sharing a study never over-ask). What it writes, and the rules its readers share,
+are ``hpo_prune.results``'s.
 
-The modules are internal (the analysis reads storages through ``storage`` and
-``trials_table`` too); the public surface is the command, ``main(argv)`` as
+The modules are internal; the public surface is the command, ``main(argv)`` as
 ``python -m hpo_prune.search`` runs it, and the files it writes (see README).
 """
-from .cli import main
-
 __all__ = ["main"]
+
+
+def __getattr__(name):  # the command loads on first use, not on importing a search module
+    if name == "main":
+        from .cli import main
+
+        return main
+    raise AttributeError(name)

@@ -9,9 +9,7 @@ experiment. See --help for every flag.
 from __future__ import annotations
 
 import argparse
-import json
 import math
-import re
 import shutil
 import socket
 import sys
@@ -20,7 +18,11 @@ from pathlib import Path
 from ..resolution import check_names, precision_of
 from ..settings import TrainSettings, TrialConfig
 from ..errors import ArgumentParser, UsageError, check, cli_main
-from ..files import SEARCH_FILE, STORAGE_FILE
+from ..files import slug
+from ..results import search_record
+from ..results.files import SEARCH_FILE, STORAGE_FILE
+from ..results.record import DEFAULT_KEEP, KEEP_MODELS
+from ..results.search_record import SearchRecord
 from ..objectives import REGIMES
 from .search_settings import Cluster, SearchSettings
 from .studies import Design, Mode
@@ -40,10 +42,7 @@ PRESETS = {
               "confirm": 3, "baseline_seeds": 3, "replicates": 3},
 }
 CONFIRM_FRONT = 1  # --confirm of a continuous search (--levels none): seeds per front config
-KEEP_MODELS = ("front", "all", "none")  # --keep-models (see keep)
-DEFAULT_KEEP = "front"
 PRECISION_CHOICES = TrialConfig.field("precision").metadata["choices"]
-OLD_PRECISION = "bf16"  # what searches recorded before --precision computed in
 
 
 def parser() -> ArgumentParser:
@@ -224,7 +223,7 @@ def settings(args) -> dict:
     check(not args.join or bool(args.storage) and not args.storage.startswith("sqlite"),
           "--join needs a database server that every driver reaches, as --storage "
           "postgresql://user:pass@host:5432/db (SQLite is not safe for concurrent drivers)")
-    s["name"] = args.name or re.sub(r"[^A-Za-z0-9_-]+", "-", f"{args.model}_{args.preset}")
+    s["name"] = args.name or slug(f"{args.model}_{args.preset}")
     check(s["name"].replace("-", "").replace("_", "").isalnum(),
           f"--name {s['name']!r} may hold only letters, digits, '-' and '_'")
     return s
@@ -270,15 +269,14 @@ def shaping_settings(args, s: dict, space) -> dict:
     return out
 
 
-def check_same_settings(folder: Path, s: dict, args, settings_now: dict) -> None:
+def check_same_settings(record: SearchRecord | None, s: dict, args,
+                        settings_now: dict) -> None:
     """--resume: every recorded setting that shapes a result must be given the same (a
     resumed search that trained its new trials otherwise would mix incomparable runs in one
     front). Records from before "settings" check what they hold."""
-    if not args.resume:
+    if not args.resume or record is None:
         return
-    recorded = json.loads((folder / SEARCH_FILE).read_text()).get("settings")
-    if not isinstance(recorded, dict):
-        return
+    recorded = record.settings
     for key, now in settings_now.items():
         if key not in recorded or recorded[key] == now:
             continue
@@ -300,63 +298,45 @@ def _shown(value) -> str:
     return "''" if value in ("", None) else str(value)
 
 
-def check_results_dir(folder: Path, s: dict, args) -> None:
-    record = folder / SEARCH_FILE
-    if not record.exists():
+def check_results_dir(folder: Path, s: dict, args) -> SearchRecord | None:
+    """The search already in ``folder`` (None: a new one), checked against the flags; a
+    resumed search's own baselines, levels, replicates, kept models and precision go into
+    ``s``."""
+    record = search_record.read(folder, fix="choose another --name")
+    if record is None:
         if args.resume:
             raise UsageError(f"--resume: {folder} holds no search to resume; drop --resume to "
                              "start one")
-        return
-    try:
-        old = json.loads(record.read_text())
-    except ValueError:
-        old = None
-    if not isinstance(old, dict):
-        raise UsageError(f"{record} is not a search record; choose another --name")
-    if old.get("model") != args.model:
-        raise UsageError(f"{folder} holds a search of model {old.get('model')!r}, not "
+        return None
+    if record.model != args.model:
+        raise UsageError(f"{folder} holds a search of model {record.model!r}, not "
                          f"{args.model!r}: choose another --name or --results")
     if not args.resume and not args.join:  # a joining driver may come back to its folder
         raise UsageError(f"{folder} already holds search {s['name']!r}: pass --resume to "
                          "continue it, or --name for a new one")
     if args.resume:  # its studies queued their baselines when they were created
-        recorded = old.get("baseline_seeds", 1)  # searches from before the flag queued one
-        if not isinstance(recorded, int) or isinstance(recorded, bool) or recorded < 1:
-            raise UsageError(f"{record}: baseline_seeds {recorded!r} is not a count >= 1; "
-                             "choose another --name")
-        if args.baseline_seeds is not None and args.baseline_seeds != recorded:
+        if args.baseline_seeds is not None and args.baseline_seeds != record.baseline_seeds:
             raise UsageError(f"--baseline-seeds {args.baseline_seeds} differs from the "
-                             f"{recorded} search {s['name']!r} was started with (its studies "
-                             f"queued their baselines then): pass --baseline-seeds {recorded} "
-                             "or drop the flag")
-        s["baseline_seeds"] = recorded
-        levels = tuple(old.get("levels") or ())  # searches from before levels: none
-        if args.levels is not None and s["levels"] != levels:
+                             f"{record.baseline_seeds} search {s['name']!r} was started with "
+                             "(its studies queued their baselines then): pass "
+                             f"--baseline-seeds {record.baseline_seeds} or drop the flag")
+        s["baseline_seeds"] = record.baseline_seeds
+        if args.levels is not None and s["levels"] != record.levels:
             given = " ".join(f"{x:g}" for x in s["levels"]) or "none"
             raise UsageError(f"--levels {given} differs from the levels search "
                              f"{s['name']!r} was started with "
-                             f"({' '.join(f'{x:g}' for x in levels) or 'none'}): its trials "
-                             "were assigned those; drop --levels to keep them")
-        s["levels"] = levels
-        recorded = old.get("replicates", 0)  # searches from before replicates: 0 (none)
-        if not isinstance(recorded, int) or isinstance(recorded, bool) or recorded < 0:
-            raise UsageError(f"{record}: replicates {recorded!r} is not a count; choose "
-                             "another --name")
-        if args.replicates is not None and args.replicates != max(recorded, 1):
+                             f"({' '.join(f'{x:g}' for x in record.levels) or 'none'}): its "
+                             "trials were assigned those; drop --levels to keep them")
+        s["levels"] = record.levels
+        replicates = max(record.replicates, 1)
+        if args.replicates is not None and args.replicates != replicates:
             raise UsageError(f"--replicates {args.replicates} differs from the "
-                             f"{max(recorded, 1)} search {s['name']!r} was started with: drop "
+                             f"{replicates} search {s['name']!r} was started with: drop "
                              "--replicates to keep them")
-        s["replicates"] = recorded
-        keep = old.get("keep_models", DEFAULT_KEEP)  # searches from before the flag: default
-        if keep not in KEEP_MODELS:
-            raise UsageError(f"{record}: keep_models {keep!r} is not one of "
-                             f"{', '.join(KEEP_MODELS)}; choose another --name")
-        s["keep_models"] = args.keep_models or keep  # another value given applies from now
-        recorded = (old.get("settings") or {}).get("precision", OLD_PRECISION)
-        if recorded not in PRECISION_CHOICES[1:]:
-            raise UsageError(f"{record}: precision {recorded!r} is not one of "
-                             f"{', '.join(PRECISION_CHOICES[1:])}; choose another --name")
-        s["precision"] = recorded  # --precision auto keeps it; another value is refused
+        s["replicates"] = record.replicates
+        s["keep_models"] = args.keep_models or record.keep_models  # another applies from now
+        s["precision"] = record.precision  # --precision auto keeps it; another is refused
+    return record
 
 
 def trial_precision(args, name: str, recorded: str | None) -> str:
@@ -416,13 +396,13 @@ def main(argv=None) -> int:
                           for r in args.regimes)
     configs = base_configs(args, s)
     folder = Path(args.results).expanduser().resolve() / s["name"]
-    check_results_dir(folder, s, args)
+    record = check_results_dir(folder, s, args)
     s["precision"] = trial_precision(args, s["name"], s.get("precision"))
     configs = {key: config.replace(precision=s["precision"]) for key, config in configs.items()}
     if s["confirm"] is None:  # the preset's for levels; one seed per front configuration else
         s["confirm"] = PRESETS[args.preset]["confirm"] if s["levels"] else CONFIRM_FRONT
     settings_now = shaping_settings(args, s, space)
-    check_same_settings(folder, s, args, settings_now)
+    check_same_settings(record, s, args, settings_now)
     from ..levels import check_levels, check_replicates
 
     if not args.resume:  # a new search (--resume: the search's own, check_results_dir)
@@ -437,9 +417,8 @@ def main(argv=None) -> int:
         space = space.with_levels(s["levels"])
     check_address(args.address)
     storage_url = args.storage or f"sqlite:///{folder / STORAGE_FILE}"
-    if args.storage is None and args.resume:
-        old = json.loads((folder / SEARCH_FILE).read_text())
-        storage_url = old.get("storage", storage_url)
+    if args.storage is None and args.resume and record.storage:
+        storage_url = record.storage
     created = not folder.exists()
     top = folder  # the outermost folder made here, removed again if nothing ran
     while not top.parent.exists():

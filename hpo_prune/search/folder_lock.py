@@ -15,7 +15,7 @@ from pathlib import Path
 from filelock import FileLock, Timeout
 
 from ..errors import UsageError
-from ..files import LOCK_FILE
+from ..results.files import LOCK_FILE
 
 
 

@@ -43,10 +43,10 @@ import optuna
 
 from ..levels import LEVEL
 from ..objectives import non_dominated
-from .record import (FRONT_REMOVES, REFERENCE, is_confirmation, marked_baseline,
-                     trial_configuration, unpruned)
-from .studies import StudyPlan, _interrupted, tally, to_confirm
-from .trials_table import model_file
+from ..results.record import (FRONT_REMOVES, REFERENCE, is_confirmation, marked_baseline,
+                             trial_configuration, unpruned)
+from .studies import StudyPlan, interrupted, tally, to_confirm
+from ..results.files import model_file
 
 State = optuna.trial.TrialState
 
@@ -81,7 +81,7 @@ def front_removes(trials, dataset: str, confirm: int, main_done: bool) -> list:
         key = trial_configuration(t, baselines)
         if t.state in (State.WAITING, State.RUNNING):
             pending.add(key if is_confirmation(t) else REFERENCE if unpruned(t) else t.number)
-        elif is_confirmation(t) and not _interrupted(t):
+        elif is_confirmation(t) and not interrupted(t):
             ended[key] += 1  # COMPLETE, or FAIL (a failed confirmation is not run again)
     on_front = {t.number for t in to_confirm(trials, dataset)}
     settled = [k for k in groups if _settled(k, pending, on_front, confirm, main_done, ended)]

@@ -2,7 +2,6 @@
 opened, Ray started (or joined), one Tune experiment over all studies, trials.csv kept fresh."""
 from __future__ import annotations
 
-import json
 import logging
 import os
 import secrets
@@ -14,16 +13,17 @@ import optuna
 
 from .. import sources
 from ..data import datasets, folder
-from ..files import (SEARCH_FILE, TRIALS_FILE, TUNE_DIR, atomic_write,
-                     remove_stale_temporaries)
-from . import trials_table
+from ..files import remove_stale_temporaries
+from ..results import trials_table
+from ..results.files import TRIALS_FILE, TUNE_DIR
+from ..results.search_record import SearchRecord, StudyRecord
 from ..resolution import source_of
 from ..settings import TrialConfig
 from ..errors import UsageError
 from .keep import remove_models
-from .record import is_confirmation
+from ..results.record import is_confirmation
 from .search_settings import Cluster, SearchSettings
-from .storage import open_storage
+from ..results.storage import open_storage
 from .studies import Mode, open_study, study_name, tally
 from .tune_messages import TuneTrial
 
@@ -139,24 +139,20 @@ def run_search(search: SearchSettings) -> int:
 def _write_record(search: SearchSettings, plans, offset: int) -> None:
     """search.json: what the search is (read by --resume, the analysis and the export)."""
     design = search.design
-    record = {"name": search.name, "model": search.model, "datasets": search.datasets,
-              "regimes": search.regimes, "storage": search.storage_url, "seed": design.seed,
-              "join": search.mode is Mode.JOIN, "seed_offset": offset,
-              "sampler": design.sampler, "trials": design.target, "epochs": search.epochs,
-              "baseline_seeds": design.baseline_seeds, "confirm": design.confirm,
-              "levels": list(design.levels), "replicates": design.replicates,
-              "keep_models": search.keep_models,
-              "early_stop": search.early_stop, "preset": search.preset,
-              "space": str(design.space.path),
-              "settings": search.shaping,
-              "studies": [{"name": p.name, "model": p.base.net.model,
-                           "dataset": folder.label(p.base.data.dataset),
-                           "regime": p.base.weights.init,
-                           "source": source_of(p.base.weights, p.base.data.dataset),
-                           "replicate": p.replicate, "seed": p.base.train.seed}
-                          for p in plans]}
-    atomic_write(search.folder / SEARCH_FILE,
-                 lambda tmp: tmp.write_text(json.dumps(record, indent=2)))
+    SearchRecord(
+        name=search.name, model=search.model, datasets=tuple(search.datasets),
+        regimes=tuple(search.regimes), storage=search.storage_url, seed=design.seed,
+        join=search.mode is Mode.JOIN, seed_offset=offset, sampler=design.sampler,
+        trials=design.target, epochs=search.epochs, baseline_seeds=design.baseline_seeds,
+        confirm=design.confirm, levels=tuple(design.levels), replicates=design.replicates,
+        keep_models=search.keep_models, early_stop=search.early_stop, preset=search.preset,
+        space=str(design.space.path), settings=search.shaping,
+        studies=tuple(StudyRecord(name=p.name, model=p.base.net.model,
+                                  dataset=folder.label(p.base.data.dataset),
+                                  regime=p.base.weights.init,
+                                  source=source_of(p.base.weights, p.base.data.dataset),
+                                  replicate=p.replicate, seed=p.base.train.seed)
+                      for p in plans)).write(search.folder)
 
 
 def _tune(search: SearchSettings, plans, data: dict, weights: dict, refresh):

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
 
-from .record import always_finishes
+from ..results.record import always_finishes
 from .tune_messages import Report, TuneTrial
 
 

@@ -31,9 +31,9 @@ from ray.tune.search import Searcher
 
 from ..errors import UsageError
 from ..resolution import resolve
-from .record import BASELINE, confirms_of, is_baseline
+from ..results.record import BASELINE, confirms_of, is_baseline
 from .studies import INTERRUPTED, StudyPlan, Tally, requeue
-from .trials_table import MEASURED, RUN_INFO
+from ..results.trials_table import MEASURED, RUN_INFO
 from .tune_messages import Report, TuneTrial
 
 # the user attributes copied from a trial's reports (one list, the trials table's)

@@ -37,7 +37,8 @@ from ..levels import (LEVEL, REPLICATE, choose, fresh_seed, next_level, planned_
 from ..models import recipe
 from ..resolution import source_of
 from ..objectives import DIRECTIONS, METRICS, at_chance, non_dominated
-from .record import CONFIRMS, is_confirmation, marked_baseline
+from ..results import study_names
+from ..results.record import CONFIRMS, is_confirmation, marked_baseline
 from .space import SearchSpace
 
 State = optuna.trial.TrialState
@@ -48,7 +49,7 @@ SEED = "seed"  # user attribute of a queued trial (see the top), as CONFIRMS
 CARRIED = (SEED, CONFIRMS, LEVEL)  # what a trial queued again after an interruption keeps
 
 
-def _interrupted(trial) -> bool:
+def interrupted(trial) -> bool:
     return trial.state == State.FAIL and trial.user_attrs.get("fail_reason") == INTERRUPTED
 
 
@@ -86,7 +87,7 @@ def tally(trials) -> Tally:
                 out.confirm_waiting += 1
             elif t.state == State.RUNNING:
                 out.confirm_running += 1
-            elif not _interrupted(t):
+            elif not interrupted(t):
                 out.confirm_done += 1
                 out.confirm_failed += t.state == State.FAIL
         elif t.state in FINISHED:
@@ -172,14 +173,6 @@ class StudyPlan:
     def tally(self) -> Tally:
         return tally(self.study.get_trials(deepcopy=False))
 
-    def finished(self) -> int:
-        """Main trials finished (COMPLETE or PRUNED): what the target counts."""
-        return self.tally().finished
-
-    def waiting(self) -> int:
-        """Main trials queued."""
-        return self.tally().waiting
-
     def exhausted(self, counts: Tally | None = None) -> bool:
         """A grid study runs its queued grid points and nothing else (see open_study)."""
         return self.sampler == "grid" and (counts or self.tally()).waiting == 0
@@ -219,7 +212,7 @@ class StudyPlan:
         """Queue the next pruned main trial of a level design: its level and seed (see
         ``hpo_prune.levels``); the sampler draws the rest when it is asked."""
         placed = [t for t in trials if not is_confirmation(t)
-                  and t.user_attrs.get(LEVEL) is not None and not _interrupted(t)]
+                  and t.user_attrs.get(LEVEL) is not None and not interrupted(t)]
         level = next_level(self.levels, [t.user_attrs[LEVEL] for t in placed
                                          if t.state != State.FAIL])
         self.study.enqueue_trial({"prune_ratio": level}, skip_if_exists=False, user_attrs={
@@ -252,7 +245,7 @@ class StudyPlan:
         with self.lock():
             trials = self.study.get_trials(deepcopy=False)
             queued = {(t.user_attrs[CONFIRMS], t.user_attrs.get(SEED)) for t in trials
-                      if is_confirmation(t) and not _interrupted(t)}
+                      if is_confirmation(t) and not interrupted(t)}
             if self.levels:
                 return self._queue_level_confirmations(trials, queued)
             if not self.main_done(tally(trials)):
@@ -304,10 +297,10 @@ class StudyPlan:
 
 def study_name(search: str, model: str, dataset: str, regime: str,
                replicate: int | None = None) -> str:
-    """``search.model.dataset.regime`` (``search.rN.model.dataset.regime`` for replicate N),
-    an image folder by its name (``folder.label``)."""
-    prefix = search if replicate is None else f"{search}.r{replicate}"
-    return f"{prefix}.{library_models.label(model)}.{folder.label(dataset)}.{regime}"
+    """The study of (model, dataset, regime, replicate): ``results.study_names``, with the model
+    and an image folder by their labels."""
+    return study_names.study_name(search, library_models.label(model), folder.label(dataset),
+                                  regime, replicate)
 
 
 def make_sampler(kind: str, seed: int, space: SearchSpace, regime: str, trials: int):

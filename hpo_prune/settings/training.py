@@ -18,7 +18,7 @@ class TrainSettings:
     epochs: int = option(4, "training epochs", group="train")
     batch_size: int = option(32, "mini-batch size", group="train")
     optimizer: str = option("auto", "'sgd' (with momentum) or 'adamw'; 'auto' = the model "
-                            "family's measured default (see README, Training recipe)",
+                            "family's measured default (see docs/training.md)",
                             ("auto", *OPTIMIZERS), group="train")
     lr: float = option(0.0, "peak learning rate; 0 = the model family's measured default for "
                        "the optimizer and init regime", group="train")
@@ -37,8 +37,8 @@ class TrainSettings:
                             "regression on the frozen initial features of the training split "
                             "(pre-trained, or the seeded init's from scratch) before training "
                             "(LP-FT); 'random' = its seeded library init; 'auto' = the model "
-                            "family's measured default for the regime (README, Training "
-                            "recipe)", ("auto", "probe", "random"), group="train")
+                            "family's measured default for the regime (docs/training.md)",
+                            ("auto", "probe", "random"), group="train")
     augment: str = option("auto", "training augmentation: 'crop' = pad by 1/8 of the size and "
                           "crop at random (plus horizontal flips where they keep the label); "
                           "'none'; 'auto' = the dataset's default (digits: none, else crop)",

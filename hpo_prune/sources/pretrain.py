@@ -13,7 +13,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import time
 from pathlib import Path
 from typing import Callable
@@ -24,7 +23,7 @@ from ..settings import PruneSettings, TrainSettings, TrialConfig
 from ..data import fractal
 from ..errors import UsageError, check
 from ..training.precision import PRECISIONS, cpu_model
-from ..files import CACHE_ENV, DEFAULT_CACHE, atomic_write, cache_dir
+from ..files import CACHE_ENV, DEFAULT_CACHE, atomic_write, cache_dir, slug
 
 FORMAT = 2  # bump when the corpus, the checkpoint layout or the training changes
 HOLDOUT = 0.1  # fraction of each class held out to measure the corpus accuracy
@@ -63,7 +62,7 @@ def settings(config: TrialConfig, source: str = "fractal") -> dict:
 
 def cache_key(s: dict) -> str:
     digest = hashlib.sha256(json.dumps(s, sort_keys=True).encode()).hexdigest()[:16]
-    model = re.sub(r"[^A-Za-z0-9_.-]+", "-", s["model"])  # timm:NAME -> timm-NAME
+    model = slug(s["model"], keep=".")  # timm:NAME -> timm-NAME
     return f"{s['source']}-{model}-{s['image_size']}px-{digest}"
 
 

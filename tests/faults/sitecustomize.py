@@ -113,7 +113,7 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
 if FAULT:
     if "kill" in FAULT:
         patches = {"hpo_prune.search.searcher": _searcher,
-                   "hpo_prune.search.trials_table": _trials_table}
+                   "hpo_prune.results.trials_table": _trials_table}
     else:
         patches = {"hpo_prune.trial": _trial}
     sys.meta_path.insert(0, _PatchOnImport(patches))

@@ -27,6 +27,8 @@ BASELINE, CONFIRMS = "baseline", "confirms"  # trial user attributes and trials.
 REFERENCE = -1  # the configuration key of the baseline runs
 FRONT_REMOVES = "front_removes"  # study user attribute: trial numbers front removes
 FRONT_KEEPS = "front_keeps"  # trials.csv column read from it
+KEEP_MODELS = ("front", "all", "none")  # --keep-models: which trials keep their model file
+DEFAULT_KEEP = "front"  # and what searches from before the flag did
 
 
 def _missing(value) -> bool:

@@ -2,7 +2,7 @@
 storage (the source of truth). The search rewrites it atomically as ``trials.csv`` as trials
 finish; the analysis reads a storage through the same ``frame``.
 
-Columns: COLUMNS (README lists them). ``level`` is the pruning level a run of a level design
+Columns: COLUMNS (docs/search.md lists them). ``level`` is the pruning level a run of a level design
 was assigned (``hpo_prune.levels``; empty for baselines and continuous searches), ``replicate``
 the replicate its study belongs to (empty for searches without replicates). ``test_correct``
 is the run's per-image test correctness (``objectives.pack_correct``). A trial's
@@ -23,9 +23,11 @@ import optuna
 import pandas as pd
 
 from ..settings import TrialConfig
-from ..files import MODEL_FILE, atomic_write
+from ..files import atomic_write
 from ..levels import LEVEL, REPLICATE
 from ..objectives import METRICS, TEST_CORRECT
+from .files import model_file
+from .study_names import parse
 from .record import (BASELINE, CONFIRMS, FRONT_KEEPS, confirms_of, front_keeps,
                      marked_baseline)
 
@@ -50,23 +52,10 @@ def study_info(study: optuna.Study, attrs: dict | None = None) -> dict:
     attributes are not (yet) set."""
     attrs = study.user_attrs if attrs is None else attrs
     info = {key: attrs.get(key) for key in STUDY}
-    parts = study.study_name.split(".")
-    if not all(info[k] for k in STUDY[:3]) and len(parts) >= 4:
-        info.update(model=parts[-3], dataset=parts[-2], regime=parts[-1])
+    parts = parse(study.study_name)
+    if not all(info[k] for k in STUDY[:3]) and parts is not None:
+        info.update(model=parts.model, dataset=parts.dataset, regime=parts.regime)
     return info
-
-
-def model_file(model_dir: str | None, folder: Path | None) -> Path | None:
-    """Where a trial's model file is (``model_dir`` is relative to the results ``folder``, or
-    absolute for drivers run with --join); None when that can't be told."""
-    if not model_dir:
-        return None
-    path = Path(model_dir)
-    if not path.is_absolute():
-        if folder is None:
-            return None
-        path = Path(folder) / path
-    return path / MODEL_FILE
 
 
 def row(study: optuna.Study, info: dict, trial: optuna.trial.FrozenTrial,
