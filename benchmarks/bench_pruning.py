@@ -25,7 +25,7 @@ from hpo_prune.errors import cli_main
 from hpo_prune.training.loop import train_epoch
 from hpo_prune.pruning import Pruner, count
 from hpo_prune.trial import transforms_for
-from hpo_prune.resolution import precision_of, resolve
+from hpo_prune.resolution import precision_of, resolve_trial
 
 
 def _best_time(fn, repeats: int) -> float:
@@ -59,7 +59,7 @@ def train_throughput(name: str, images: int, batch: int, rounds: int) -> dict:
         scheduler = torch.optim.lr_scheduler.LambdaLR(optimizer, lambda s: 1.0)
         pruner = None
         if pconfig is not None:  # a one-step window: pruned at once, then fine-tuning
-            pruner = Pruner(model, resolve(pconfig).prune, 1, shape, name=name)
+            pruner = Pruner(model, resolve_trial(pconfig).prune, 1, shape, name=name)
             pruner.before_step()
             extra[f"{key}: re-apply masks (every step)"] = _best_time(pruner.after_step, 5)
             extra[f"{key}: recompute masks (every k steps)"] = _best_time(
@@ -98,7 +98,7 @@ def inference(name: str, ratios, batches_: tuple, size: int, scope: str) -> list
         if ratio:
             config = TrialConfig(model=name, prune_ratio=ratio, granularity="filter",
                                  scope=scope, schedule="one_shot")
-            pruner = Pruner(model, resolve(config).prune, 1, shape, name=name)
+            pruner = Pruner(model, resolve_trial(config).prune, 1, shape, name=name)
             pruner.before_step()
             model = pruner.finish()
         built[ratio] = model

@@ -37,8 +37,9 @@ def _run(args: tuple) -> dict:
 
     torch.set_num_threads(threads)
     from hpo_prune import TrialConfig, run_trial
+    from hpo_prune.resolution import resolve_trial
 
-    config = TrialConfig(**overrides).validate()
+    config = resolve_trial(TrialConfig(**overrides))
     started = time.perf_counter()
     result = run_trial(config)
     return {"cell": cell, "seed": config.train.seed, "test": result.final["test_acc"],
@@ -108,10 +109,10 @@ def main(argv=None) -> int:
                                         "granularity": "weight", **pruning, **extra},
                                  1 if args.jobs > 1 else (os.cpu_count() or 1)))
     if any(j[1]["init"] == "pretrained" for j in jobs):  # build the fractal checkpoints first
-        from hpo_prune.sources import resolve
+        from hpo_prune.sources import load_weights
 
         for model in args.models:
-            resolve(TrialConfig(model=model, init="pretrained", **{
+            load_weights(TrialConfig(model=model, init="pretrained", **{
                 k: v for k, v in extra.items() if k in ("image_size",)}))
     results: dict = {}
     logged = {}

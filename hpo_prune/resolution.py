@@ -27,7 +27,7 @@ from .settings.fields import Flags, flag_of
 from .training import precision as precisions
 from .training.fit import resolve_device
 
-__all__ = ["check_names", "resolve", "source_of", "precision_of"]
+__all__ = ["check_names", "resolve_trial", "source_of", "precision_of"]
 
 # record key -> (the registry's names, the extra name a placeholder allows)
 REGISTRIES = {"dataset": (datasets.DATASETS, None), "model": (MODELS, None),
@@ -71,7 +71,7 @@ def precision_of(precision: str, device: str, log=None) -> str:
     return precisions.choose(resolve_device(device), log=log)
 
 
-def resolve(config: TrialConfig) -> TrialConfig:
+def resolve_trial(config: TrialConfig) -> TrialConfig:
     """``config`` checked, with every placeholder filled in (see the module's table).
     Resolving a resolved config changes nothing."""
     config = check_names(config.validate())

@@ -12,7 +12,7 @@ from pathlib import Path
 from .data import folder
 from .files import METRICS_FILE, MODEL_FILE, slug
 from .training.checkpoint import is_finished, save_model, write_metrics
-from .resolution import resolve
+from .resolution import resolve_trial
 from .settings import TrialConfig
 from .errors import ArgumentParser, UsageError, cli_main
 
@@ -33,7 +33,7 @@ def parser() -> ArgumentParser:
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     # resolved once, here: the folder's hash, metrics.json and model.json all hold it
-    config = resolve(TrialConfig.from_args(args))
+    config = resolve_trial(TrialConfig.from_args(args))
     name = f"{config.net.model}_{folder.label(config.data.dataset)}_{config.weights.init}"
     out = Path(args.out or f"runs/{slug(name)}_{config.run_hash()}")
     if is_finished(out):

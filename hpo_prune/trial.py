@@ -15,7 +15,6 @@ import torch
 from torch import nn
 
 from . import models, sources
-from .resolution import resolve
 from .settings import TrialConfig
 from .data import datasets
 from .training.fit import (Reporter, TrialOutOfMemory, fit, out_of_memory_is_a_failure,
@@ -78,10 +77,11 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dic
               weights: dict | None = None) -> TrialResult:
     """Train one configuration; evaluate on val every epoch and on test once at the end.
     ``data`` and ``weights`` (the pretrained source's tensors) may come preloaded. Running out
-    of memory raises TrialOutOfMemory (a UsageError). ``config`` is resolved here unless it
-    already is (a command line or the search resolved it): every record of the trial holds
-    the resolved one (``hpo_prune.resolution``)."""
-    config = resolve(config)
+    of memory raises TrialOutOfMemory (a UsageError). ``config`` is resolved
+    (``hpo_prune.resolution.resolve_trial``, run once by the command line or the search that
+    made it): every record of the trial holds it as it is, and a placeholder left in it is a
+    ValueError, never a guess."""
+    config.require_resolved("run_trial")
     with out_of_memory_is_a_failure(config.train.batch_size):
         data = data if data is not None else datasets.load(config.data)
         model, init = build_model(config, data, weights, probe=resume is None)

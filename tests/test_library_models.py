@@ -11,7 +11,7 @@ from hpo_prune.errors import UsageError
 from hpo_prune.pruning import magnitude_masks
 from hpo_prune.pruning.counting import count
 from hpo_prune.pruning.layers import prunable_layers
-from hpo_prune.resolution import check_names, resolve
+from hpo_prune.resolution import check_names, resolve_trial
 from hpo_prune.settings import TrialConfig
 
 SMALL = ("timm:resnet10t", "torchvision:mobilenet_v3_small")
@@ -47,7 +47,7 @@ def test_weight_and_filter_pruning_shrink_it(name):
 
 
 def test_the_generic_recipe_space_and_criterion():
-    config = resolve(TrialConfig(model="timm:resnet10t", prune_ratio=0.5))
+    config = resolve_trial(TrialConfig(model="timm:resnet10t", prune_ratio=0.5))
     assert (config.train.optimizer, config.train.lr) == ("adamw", models.recipe(
         "timm:resnet10t", "scratch")["lr"])
     assert config.prune.criterion == "lamp"
@@ -104,7 +104,7 @@ def test_timm_imagenet_weights_load_from_the_hugging_face_cache(tmp_path, monkey
 def not_cached_yet(model: str, error: str) -> tuple[TrialConfig, dict]:
     """The pretrained regime's config of ``model``, checked to fail with ``error`` while its
     ImageNet file is missing, and a 1000-class state dict of it to put there."""
-    config = resolve(TrialConfig(model=model, init="pretrained", source="imagenet",
+    config = resolve_trial(TrialConfig(model=model, init="pretrained", source="imagenet",
                                  image_size=32))
     with pytest.raises(UsageError, match=error):
         library_models.imagenet_file(model)

@@ -7,7 +7,7 @@ import json
 import pytest
 import torch
 
-from hpo_prune.resolution import precision_of, resolve
+from hpo_prune.resolution import precision_of, resolve_trial
 from hpo_prune.settings import TrialConfig
 from hpo_prune.sources import pretrain
 from hpo_prune.training import precision
@@ -102,12 +102,12 @@ def test_the_real_measurement_times_both_precisions():
 
 def test_resolution_fills_the_precision_and_the_pretraining_receives_it(machine):
     assert TrialConfig().train.precision == "auto"
-    assert resolve(TrialConfig(model="mobilenet_v2")).train.precision == "bf16"
+    assert resolve_trial(TrialConfig(model="mobilenet_v2")).train.precision == "bf16"
     machine.update(native=False)
-    forced = resolve(TrialConfig(model="mobilenet_v2", precision="fp32"))
+    forced = resolve_trial(TrialConfig(model="mobilenet_v2", precision="fp32"))
     assert forced.train.precision == "fp32"
     assert precision_of("bf16", "cpu") == "bf16"  # forced: no measurement, no cache
-    config = resolve(TrialConfig(model="mobilenet_v2", init="pretrained", dataset="digits"))
+    config = resolve_trial(TrialConfig(model="mobilenet_v2", init="pretrained", dataset="digits"))
     assert pretrain.settings(config)["training"]["precision"] == "bf16"  # remembered
     assert "--precision bf16" in pretrain.command(pretrain.settings(config))
     with pytest.raises(ValueError, match="resolved precision"):

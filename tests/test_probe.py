@@ -10,7 +10,7 @@ from hpo_prune.data.datasets import Split
 from hpo_prune.training.fit import transforms_for
 from hpo_prune.training.loop import evaluate
 from hpo_prune.training.probe import features, fit_head
-from hpo_prune.resolution import resolve
+from hpo_prune.resolution import resolve_trial
 
 
 @pytest.fixture(autouse=True)
@@ -89,20 +89,20 @@ def test_recipe_resolves_head_init_per_family_and_explicit_wins(monkeypatch):
     # probe (models.DENSE, docs/recipe.md): a family listed in HEAD_INIT gets its entry for
     # pruned runs, every other (model, regime) the random head
     pruned = {"prune_ratio": 0.8}
-    assert resolve(TrialConfig(model="vgg16", init="pretrained", **pruned)).train.head_init == \
+    assert resolve_trial(TrialConfig(model="vgg16", init="pretrained", **pruned)).train.head_init == \
         "random"
     for regime in ("scratch", "pretrained"):
-        assert resolve(TrialConfig(model="vgg16", init=regime)).train.head_init == "probe"
+        assert resolve_trial(TrialConfig(model="vgg16", init=regime)).train.head_init == "probe"
     monkeypatch.setitem(models.HEAD_INIT, ("vgg16", "pretrained"), "probe")
-    assert resolve(TrialConfig(model="vgg16", init="pretrained", **pruned)).train.head_init == \
+    assert resolve_trial(TrialConfig(model="vgg16", init="pretrained", **pruned)).train.head_init == \
         "probe"
-    assert resolve(TrialConfig(model="vgg16", init="scratch", **pruned)).train.head_init == \
+    assert resolve_trial(TrialConfig(model="vgg16", init="scratch", **pruned)).train.head_init == \
         "random"
-    assert resolve(TrialConfig(model="mobilenet_v2", init="pretrained")).train.head_init == \
+    assert resolve_trial(TrialConfig(model="mobilenet_v2", init="pretrained")).train.head_init == \
         "random"
     explicit = TrialConfig(model="vgg16", init="pretrained", head_init="random", lr=1e-3,
                            optimizer="adamw", warmup=0.1)
-    assert resolve(explicit).train.head_init == "random"
+    assert resolve_trial(explicit).train.head_init == "random"
 
 
 def test_trial_records_the_probe_in_both_regimes(tmp_path, monkeypatch):
@@ -110,11 +110,13 @@ def test_trial_records_the_probe_in_both_regimes(tmp_path, monkeypatch):
     base = dict(model="mobilenet_v2", dataset="digits", image_size=16, train_subset=40,
                 epochs=1, device="cpu", fractal_classes=3, fractal_per_class=8,
                 pretrain_epochs=1)
-    probed = trial.run_trial(TrialConfig(init="pretrained", head_init="probe", **base))
+    probed = trial.run_trial(resolve_trial(TrialConfig(init="pretrained", head_init="probe",
+                                                         **base)))
     assert probed.init["head_init"] == "probe"
     assert 0 <= probed.init["probe_train_acc"] <= 1
     assert probed.config.train.head_init == "probe"
     # from scratch the probe reads the seeded init's features: the same head option
-    scratch = trial.run_trial(TrialConfig(init="scratch", head_init="probe", **base))
+    scratch = trial.run_trial(resolve_trial(TrialConfig(init="scratch", head_init="probe",
+                                                          **base)))
     assert scratch.init["head_init"] == "probe" and scratch.config.train.head_init == "probe"
     assert np.isfinite(scratch.final["test_acc"])

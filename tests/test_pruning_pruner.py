@@ -12,7 +12,7 @@ from hpo_prune.settings import TrialConfig
 from hpo_prune.training.loop import batches, evaluate, train_epoch
 from hpo_prune.pruning import Pruner, prunable_layers, sparsity_at
 from hpo_prune.trial import transforms_for
-from hpo_prune.resolution import resolve
+from hpo_prune.resolution import resolve_trial
 
 SHAPE = (1, 3, 16, 16)
 
@@ -44,7 +44,7 @@ class Run:
         self.scheduler = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda s: 1.0)
         self.generator = torch.Generator().manual_seed(0)
         self.val_calls = []
-        self.pruner = Pruner(self.model, resolve(config).prune, steps, SHAPE,
+        self.pruner = Pruner(self.model, resolve_trial(config).prune, steps, SHAPE,
                              val_acc=self._val_acc, seed=config.train.seed)
 
     def _val_acc(self):

@@ -10,7 +10,7 @@ from hpo_prune.training.checkpoint import load_model, save_model
 from hpo_prune.settings import TrialConfig
 from hpo_prune.errors import UsageError
 from hpo_prune.pruning import Pruner, count, prunable_layers, reshape_like
-from hpo_prune.resolution import resolve
+from hpo_prune.resolution import resolve_trial
 from helpers import param_count
 
 SHAPE = (1, 3, 32, 32)
@@ -34,7 +34,7 @@ def _randomised(name: str, seed: int = 0) -> nn.Module:
 
 
 def _prune(model, name, ratio, scope):
-    config = resolve(TrialConfig(model=name, prune_ratio=ratio, granularity="filter", scope=scope,
+    config = resolve_trial(TrialConfig(model=name, prune_ratio=ratio, granularity="filter", scope=scope,
                          schedule="one_shot"))
     pruner = Pruner(model, config.prune, total_steps=1, input_shape=SHAPE, name=name)
     pruner.before_step()  # the only step: the window's end, so the full target
@@ -126,7 +126,7 @@ class _Functional(nn.Module):
     (_Functional(), ["no prunable channel group for", "hidden.weight", "--granularity weight"]),
 ])
 def test_unsupported_models_are_usage_errors(model, words):
-    config = resolve(TrialConfig(prune_ratio=0.5, granularity="filter"))
+    config = resolve_trial(TrialConfig(prune_ratio=0.5, granularity="filter"))
     with pytest.raises(UsageError) as err:
         Pruner(model, config.prune, total_steps=4, input_shape=(1, 3, 16, 16))
     assert "\n" not in str(err.value)

@@ -11,6 +11,7 @@ from hpo_prune.data import datasets
 from hpo_prune.training.loop import evaluate
 from hpo_prune.pruning import prunable_layers
 from hpo_prune.train import main
+from hpo_prune.resolution import resolve_trial
 from hpo_prune.trial import run_trial, transforms_for
 
 TINY = ["--model", "mobilenet_v2", "--dataset", "digits", "--train-subset", "64",
@@ -79,7 +80,7 @@ def test_filter_pruned_trial_end_to_end(tmp_path):
 def test_unpruned_trial_reports_the_same_counts():
     config = hpo_prune.TrialConfig(model="mobilenet_v2", train_subset=32, image_size=16,
                                    epochs=1, batch_size=32)
-    final = run_trial(config).final
+    final = run_trial(resolve_trial(config)).final
     assert FINAL_KEYS <= set(final)
     assert final["params_remaining"] == final["params_total"] == 2236682
     assert final["macs_remaining"] == final["macs_dense"] > 0

@@ -8,7 +8,7 @@ import torch
 
 from hpo_prune import TrialConfig, models, sources
 from hpo_prune.errors import UsageError
-from hpo_prune.resolution import resolve
+from hpo_prune.resolution import resolve_trial
 from helpers import param_count
 
 TIMM_NAME = "mobilenetv1_100.ra4_e3600_r224_in1k"
@@ -47,7 +47,7 @@ def test_imagenet_from_torch_hub_cache(imagenet_mobilenet_v2):
 
 def test_dataset_default_source_is_imagenet(imagenet_mobilenet_v2):
     config = TrialConfig(dataset="cifar10", model="mobilenet_v2", init="pretrained")
-    assert resolve(config).weights.source == "imagenet"
+    assert resolve_trial(config).weights.source == "imagenet"
     model, _ = _fresh("mobilenet_v2")
     assert sources.initialise(model, config)["tensors_loaded"] > 0
 

@@ -19,7 +19,7 @@ from hpo_prune.data import datasets
 from hpo_prune.errors import UsageError
 from hpo_prune.training.loop import evaluate
 from hpo_prune.trial import run_trial, transforms_for
-from hpo_prune.resolution import resolve
+from hpo_prune.resolution import resolve_trial
 from helpers import param_count
 
 # mobilenet_v2 at 16 px is the cheapest trial on a CPU (a whole 2-epoch run: ~8 CPU-seconds)
@@ -190,26 +190,28 @@ def test_auto_recipe_resolves_to_the_model_familys_defaults():
     for model in models.MODELS:
         for regime in ("scratch", "pretrained"):
             for ratio in (0.0, 0.8):  # unpruned runs take the family's dense recipe
-                resolved = resolve(TrialConfig(model=model, init=regime, prune_ratio=ratio))
+                resolved = resolve_trial(TrialConfig(model=model, init=regime, prune_ratio=ratio))
                 expected = models.recipe(model, regime, dense=ratio == 0)
                 train = resolved.train
                 assert (train.optimizer, train.lr, train.warmup, train.head_init) == \
                     (expected["optimizer"], expected["lr"], expected["warmup"],
                      expected["head_init"])
     # VGG16's dense recipe (a linear-probe head, chosen on unpruned val) is not its pruned one
-    dense = resolve(TrialConfig(model="vgg16", init="pretrained"))
-    pruned = resolve(dense.replace(prune_ratio=0.8, lr=0.0, warmup=-1.0, head_init="auto"))
+    dense = resolve_trial(TrialConfig(model="vgg16", init="pretrained"))
+    pruned = resolve_trial(dense.replace(prune_ratio=0.8, lr=0.0, warmup=-1.0,
+                                         head_init="auto"))
     assert (dense.train.head_init, pruned.train.head_init) == ("probe", "random")
     assert (dense.train.lr, dense.train.warmup) == \
         (models.DENSE[("vgg16", "pretrained", "adamw")]["lr"], 0.3)
     assert pruned.train.lr == models.RECIPES["vgg16"]["pretrained"]["adamw"]["lr"]
-    given = resolve(TrialConfig(model="vgg16", optimizer="sgd", lr=0.02, warmup=0.0)).train
+    given = resolve_trial(TrialConfig(model="vgg16", optimizer="sgd", lr=0.02,
+                                      warmup=0.0)).train
     assert (given.optimizer, given.lr, given.warmup) == ("sgd", 0.02, 0.0)
 
 
 def test_same_seed_same_metrics_on_cpu(tiny_digits):
-    config = TrialConfig(model="mobilenet_v2", train_subset=64, epochs=2, batch_size=16,
-                         image_size=16, seed=0, device="cpu")
+    config = resolve_trial(TrialConfig(model="mobilenet_v2", train_subset=64, epochs=2,
+                                       batch_size=16, image_size=16, seed=0, device="cpu"))
     reported = []
     first = run_trial(config, reporter=lambda m, checkpoint: reported.append(m),
                       data=tiny_digits)
@@ -223,4 +225,6 @@ def test_same_seed_same_metrics_on_cpu(tiny_digits):
     a, b = first.model.state_dict(), second.model.state_dict()
     assert all(torch.equal(a[k], b[k]) for k in a)
     other = run_trial(config.replace(seed=1), data=tiny_digits)
+    with pytest.raises(ValueError, match="run_trial takes resolved settings"):
+        run_trial(TrialConfig(model="mobilenet_v2"), data=tiny_digits)
     assert other.epochs[0]["train_loss"] != first.epochs[0]["train_loss"]

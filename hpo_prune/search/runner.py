@@ -47,7 +47,7 @@ def prepare(configs: dict[tuple[str, str], TrialConfig]) -> tuple[dict, dict]:
         if regime == "pretrained":
             log(f"pretrained weights for {config.net.model}: source "
                 f"{source_of(config.weights, dataset)}")
-            weights[dataset] = sources.resolve(config)
+            weights[dataset] = sources.load_weights(config)
     return data, weights
 
 

@@ -30,7 +30,7 @@ import optuna
 from ray.tune.search import Searcher
 
 from ..errors import UsageError
-from ..resolution import resolve
+from ..resolution import resolve_trial
 from ..results.record import BASELINE, confirms_of, is_baseline
 from .studies import INTERRUPTED, StudyPlan, Tally, requeue
 from ..results.trials_table import MEASURED, RUN_INFO
@@ -103,7 +103,7 @@ class StudySearcher(Searcher):
         confirms = confirms_of(trial)
         try:
             # resolved once, here: trials.csv, metrics.json and model.json hold the same
-            config = resolve(plan.sample(trial))
+            config = resolve_trial(plan.sample(trial))
         except UsageError as err:  # a combination the space allows but the trial can't run
             self._fail(plan, trial, str(err))
             return None

@@ -12,7 +12,7 @@ config.prune, ...)``). The records are flat: CLI flags, YAML keys, metrics.json 
 trials.csv columns and the run hash use the fields' keys (``lr``, ``pretrain_epochs``), and
 ``TrialConfig(lr=..., dataset=...)`` builds one from them. Defaults are left out of the hash,
 so adding a field with a default keeps every old hash. A config straight from the user holds
-placeholders ('auto', 0, -1); ``hpo_prune.resolution.resolve`` fills them in, once.
+placeholders ('auto', 0, -1); ``hpo_prune.resolution.resolve_trial`` fills them in, once.
 """
 from __future__ import annotations
 
@@ -51,7 +51,7 @@ def require_resolved(who: str, *parts) -> None:
     left = [key_of(f) for part in parts for f in dataclasses.fields(part)
             if key_of(f) in PLACEHOLDERS and getattr(part, f.name) == PLACEHOLDERS[key_of(f)]]
     if left:
-        raise ValueError(f"{who} takes resolved settings (hpo_prune.resolution.resolve); "
+        raise ValueError(f"{who} takes resolved settings (hpo_prune.resolution.resolve_trial); "
                          f"{', '.join(left)} still hold placeholders")
 
 

@@ -129,7 +129,7 @@ def state_dict_of(blob, path) -> dict[str, torch.Tensor]:
     return {k: v for k, v in blob.items() if isinstance(v, torch.Tensor)}
 
 
-def resolve(config: TrialConfig) -> dict[str, torch.Tensor]:
+def load_weights(config: TrialConfig) -> dict[str, torch.Tensor]:
     """The tensors of the pretrained regime's source."""
     source = source_of(config.weights, config.data.dataset)
     if source in SOURCES:
@@ -153,7 +153,7 @@ def initialise(model: nn.Module, config: TrialConfig,
     if config.weights.init == "scratch":
         info["not_loaded"] = list(own)
         return info
-    weights = resolve(config) if weights is None else weights
+    weights = load_weights(config) if weights is None else weights
     fitting = {k: v for k, v in weights.items() if k in own and own[k].shape == v.shape}
     if not fitting:
         raise UsageError(f"checkpoint {source!r} does not fit {name}: "
