@@ -315,8 +315,8 @@ def estimand(search: SearchRecord | None) -> str:
     without levels, or without a record)."""
     if search is None or not search.levels:
         return ""
-    levels, trials, baselines = search.levels, search.trials, search.baseline_seeds
-    runs = sorted(set(planned_runs(levels, max(trials - min(baselines, trials), 0)).values()))
+    levels, baselines = search.levels, search.baselines
+    runs = sorted(set(planned_runs(levels, max(search.trials - baselines, 0)).values()))
     each = str(runs[0]) if len(runs) == 1 else f"{runs[0]}-{runs[-1]}"
     confirm = search.confirm
     valued = (f"the best on val valued on {confirm} fresh seed(s)" if confirm else
@@ -335,7 +335,7 @@ def estimand(search: SearchRecord | None) -> str:
         "is not among them)")
     return (f"Estimand: the expected difference in accuracy kept (fine-tuned minus scratch) "
             f"when each regime is tuned by {each} {search.sampler} run(s) per "
-            f"level, {valued}, against {min(baselines, trials)} baseline run(s); {unit}; "
+            f"level, {valued}, against {baselines} baseline run(s); {unit}; "
             f"every fine-tuned run starts from the same pre-trained weights ({source}"
             f"{pretrain}). The interval counts the spread over replicates and the test "
             f"images' sampling; {primary}.")

@@ -31,6 +31,12 @@ KEEP_MODELS = ("front", "all", "none")  # --keep-models: which trials keep their
 DEFAULT_KEEP = "front"  # and what searches from before the flag did
 
 
+def queued_baselines(baseline_seeds: int, trials: int, sampler: str = "tpe") -> int:
+    """How many baseline runs a new study queues: ``--baseline-seeds``, at most its trials;
+    none for a grid, which queues its grid points instead."""
+    return 0 if sampler == "grid" else min(baseline_seeds, trials)
+
+
 def _missing(value) -> bool:
     return value is None or value is pd.NA or (isinstance(value, float) and math.isnan(value))
 

@@ -17,7 +17,7 @@ from ..errors import UsageError
 from ..files import atomic_write
 from ..settings import TrialConfig
 from .files import SEARCH_FILE
-from .record import DEFAULT_KEEP, KEEP_MODELS
+from .record import DEFAULT_KEEP, KEEP_MODELS, queued_baselines
 
 __all__ = ["SearchRecord", "StudyRecord", "read", "PRECISIONS", "OLD_PRECISION"]
 
@@ -61,6 +61,11 @@ class SearchRecord:
     settings: dict = field(default_factory=dict)  # what shapes a result, compared on resume
     studies: tuple[StudyRecord, ...] = ()
     pooled: tuple[str, ...] = ()  # the analysis's: the searches pooled into this record
+
+    @property
+    def baselines(self) -> int:
+        """The baseline runs each of its studies queued."""
+        return queued_baselines(self.baseline_seeds, self.trials, self.sampler)
 
     @property
     def precision(self) -> str:

@@ -21,7 +21,7 @@ from ..errors import ArgumentParser, UsageError, check, cli_main
 from ..files import slug
 from ..results import search_record
 from ..results.files import SEARCH_FILE, STORAGE_FILE
-from ..results.record import DEFAULT_KEEP, KEEP_MODELS
+from ..results.record import DEFAULT_KEEP, KEEP_MODELS, queued_baselines
 from ..results.search_record import SearchRecord
 from ..objectives import REGIMES
 from .search_settings import Cluster, SearchSettings
@@ -411,7 +411,7 @@ def main(argv=None) -> int:
                                       s["levels"], args.sampler, args.seed)
         s["replicates"] = replicates if s["levels"] else 0  # front, grid: one study a regime
     if s["levels"]:
-        baselines = min(s["baseline_seeds"], s["trials"])
+        baselines = queued_baselines(s["baseline_seeds"], s["trials"], args.sampler)
         s["levels"] = check_levels(s["levels"], s["trials"] - baselines, args.sampler,
                                    s["confirm"])
         space = space.with_levels(s["levels"])

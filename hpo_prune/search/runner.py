@@ -180,7 +180,7 @@ def _tune(search: SearchSettings, plans, data: dict, weights: dict, refresh):
     tune_dir = folder / TUNE_DIR
     run_name = f"run-{len(list(tune_dir.glob('run-*'))) + 1}" if tune_dir.exists() else "run-1"
     baselines = ("" if design.sampler == "grid" else
-                 f" ({min(design.baseline_seeds, design.target)} of them unpruned baselines)")
+                 f" ({design.baselines} of them unpruned baselines)")
     valued = (f"each level's best run on val valued on {design.confirm} fresh seed(s)"
               if design.confirm else "each level's run valuing itself")
     shape = (f"levels {' '.join(f'{x:g}' for x in design.levels)}, {valued}" if design.levels

@@ -38,7 +38,7 @@ from ..models import recipe
 from ..resolution import source_of
 from ..objectives import DIRECTIONS, METRICS, at_chance, non_dominated
 from ..results import study_names
-from ..results.record import CONFIRMS, is_confirmation, marked_baseline
+from ..results.record import CONFIRMS, is_confirmation, marked_baseline, queued_baselines
 from .space import SearchSpace
 
 State = optuna.trial.TrialState
@@ -343,6 +343,11 @@ class Design:
     levels: tuple[float, ...] = ()
     replicates: int = 0  # 0: one study per regime seeded from ``seed`` itself (no replicates)
 
+    @property
+    def baselines(self) -> int:
+        """The baseline runs each new study queues."""
+        return queued_baselines(self.baseline_seeds, self.target, self.sampler)
+
     def replicated(self, base: TrialConfig) -> list[tuple[int | None, TrialConfig, "Design"]]:
         """(replicate, base, design) of each study of ``base``'s (dataset, regime): one per
         replicate, its trial and sampler seeds from its block (``levels.replicate_seed``);
@@ -397,7 +402,7 @@ def open_study(storage, name: str, base: TrialConfig, design: Design, mode: Mode
         study = optuna.load_study(study_name=name, storage=storage, sampler=kind)
     plan = StudyPlan(study, base, space, target, sampler, lock=AskLock(storage, name),
                      confirm=design.confirm, levels=tuple(design.levels),
-                     baselines=0 if sampler == "grid" else min(design.baseline_seeds, target),
+                     baselines=design.baselines,
                      replicate=replicate)
     if created:
         with warnings.catch_warnings():  # experimental in Optuna, stable in practice
@@ -411,7 +416,7 @@ def open_study(storage, name: str, base: TrialConfig, design: Design, mode: Mode
             study.set_user_attr(REPLICATE, replicate)
         if sampler != "grid":  # marked baseline when asked (prune_ratio 0)
             params = baseline_params(space, base)
-            for i in range(min(design.baseline_seeds, target)):
+            for i in range(design.baselines):
                 study.enqueue_trial(params, user_attrs={SEED: base.train.seed + i},
                                     skip_if_exists=False)
         else:  # each grid point once, in order (cycled if target asks for more): a failed
