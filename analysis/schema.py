@@ -14,18 +14,11 @@ import pandas as pd
 
 from hpo_prune.settings import TrialConfig
 from hpo_prune.errors import UsageError
-from hpo_prune.results.record import FRONT_KEEPS, baselines
-from hpo_prune.results.trials_table import COLUMNS, LEADING
+from hpo_prune.results.record import baselines
+from hpo_prune.results.trials_table import BOOLS, COLUMNS, FLOATS, INTS, LEADING, TEXT
 
 STATES = ("COMPLETE", "PRUNED", "FAIL", "RUNNING", "WAITING")
 
-FLOATS = ("level", "val_acc", "remaining_fraction", "test_acc", "achieved_sparsity",
-          "requested_sparsity", "val_acc_before_pruning", "seconds", "wall_seconds")
-INTS = ("trial", "confirms", "params_total", "params_remaining", "macs_dense", "macs_remaining",
-        "epochs_run", "val_images", "test_images", "replicate")
-TEXT = ("study", "model", "dataset", "regime", "source", "driver", "fail_reason", "model_dir",
-        "test_correct")
-BOOLS = ("model_kept", FRONT_KEEPS)  # True / False, empty where unknown
 FIXED = tuple(LEADING)  # typed here; added (empty) when a table lacks one
 CONFIG_TYPES = {key: str(TrialConfig.field(key).type) for key in TrialConfig.keys()}
 # what the analysis reads; a table without one of these is not the search's

@@ -44,6 +44,15 @@ LEADING = ["study", "trial", "state", BASELINE, CONFIRMS, LEVEL, *STUDY, METRICS
            *MEASURED[1:], *RECORDED, KEPT, FRONT_KEEPS]
 CONFIG = [key for key in TrialConfig.keys() if key not in ("model", "dataset", "source")]
 COLUMNS = LEADING + CONFIG
+# the types of the leading columns (the trial settings' are TrialConfig's); every reader
+# gives them these (analysis.schema.normalise)
+FLOATS = (LEVEL, "val_acc", "remaining_fraction", "test_acc", "achieved_sparsity",
+          "requested_sparsity", "val_acc_before_pruning", "seconds", "wall_seconds")
+INTS = ("trial", CONFIRMS, "params_total", "params_remaining", "macs_dense", "macs_remaining",
+        "epochs_run", "val_images", "test_images", REPLICATE)
+TEXT = ("study", "model", "dataset", "regime", "source", "driver", "fail_reason", "model_dir",
+        TEST_CORRECT)
+BOOLS = (KEPT, FRONT_KEEPS)  # True / False, empty where unknown
 
 
 def study_info(study: optuna.Study, attrs: dict | None = None) -> dict:
