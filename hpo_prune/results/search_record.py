@@ -19,9 +19,9 @@ from ..settings import TrialConfig
 from .files import SEARCH_FILE
 from .record import DEFAULT_KEEP, KEEP_MODELS, queued_baselines
 
-__all__ = ["SearchRecord", "StudyRecord", "read", "PRECISIONS", "OLD_PRECISION"]
+__all__ = ["SearchRecord", "StudyRecord", "read", "OLD_PRECISION"]
 
-PRECISIONS = tuple(TrialConfig.field("precision").metadata["choices"][1:])  # resolved: no auto
+_RESOLVED = tuple(TrialConfig.field("precision").metadata["choices"][1:])  # no "auto"
 OLD_PRECISION = "bf16"  # what searches recorded before --precision computed in
 
 
@@ -73,13 +73,10 @@ class SearchRecord:
         return self.settings.get("precision", OLD_PRECISION)
 
     def to_json(self) -> dict:
+        """search.json's object (tuples become JSON lists); ``pooled`` only where set."""
         out = asdict(self)
-        out.update(datasets=list(self.datasets), regimes=list(self.regimes),
-                   levels=list(self.levels), studies=[asdict(s) for s in self.studies])
         if not self.pooled:
             del out["pooled"]
-        else:
-            out["pooled"] = list(self.pooled)
         return out
 
     def write(self, folder: Path) -> None:
@@ -133,7 +130,7 @@ def parse(data: dict, where: str, fix: str) -> SearchRecord:
     settings = data.get("settings") or {}
     if not isinstance(settings, dict):
         raise UsageError(f"{where}: settings {settings!r} is not an object; {fix}")
-    _one_of(settings.get("precision", OLD_PRECISION), "precision", PRECISIONS, where, fix)
+    _one_of(settings.get("precision", OLD_PRECISION), "precision", _RESOLVED, where, fix)
     values["settings"] = settings
     try:
         values["levels"] = tuple(float(x) for x in data.get("levels") or ())
