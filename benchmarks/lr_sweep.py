@@ -109,11 +109,12 @@ def main(argv=None) -> int:
                                         "granularity": "weight", **pruning, **extra},
                                  1 if args.jobs > 1 else (os.cpu_count() or 1)))
     if any(j[1]["init"] == "pretrained" for j in jobs):  # build the fractal checkpoints first
+        from hpo_prune.resolution import resolve_trial
         from hpo_prune.sources import load_weights
 
         for model in args.models:
-            load_weights(TrialConfig(model=model, init="pretrained", **{
-                k: v for k, v in extra.items() if k in ("image_size",)}))
+            load_weights(resolve_trial(TrialConfig(model=model, init="pretrained", **{
+                k: v for k, v in extra.items() if k in ("image_size",)})))
     results: dict = {}
     logged = {}
     if args.log and os.path.exists(args.log):

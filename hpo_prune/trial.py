@@ -74,19 +74,19 @@ def build_model(config: TrialConfig, data: datasets.Data, weights: dict | None =
 def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dict | None = None,
               data: datasets.Data | None = None,
               log: Callable[[str], None] | None = None,
-              weights: dict | None = None) -> TrialResult:
+              weights: dict | None = None, test_every_epoch: bool = False) -> TrialResult:
     """Train one configuration; evaluate on val every epoch and on test once at the end.
     ``data`` and ``weights`` (the pretrained source's tensors) may come preloaded. Running out
     of memory raises TrialOutOfMemory (a UsageError). ``config`` is resolved
     (``hpo_prune.resolution.resolve_trial``, run once by the command line or the search that
     made it): every record of the trial holds it as it is, and a placeholder left in it is a
-    ValueError, never a guess."""
+    ValueError, never a guess. ``test_every_epoch``: see ``training.fit.fit``."""
     config.require_resolved("run_trial")
     with out_of_memory_is_a_failure(config.train.batch_size):
         data = data if data is not None else datasets.load(config.data)
         model, init = build_model(config, data, weights, probe=resume is None)
         done = fit(model, config.train, config.prune, data, reporter, resume, log,
-                   name=config.net.model)
+                   name=config.net.model, test_every_epoch=test_every_epoch)
     facts = facts_of(data)
     final = {**done.final, "val_images": facts["val_images"],
              "test_images": facts["test_images"]}

@@ -86,10 +86,14 @@ def transforms_for(data: Data, device: torch.device, augment: str,
 
 def fit(model: nn.Module, train: TrainSettings, prune: PruneSettings, data: Data,
         reporter: Reporter | None = None, resume: dict | None = None,
-        log: Callable[[str], None] | None = None, name: str = "the model") -> Fitted:
+        log: Callable[[str], None] | None = None, name: str = "the model",
+        test_every_epoch: bool = False) -> Fitted:
     """Train ``model`` (built and initialised by the caller, named ``name``) on ``data`` with
     the recipe ``train`` and the pruning schedule ``prune`` (both resolved:
-    ``hpo_prune.resolution``); evaluate on val every epoch and on test once at the end."""
+    ``hpo_prune.resolution``); evaluate on val every epoch and on test once at the end.
+    ``test_every_epoch`` adds the masked model's ``test_acc`` to every epoch's metrics, for
+    tables of training curves (``benchmarks/tabular.py``): the search never asks for it, so
+    test accuracy cannot steer a trial or its scheduler."""
     require_resolved("fit", train)
     device = resolve_device(train.device)
     model.to(device, memory_format=torch.channels_last)
@@ -133,6 +137,8 @@ def fit(model: nn.Module, train: TrainSettings, prune: PruneSettings, data: Data
                    "lr": lr, "seconds": stats["seconds"] + time.perf_counter() - started,
                    "images_per_s": stats["images_per_s"]}
         metrics["sparsity"] = pruner.sparsity() if pruner is not None else 0.0
+        if test_every_epoch:
+            metrics["test_acc"] = evaluate(model, data.test, transform)
         epochs.append(metrics)
         if log is not None:
             log(_epoch_line(metrics, train.epochs))
