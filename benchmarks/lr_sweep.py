@@ -48,7 +48,7 @@ def _run(args: tuple) -> dict:
 
 def _space_pruning(model: str) -> dict:
     """The scope and criterion every trial of the model's default search space prunes with."""
-    from hpo_prune.search import space
+    from hpo_prune.search.studies import space
 
     fixed = space.load(None, model).fixed
     return {"scope": fixed.get("scope", "global"), "criterion": fixed.get("criterion",

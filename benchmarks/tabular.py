@@ -62,8 +62,8 @@ def cells(model: str, levels, lr_points: int, seeds, epochs: int, dataset: str =
     sampled ones; the baseline's parameters for unpruned cells)."""
     from hpo_prune import TrialConfig
     from hpo_prune.models import recipe
-    from hpo_prune.search import space as spaces
-    from hpo_prune.search.studies import baseline_params
+    from hpo_prune.search.studies import space as spaces
+    from hpo_prune.search.studies.study import baseline_params
 
     space = spaces.load(None, model)
     out = []

@@ -36,10 +36,10 @@ from PIL import Image
 from hpo_prune.results.files import SEARCH_FILE, STORAGE_FILE, TRIALS_FILE
 from hpo_prune.objectives import DIRECTIONS, METRICS
 from hpo_prune.results import trials_table
-from hpo_prune.search import keep
+from hpo_prune.search.studies import keep
 from hpo_prune.results.record import FRONT_REMOVES
 from hpo_prune.results.storage import open_storage
-from hpo_prune.search.studies import study_name
+from hpo_prune.search.studies.study import study_name
 from hpo_prune.settings import TrialConfig
 
 FAULTS = Path(__file__).resolve().parent / "faults"

@@ -5,7 +5,9 @@ from __future__ import annotations
 from ray.tune.experiment import Trial
 from ray.tune.schedulers import TrialScheduler
 
-from hpo_prune.search.scheduler import SparsityASHA
+from hpo_prune.search.studies import space as spaces
+from hpo_prune.search.studies.designs import design_of
+from hpo_prune.search.tuning.scheduler import SparsityASHA
 
 
 def trial(study: str, ratio: float, confirms: int | None = None) -> Trial:
@@ -14,7 +16,8 @@ def trial(study: str, ratio: float, confirms: int | None = None) -> Trial:
 
 
 def test_asha_only_compares_trials_of_one_study_and_sparsity_bucket():
-    asha = SparsityASHA(max_t=4, buckets=5, grace_period=1, reduction_factor=2)
+    front = design_of(spaces.load(None, "vgg16"), levels=())  # 5 slices of prune_ratio
+    asha = SparsityASHA(max_t=4, rung=front.rung, grace_period=1, reduction_factor=2)
     good, weak = trial("s", 0.10), trial("s", 0.15)
     sparse, other = trial("s", 0.90), trial("t", 0.12)
     for t in (good, weak, sparse, other):

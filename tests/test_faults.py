@@ -199,16 +199,17 @@ def test_trial_exception_and_out_of_memory_are_failures_the_search_survives(tmp_
 def test_a_study_stops_asking_after_repeated_failures(tmp_path):
     """Trials that keep failing (here: every one reports a fail_reason) close their study
     after max_failures, instead of being replaced forever; the FAILs keep their reasons."""
-    from hpo_prune.search import space as spaces
+    from hpo_prune.search.studies import space as spaces
     from hpo_prune.settings import TrialConfig
-    from hpo_prune.search.searcher import StudySearcher
+    from hpo_prune.search.tuning.searcher import StudySearcher
     from hpo_prune.results.storage import open_storage
-    from hpo_prune.search.studies import Design, open_study
+    from hpo_prune.search.studies.designs import design_of
+    from hpo_prune.search.studies.study import open_study
 
     storage = open_storage(f"sqlite:///{tmp_path / 'optuna.db'}")
     base = TrialConfig(model="mobilenet_v2", dataset="digits", init="scratch").validate()
     plan = open_study(storage, "f.mobilenet_v2.digits.scratch", base,
-                      Design(spaces.load(None, "mobilenet_v2"), "tpe", 0, 10))
+                      design_of(spaces.load(None, "mobilenet_v2"), "tpe", 0, 10))
     searcher = StudySearcher([plan], max_failures=3)
     for i in range(3):
         assert isinstance(searcher.suggest(f"t{i}"), dict)

@@ -107,7 +107,7 @@ def test_the_graph_sees_every_kind_of_import():
     graph = import_graph()
     assert "hpo_prune.settings" in graph["hpo_prune"]                  # from .settings import
     assert "hpo_prune.trial" in graph["hpo_prune"]                     # inside __getattr__
-    assert "hpo_prune.search.space" in graph["hpo_prune.search.cli"]   # from . import space
+    assert "hpo_prune.search.studies.space" in graph["hpo_prune.search.cli"]   # from . import space
     assert "hpo_prune.sources" in graph["hpo_prune.search.runner"]     # from .. import sources
     assert "hpo_prune.errors" in graph["analysis.load"]                # absolute, other package
     assert find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}, "d": set()}) == ["a", "b", "c", "a"]
@@ -227,7 +227,8 @@ def test_no_source_file_is_ignored_by_git():
 # ------------------------------------------------------------------ package __all__
 PUBLIC_PACKAGES = ["hpo_prune", "hpo_prune.settings", "hpo_prune.results", "hpo_prune.data",
                    "hpo_prune.training", "hpo_prune.sources",
-                   "hpo_prune.pruning", "hpo_prune.search", "hpo_prune.export", "analysis"]
+                   "hpo_prune.pruning", "hpo_prune.search", "hpo_prune.search.studies",
+                   "hpo_prune.search.tuning", "hpo_prune.export", "analysis"]
 
 
 def test_every_package_is_checked_for_all():
@@ -259,7 +260,7 @@ import sys
 from pathlib import Path
 
 import hpo_prune
-from hpo_prune.search import space
+from hpo_prune.search.studies import space
 
 site = Path(sys.argv[1]).resolve()
 repo = Path(sys.argv[2]).resolve()

@@ -51,7 +51,7 @@ def test_the_generic_recipe_space_and_criterion():
     assert (config.train.optimizer, config.train.lr) == ("adamw", models.recipe(
         "timm:resnet10t", "scratch")["lr"])
     assert config.prune.criterion == "lamp"
-    from hpo_prune.search import space as spaces
+    from hpo_prune.search.studies import space as spaces
 
     assert spaces.load(None, "timm:resnet10t").path.name == "generic.yaml"
     assert spaces.load("filter_generic", "torchvision:resnet18").fixed["granularity"] == "filter"

@@ -3,6 +3,8 @@ models the rule removes while main trials and confirmation runs are still to com
 removes the model files (only them) from the trials' folders."""
 from __future__ import annotations
 
+import dataclasses
+
 import optuna
 import pytest
 from optuna.distributions import FloatDistribution
@@ -11,9 +13,11 @@ from optuna.trial import TrialState, create_trial
 from hpo_prune.settings import TrialConfig
 from hpo_prune.files import METRICS_FILE, MODEL_FILE
 from hpo_prune.results import trials_table
-from hpo_prune.search import keep
+from hpo_prune.search.studies import keep
 from hpo_prune.results.record import FRONT_KEEPS, FRONT_REMOVES
-from hpo_prune.search.studies import CONFIRMS, INTERRUPTED, SEED, StudyPlan
+from hpo_prune.search.studies import space as spaces
+from hpo_prune.search.studies.designs import design_of
+from hpo_prune.search.studies.study import CONFIRMS, INTERRUPTED, SEED, StudyPlan
 
 DIST = {"prune_ratio": FloatDistribution(0.0, 0.95)}
 BASE = TrialConfig(model="vgg16", dataset="digits", init="scratch")
@@ -21,7 +25,9 @@ BASE = TrialConfig(model="vgg16", dataset="digits", init="scratch")
 
 def plan(target: int, confirm: int) -> StudyPlan:
     study = optuna.create_study(directions=["maximize", "minimize"])
-    return StudyPlan(study, BASE, None, target, "tpe", confirm=confirm)
+    design = design_of(spaces.load(None, "vgg16"), "tpe", 0, target, confirm=confirm,
+                       levels=())
+    return StudyPlan(study, BASE, design)
 
 
 def add(p: StudyPlan, val=None, rem=None, ratio=0.5, state="COMPLETE", confirms=None,
@@ -75,7 +81,7 @@ def test_with_confirmations_a_dominance_counts_once_both_means_are_final():
     b = add(p, 0.88, 0.55)  # dominated by a's single run, so never confirmed itself
     # a is on the main front: it will be confirmed, and its mean may fall below b's value
     assert removed(p) == []  # main trials still to come
-    p.target = 3
+    p.design = dataclasses.replace(p.design, target=3)
     assert removed(p) == []  # main trials done, a's confirmation not run yet
     p.study.enqueue_trial({"prune_ratio": 0.5}, user_attrs={CONFIRMS: a, SEED: 1})
     assert removed(p) == []  # queued

@@ -16,10 +16,11 @@ from hpo_prune.levels import (BLOCK, FRESH_OFFSET, check_levels, check_replicate
                               fresh_seed, next_level, planned_runs, replicate_seed)
 from hpo_prune.errors import UsageError
 from hpo_prune.objectives import unpack_correct
-from hpo_prune.search import space as spaces
-from hpo_prune.search.keep import removable
-from hpo_prune.search.searcher import StudySearcher
-from hpo_prune.search.studies import Design, Mode, open_study
+from hpo_prune.search.studies import space as spaces
+from hpo_prune.search.studies.keep import removable
+from hpo_prune.search.tuning.searcher import StudySearcher
+from hpo_prune.search.studies.designs import design_of
+from hpo_prune.search.studies.study import Mode, open_study
 from helpers import TINY, search, studies
 
 State = optuna.trial.TrialState
@@ -30,7 +31,7 @@ SEED = 7
 def plan_of(regime: str, storage=None, target=6, confirm=2, resume=False, levels=LEVELS):
     base = TrialConfig(model="vgg16", dataset="digits", init=regime, epochs=3, seed=SEED)
     space = spaces.load("vgg.yaml", "vgg16").with_levels(levels)
-    design = Design(space, "tpe", SEED, target, baseline_seeds=3, confirm=confirm,
+    design = design_of(space, "tpe", SEED, target, baseline_seeds=3, confirm=confirm,
                     levels=levels)
     return open_study(storage or optuna.storages.InMemoryStorage(),
                       f"s.vgg16.digits.{regime}", base, design,
@@ -103,7 +104,7 @@ def test_replicate_seed_blocks_are_disjoint_and_shared_by_both_regimes_of_a_repl
     assert len(set(starts)) == 12 and min(starts) == BLOCK
     assert sorted(starts) == [BLOCK * k for k in range(1, 13)]
     # every seed a replicate uses lies inside its block (16 levels, 10 fresh seeds each)
-    design = Design(spaces.load("vgg.yaml", "vgg16"), "tpe", 1, 40, 3, 10,
+    design = design_of(spaces.load("vgg.yaml", "vgg16"), "tpe", 1, 40, 3, 10,
                     tuple(i / 20 for i in range(1, 17)), replicates=4)
     top = max(fresh_seed(0, 15, 10), 3 + 40)
     assert top < BLOCK
@@ -115,7 +116,7 @@ def test_replicate_seed_blocks_are_disjoint_and_shared_by_both_regimes_of_a_repl
             assert config.train.seed == d.seed == replicate_seed(1, 4, r)
             assert config.net.model == "vgg16" and d.levels == design.levels
     # without replicates: the one study as given
-    plain = Design(spaces.load("vgg.yaml", "vgg16"), "tpe", 5, 6)
+    plain = design_of(spaces.load("vgg.yaml", "vgg16"), "tpe", 5, 6)
     base = TrialConfig(model="vgg16", dataset="digits", init="scratch", epochs=3, seed=5)
     assert plain.replicated(base) == [(None, base, plain)]
 
@@ -203,7 +204,7 @@ def test_keep_front_keeps_one_baseline_and_each_levels_chosen_run():
     trials = plan.study.get_trials()
     gone = {t.number for t in removable(plan, trials)}
     kept = {t.number for t in trials if t.state == State.COMPLETE} - gone
-    chosen = {t.number for t in plan.level_choices(trials).values()}
+    chosen = {t.number for t in plan.design.choices(trials).values()}
     first_baseline = min(t.number for t in trials if t.user_attrs.get("baseline"))
     assert kept == chosen | {first_baseline} and len(chosen) == 3
 

@@ -1,4 +1,4 @@
-"""The progress view's front (hpo_prune.search.progress.front): the same Pareto rule as the
+"""The progress view's front (hpo_prune.search.tuning.progress.front): the same Pareto rule as the
 analysis (analysis.pareto_front), on (val_acc, remaining_fraction) values of trials."""
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 
 from analysis import pareto_front
-from hpo_prune.search.progress import front
+from hpo_prune.search.tuning.progress import front
 
 
 def trials(points):

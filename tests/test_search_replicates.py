@@ -13,10 +13,11 @@ import pandas as pd
 from hpo_prune import models
 from hpo_prune.settings import TrialConfig
 from hpo_prune.objectives import non_dominated
-from hpo_prune.search import space as spaces
+from hpo_prune.search.studies import space as spaces
 from hpo_prune.results import trials_table
-from hpo_prune.search.searcher import StudySearcher
-from hpo_prune.search.studies import INTERRUPTED, Design, Mode, open_study, requeue_interrupted
+from hpo_prune.search.tuning.searcher import StudySearcher
+from hpo_prune.search.studies.designs import design_of
+from hpo_prune.search.studies.study import INTERRUPTED, Mode, open_study, requeue_interrupted
 from helpers import TINY, search, studies
 
 State = optuna.trial.TrialState
@@ -33,7 +34,7 @@ def final(acc: float, remaining: float) -> dict:
 
 
 def plan_of(storage=None, name="s.vgg16.digits.scratch", confirm=1, resume=False, **kwargs):
-    design = Design(spaces.load("vgg.yaml", "vgg16"), kwargs.pop("sampler", "tpe"), 0,
+    design = design_of(spaces.load("vgg.yaml", "vgg16"), kwargs.pop("sampler", "tpe"), 0,
                     kwargs.pop("target", 5), baseline_seeds=kwargs.pop("k", 2), confirm=confirm,
                     **kwargs)
     return open_study(storage or optuna.storages.InMemoryStorage(), name, BASE, design,
@@ -60,7 +61,7 @@ def test_baselines_are_queued_with_consecutive_seeds_and_the_recipe_learning_rat
                                                                 "low": low, "high": 20 * lr}},
                                vgg.fixed, {})
     plan = open_study(optuna.storages.InMemoryStorage(), "s.vgg16.digits.scratch", BASE,
-                      Design(above, "tpe", 0, 5, baseline_seeds=3))
+                      design_of(above, "tpe", 0, 5, baseline_seeds=3))
     searcher = StudySearcher([plan])
     specs = [searcher.suggest(str(i)) for i in range(4)]
     for i, spec in enumerate(specs[:3]):
@@ -74,7 +75,7 @@ def test_baselines_are_queued_with_consecutive_seeds_and_the_recipe_learning_rat
     # a space that fixes the optimizer: that optimizer's default learning rate
     sgd = spaces.SearchSpace(vgg.path, vgg.params, {**vgg.fixed, "optimizer": "sgd"}, {})
     other = open_study(optuna.storages.InMemoryStorage(), "o.vgg16.digits.scratch", BASE,
-                       Design(sgd, "tpe", 0, 5, baseline_seeds=1))
+                       design_of(sgd, "tpe", 0, 5, baseline_seeds=1))
     (queued,) = other.study.get_trials()
     assert queued.system_attrs["fixed_params"]["lr"] == models.recipe("vgg16", "scratch",
                                                                       "sgd", dense=True)["lr"]
@@ -138,7 +139,7 @@ def test_at_chance_configurations_are_confirmed_when_the_baselines_are_at_chance
 
 
 def test_progress_counts_confirmations_apart():
-    from hpo_prune.search.progress import Progress
+    from hpo_prune.search.tuning.progress import Progress
 
     plan = plan_of(confirm=1)
     searcher = StudySearcher([plan])

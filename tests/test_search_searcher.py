@@ -6,9 +6,10 @@ import optuna
 import pytest
 
 from hpo_prune.settings import TrialConfig
-from hpo_prune.search import space as spaces
-from hpo_prune.search.searcher import StudySearcher
-from hpo_prune.search.studies import INTERRUPTED, Design, open_study
+from hpo_prune.search.studies import space as spaces
+from hpo_prune.search.tuning.searcher import StudySearcher
+from hpo_prune.search.studies.designs import design_of
+from hpo_prune.search.studies.study import INTERRUPTED, open_study
 
 State = optuna.trial.TrialState
 
@@ -18,7 +19,7 @@ def searcher():
     storage = optuna.storages.InMemoryStorage()
     space = spaces.load("vgg.yaml", "vgg16")
     base = TrialConfig(model="vgg16", dataset="digits", init="scratch", epochs=3)
-    plan = open_study(storage, "s.vgg16.digits.scratch", base, Design(space, "tpe", 0, 5))
+    plan = open_study(storage, "s.vgg16.digits.scratch", base, design_of(space, "tpe", 0, 5))
     stopped: set[str] = set()
     return StudySearcher([plan], stopped_early=stopped), plan, stopped
 

@@ -8,7 +8,7 @@ import optuna
 import pytest
 
 from hpo_prune.settings import OPTIMIZERS
-from hpo_prune.search import space as spaces
+from hpo_prune.search.studies import space as spaces
 from hpo_prune.errors import UsageError
 
 

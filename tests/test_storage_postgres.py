@@ -15,10 +15,11 @@ import pandas as pd
 import pytest
 
 from hpo_prune.objectives import non_dominated
-from hpo_prune.search import space as spaces
+from hpo_prune.search.studies import space as spaces
 from hpo_prune.settings import TrialConfig
 from hpo_prune.results.storage import open_storage
-from hpo_prune.search.studies import INTERRUPTED, Design, Mode, open_study
+from hpo_prune.search.studies.designs import design_of
+from hpo_prune.search.studies.study import INTERRUPTED, Mode, open_study
 from helpers import ENV, TINY, search
 
 State = optuna.trial.TrialState
@@ -208,7 +209,7 @@ def test_drivers_creating_a_study_at_once_queue_one_baseline(postgres_url, plan_
     for k in range(5):
         name = f"race{k}.mobilenet_v2.digits.scratch"
         _together(4, lambda i: open_study(open_storage(postgres_url), name, base,
-                                          Design(space, "tpe", 0, 8), Mode.JOIN, i))
+                                          design_of(space, "tpe", 0, 8), Mode.JOIN, i))
         study = optuna.load_study(study_name=name, storage=postgres_url)
         (waiting,) = study.get_trials(states=(State.WAITING,))
         assert waiting.system_attrs["fixed_params"]["prune_ratio"] == 0.0
@@ -219,7 +220,7 @@ def test_drivers_asking_at_once_never_pass_the_target(postgres_url, plan_args):
     """Four drivers ask as fast as they can: between them exactly the target is asked."""
     base, space = plan_args
     name = "asks.mobilenet_v2.digits.scratch"
-    plans = [open_study(open_storage(postgres_url), name, base, Design(space, "random", 0, 12),
+    plans = [open_study(open_storage(postgres_url), name, base, design_of(space, "random", 0, 12),
                         Mode.JOIN, i) for i in range(4)]
 
     def ask_all(i):

@@ -25,7 +25,8 @@ from ..results.record import DEFAULT_KEEP, KEEP_MODELS, queued_baselines
 from ..results.search_record import SearchRecord
 from ..objectives import REGIMES
 from .search_settings import Cluster, SearchSettings
-from .studies import Design, Mode
+from .studies.designs import design_of
+from .studies.study import Mode
 
 # trials: per study (one per regime and replicate), the unpruned baselines included; levels:
 # pruning levels (fractions of weights removed) every pruned trial is assigned, shared by both
@@ -386,7 +387,7 @@ def check_address(address: str | None) -> None:
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
     s = settings(args)
-    from . import space as spaces
+    from .studies import space as spaces
 
     space = spaces.load(args.space, args.model)
     check(bool(space.params) or args.sampler == "grid", f"{space.path} samples nothing but "
@@ -436,7 +437,7 @@ def main(argv=None) -> int:
         name=s["name"], model=args.model, preset=args.preset,
         mode=Mode.JOIN if args.join else Mode.RESUME if args.resume else Mode.NEW,
         folder=folder, storage_url=storage_url,
-        design=Design(space, args.sampler, args.seed, s["trials"], s["baseline_seeds"],
+        design=design_of(space, args.sampler, args.seed, s["trials"], s["baseline_seeds"],
                       s["confirm"], tuple(s["levels"]), s["replicates"]),
         base=configs, epochs=s["epochs"], early_stop=s["early_stop"],
         keep_models=s["keep_models"], shaping=settings_now,

@@ -20,12 +20,12 @@ from ..results.search_record import SearchRecord, StudyRecord
 from ..resolution import source_of
 from ..settings import TrialConfig
 from ..errors import UsageError
-from .keep import remove_models
+from .studies.keep import remove_models
 from ..results.record import is_confirmation
 from .search_settings import Cluster, SearchSettings
 from ..results.storage import open_storage
-from .studies import Mode, open_study, study_name, tally
-from .tune_messages import TuneTrial
+from .studies.study import Mode, open_study, study_name, tally
+from .tuning.messages import TuneTrial
 
 
 def log(line: str) -> None:
@@ -161,13 +161,13 @@ def _tune(search: SearchSettings, plans, data: dict, weights: dict, refresh):
     import ray
     from ray import tune
 
-    from .progress import Progress
-    from .scheduler import SparsityASHA
-    from .searcher import StudySearcher
-    from .trainable import trainable
+    from .tuning.progress import Progress
+    from .tuning.scheduler import SparsityASHA
+    from .tuning.searcher import StudySearcher
+    from .tuning.trainable import trainable
 
     design, cluster, folder = search.design, search.cluster, search.folder
-    scheduler = (SparsityASHA(max_t=search.epochs, levels=design.levels)
+    scheduler = (SparsityASHA(max_t=search.epochs, rung=design.rung)
                  if search.early_stop == "asha" else None)
     searcher = StudySearcher(plans, stopped_early=scheduler.stopped if scheduler else None,
                              on_change=refresh, max_failures=max(3, design.target),
@@ -179,19 +179,10 @@ def _tune(search: SearchSettings, plans, data: dict, weights: dict, refresh):
     resources = {"cpu": cluster.cpus_per_trial, "gpu": cluster.gpus_per_trial}
     tune_dir = folder / TUNE_DIR
     run_name = f"run-{len(list(tune_dir.glob('run-*'))) + 1}" if tune_dir.exists() else "run-1"
-    baselines = ("" if design.sampler == "grid" else
-                 f" ({design.baselines} of them unpruned baselines)")
-    valued = (f"each level's best run on val valued on {design.confirm} fresh seed(s)"
-              if design.confirm else "each level's run valuing itself")
-    shape = (f"levels {' '.join(f'{x:g}' for x in design.levels)}, {valued}" if design.levels
-             else f"{design.confirm} confirmation seed(s) per front configuration")
     precisions = "/".join(sorted({c.train.precision for c in search.base.values()}))
-    replicates = (f" ({len(search.base)} per replicate, {design.replicates} replicates)"
-                  if design.replicates else "")
-    log(f"search {search.name}: {len(plans)} studies{replicates} x {design.target} "
-        f"trials{baselines}, "
-        f"{search.epochs} epochs each in {precisions}, sampler "
-        f"{design.sampler}, early stop {search.early_stop}, {shape} -> {folder}")
+    log(f"search {search.name}: {len(plans)} studies ({len(search.base)} datasets x regimes), "
+        f"{design.describe()}; {search.epochs} epochs a trial in {precisions}, early stop "
+        f"{search.early_stop} -> {folder}")
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(trainable, data_refs=refs,
                                                  weight_refs=weight_refs), resources),
@@ -247,7 +238,7 @@ def _trial_name(trial) -> str:
 
 def _finish(folder: Path, storage_url: str, plans, interrupted: bool, join: bool = False,
             failed: bool = False) -> int:
-    from .progress import front
+    from .tuning.progress import front
 
     log("")
     for plan in plans:

@@ -6,7 +6,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from ..settings import TrialConfig
-from .studies import Design, Mode
+from .studies.designs import Design
+from .studies.study import Mode
 
 
 @dataclass(frozen=True)

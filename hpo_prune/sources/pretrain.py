@@ -23,7 +23,7 @@ from ..settings import PruneSettings, TrainSettings, TrialConfig
 from ..data import fractal
 from ..errors import UsageError, check
 from ..training.precision import PRECISIONS, cpu_model
-from ..files import CACHE_ENV, DEFAULT_CACHE, atomic_write, cache_dir, slug
+from ..files import CACHE_ENV, atomic_write, cache_dir, slug
 
 FORMAT = 2  # bump when the corpus, the checkpoint layout or the training changes
 HOLDOUT = 0.1  # fraction of each class held out to measure the corpus accuracy

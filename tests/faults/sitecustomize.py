@@ -112,7 +112,7 @@ class _PatchOnImport(importlib.abc.MetaPathFinder):
 
 if FAULT:
     if "kill" in FAULT:
-        patches = {"hpo_prune.search.searcher": _searcher,
+        patches = {"hpo_prune.search.tuning.searcher": _searcher,
                    "hpo_prune.results.trials_table": _trials_table}
     else:
         patches = {"hpo_prune.trial": _trial}

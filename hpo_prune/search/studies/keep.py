@@ -41,12 +41,12 @@ from pathlib import Path
 import numpy as np
 import optuna
 
-from ..levels import LEVEL
-from ..objectives import non_dominated
-from ..results.record import (FRONT_REMOVES, REFERENCE, is_confirmation, marked_baseline,
+from ...levels import LEVEL
+from ...objectives import non_dominated
+from ...results.record import (FRONT_REMOVES, REFERENCE, is_confirmation, marked_baseline,
                              trial_configuration, unpruned)
-from .studies import StudyPlan, interrupted, tally, to_confirm
-from ..results.files import model_file
+from .study import StudyPlan, interrupted, to_confirm
+from ...results.files import model_file
 
 State = optuna.trial.TrialState
 
@@ -61,15 +61,13 @@ def _settled(key: int, pending: set[int], on_front: set[int], confirm: int,
 
 
 def removable(plan: StudyPlan, trials) -> list:
-    """The COMPLETE trials of ``plan``'s study whose models ``front`` removes."""
-    if plan.levels:
-        return _removable_at_levels(plan, trials)
-    return front_removes(trials, plan.base.data.dataset, plan.confirm,
-                         plan.main_done(tally(trials)))
+    """The COMPLETE trials of ``plan``'s study whose models ``front`` removes: its design's
+    rule (``front_removes`` or ``level_removes``, ``search.designs``)."""
+    return plan.design.removable(plan, trials)
 
 
 def front_removes(trials, dataset: str, confirm: int, main_done: bool) -> list:
-    """``removable`` of a study without levels: ``trials`` on ``dataset``, ``confirm``
+    """The rule of a front or grid design: ``trials`` on ``dataset``, ``confirm``
     confirmation runs per front configuration, ``main_done`` whether its main trials are."""
     complete = [t for t in trials if t.state == State.COMPLETE and t.values]
     baselines = {t.number for t in complete if marked_baseline(t)}
@@ -96,15 +94,15 @@ def front_removes(trials, dataset: str, confirm: int, main_done: bool) -> list:
     return sorted(gone, key=lambda t: t.number)
 
 
-def _removable_at_levels(plan: StudyPlan, trials) -> list:
+def level_removes(trials, chosen: dict[float, int]) -> list:
     """A level design's rule (see the top): the first baseline run and each level's chosen
-    run keep their models."""
+    run (``chosen``: level -> its trial number, for the levels whose choice is final) keep
+    their models."""
     complete = [t for t in trials if t.state == State.COMPLETE and t.values]
     gone = []
     if not any(t.state in (State.WAITING, State.RUNNING) and unpruned(t) for t in trials):
         gone += sorted((t for t in complete if marked_baseline(t)),
                        key=lambda t: t.number)[1:]
-    chosen = {level: t.number for level, t in plan.level_choices(trials).items()}
     for t in complete:
         level = t.user_attrs.get(LEVEL)
         if level is None:

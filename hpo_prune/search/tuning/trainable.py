@@ -24,9 +24,9 @@ from typing import Callable
 
 import torch
 
-from ..training.checkpoint import save_model, write_metrics
-from ..errors import UsageError
-from .tune_messages import EPOCH, FINAL, Report, TuneTrial
+from ...training.checkpoint import save_model, write_metrics
+from ...errors import UsageError
+from .messages import EPOCH, FINAL, Report, TuneTrial
 
 STATE_FILE = "state.pt"
 REPORT_FILE = "report.json"  # in the final checkpoint: the trial's final report
@@ -37,7 +37,7 @@ def trainable(spec: dict, data_refs: dict, weight_refs: dict) -> None:
     import ray
     from ray import tune
 
-    from ..trial import run_trial
+    from ...trial import run_trial
 
     started = time.perf_counter()
     config = TuneTrial.of(spec).config

@@ -2,36 +2,35 @@
 
 Plain ASHA on val_acc would stop every strongly pruned trial first (pruning costs accuracy),
 emptying the sparse end of the Pareto front. ``SparsityASHA`` runs one ASHA per (study,
-target-sparsity bucket): a trial only competes with trials of the same study whose
-``prune_ratio`` falls in the same bucket (with pruning levels: the same
-level). Trials it stops are remembered in ``stopped`` so the
+sparsity group): a trial only competes with trials of the same study in the same group, as
+the search's design groups them (``Design.rung``: a level design's level, else a slice of
+``prune_ratio``). Trials it stops are remembered in ``stopped`` so the
 searcher records them as PRUNED in Optuna, never as COMPLETE with partial values. The unpruned
 baselines and the confirmation runs (re-runs of front configurations with other seeds) are
 never stopped.
 """
 from __future__ import annotations
 
+from typing import Callable, Hashable
+
 from ray.tune.schedulers import AsyncHyperBandScheduler, FIFOScheduler, TrialScheduler
 
-from ..results.record import always_finishes
-from .tune_messages import Report, TuneTrial
+from ...results.record import always_finishes
+from .messages import Report, TuneTrial
 
 
 class SparsityASHA(FIFOScheduler):
-    def __init__(self, max_t: int, buckets: int = 5, grace_period: int = 1,
-                 reduction_factor: float = 2, levels: tuple[float, ...] = ()):
+    def __init__(self, max_t: int, rung: Callable[[float], Hashable], grace_period: int = 1,
+                 reduction_factor: float = 2):
         super().__init__()
-        self.max_t, self.buckets, self.levels = max_t, buckets, tuple(levels)
+        self.max_t, self.rung = max_t, rung
         self.grace_period, self.reduction_factor = min(grace_period, max_t), reduction_factor
         self._schedulers: dict[tuple, AsyncHyperBandScheduler] = {}
         self.stopped: set[str] = set()
 
     def _key(self, trial) -> tuple:
         spec = TuneTrial.of(trial.config)
-        ratio = spec.config.prune.prune_ratio
-        if self.levels:  # a level design: trials compete within their level
-            return spec.study, ratio
-        return spec.study, min(int(ratio * self.buckets), self.buckets - 1)
+        return spec.study, self.rung(spec.config.prune.prune_ratio)
 
     def _scheduler(self, trial) -> AsyncHyperBandScheduler:
         key = self._key(trial)

@@ -37,11 +37,11 @@ from typing import Any
 
 import yaml
 
-from ..library_models import is_library
-from ..resolution import check_names
-from ..settings import OPTIMIZERS, TrialConfig
-from ..errors import UsageError
-from ..objectives import REGIMES
+from ...library_models import is_library
+from ...resolution import check_names
+from ...settings import OPTIMIZERS, TrialConfig
+from ...errors import UsageError
+from ...objectives import REGIMES
 
 # shipped inside the installed package (search_spaces/ at the repository's top level)
 SPACES_DIR = Path(str(importlib.resources.files("search_spaces")))

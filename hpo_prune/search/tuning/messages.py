@@ -13,7 +13,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..settings import TrialConfig
+from ...settings import TrialConfig
 
 FINAL, FAIL_REASON, EPOCH = "final", "fail_reason", "epoch"  # report keys
 

@@ -11,10 +11,10 @@ from typing import Callable
 import optuna
 from ray.tune import Callback
 
-from ..objectives import non_dominated
+from ...objectives import non_dominated
 from .searcher import StudySearcher
-from .studies import is_confirmation, tally
-from .tune_messages import Report, TuneTrial
+from ..studies.study import is_confirmation, tally
+from .messages import Report, TuneTrial
 
 State = optuna.trial.TrialState
 
@@ -64,8 +64,8 @@ class Progress(Callback):
                        if counts.confirm_total else "")
             lines.append(f"  {name}: {counts.finished}/{plan.target} finished{confirm}, "
                          f"{running.get(name, 0)} running, {counts.failed} failed, "
-                         f"{counts.pruned} stopped early | front (val_acc@params): "
-                         f"{points or '-'}")
+                         f"{counts.pruned} stopped early{plan.design.progress(trials)} | "
+                         f"front (val_acc@params): {points or '-'}")
         elapsed = time.time() - self.started
         eta = (f"~{_clock(elapsed / finished_now * remaining)} left" if finished_now
                else "estimating time left")

@@ -11,34 +11,31 @@ configuration on the study's Pareto front (baselines aside) is re-run with more 
 they repeat) and ``seed``, and come on top of the target. A queued trial's ``seed`` user
 attribute overrides the search's seed in its config (``StudyPlan.sample``).
 
-With pruning levels (``--levels``, ``hpo_prune.levels``) the pruned main trials are queued one
-at a time as the study asks for them, each with its level as ``prune_ratio`` and its seed (the
-sampler draws the other parameters), and each level's chosen run is confirmed on the level's
-fresh seeds as soon as that level's search runs have ended, not when the whole study has.
+What a study queues, when it confirms and what it confirms is its design's
+(``search.designs``): a study here only counts, asks and tells.
 """
 from __future__ import annotations
 
 import contextlib
 import enum
 import warnings
-from dataclasses import dataclass, replace
-from typing import Callable, ContextManager
+from dataclasses import dataclass
+from typing import Callable, ContextManager, Protocol
 
 import numpy as np
 import optuna
 
-from .. import library_models
-from ..data import folder
+from ... import library_models
+from ...data import folder
 from .ask_lock import AskLock
-from ..settings import TrialConfig
-from ..errors import UsageError
-from ..levels import (LEVEL, REPLICATE, choose, fresh_seed, next_level, planned_runs,
-                      replicate_seed, search_seed)
-from ..models import recipe
-from ..resolution import source_of
-from ..objectives import DIRECTIONS, METRICS, at_chance, non_dominated
-from ..results import study_names
-from ..results.record import CONFIRMS, is_confirmation, marked_baseline, queued_baselines
+from ...settings import TrialConfig
+from ...errors import UsageError
+from ...levels import LEVEL, REPLICATE
+from ...models import recipe
+from ...resolution import source_of
+from ...objectives import DIRECTIONS, METRICS, at_chance, non_dominated
+from ...results import study_names
+from ...results.record import CONFIRMS, is_confirmation, marked_baseline
 from .space import SearchSpace
 
 State = optuna.trial.TrialState
@@ -151,31 +148,50 @@ def baseline_params(space: SearchSpace, base: TrialConfig) -> dict:
     return params
 
 
+class StudyDesign(Protocol):
+    """What a study asks of its search's design (``designs.Design`` is the one that has it)."""
+    space: SearchSpace
+    target: int
+    confirm: int
+
+    def make_sampler(self, seed: int, regime: str) -> optuna.samplers.BaseSampler: ...
+
+    def setup(self, study: optuna.Study, base: TrialConfig) -> None: ...
+
+    def before_ask(self, plan: "StudyPlan", trials, counts: Tally) -> None: ...
+
+    def exhausted(self, counts: Tally) -> bool: ...
+
+    def suggest(self, trial: optuna.Trial, base: TrialConfig) -> dict: ...
+
+    def queue_confirmations(self, plan: "StudyPlan", trials, queued: set) -> int: ...
+
+
 @dataclass
 class StudyPlan:
     """What one study of a search runs: its Optuna study, the fixed part of every trial's
-    config, the search space and how many trials must finish."""
+    config, and its design (``search.designs``: the space, the sampler, how many trials must
+    finish and what the design queues)."""
     study: optuna.Study
     base: TrialConfig
-    space: SearchSpace
-    target: int
-    sampler: str
+    design: StudyDesign
     lock: Callable[[], ContextManager] = contextlib.nullcontext
-    confirm: int = 0  # seeds each front configuration is re-run with once the target is met
-    levels: tuple[float, ...] = ()  # pruning levels (empty: the space's continuous ratio)
-    baselines: int = 0  # unpruned baseline trials the study was created with
     replicate: int | None = None  # its replicate (1 .. R; None: a search without replicates)
 
     @property
     def name(self) -> str:
         return self.study.study_name
 
+    @property
+    def target(self) -> int:
+        return self.design.target
+
     def tally(self) -> Tally:
         return tally(self.study.get_trials(deepcopy=False))
 
     def exhausted(self, counts: Tally | None = None) -> bool:
-        """A grid study runs its queued grid points and nothing else (see open_study)."""
-        return self.sampler == "grid" and (counts or self.tally()).waiting == 0
+        """Nothing more to ask even short of the target (a grid that ran all its points)."""
+        return self.design.exhausted(counts or self.tally())
 
     def busy(self) -> int:
         """Main trials finished plus RUNNING, as the storage has them: RUNNING ones of every
@@ -204,91 +220,29 @@ class StudyPlan:
             counts = tally(trials)
             if not self.main_open(counts) and counts.confirm_waiting == 0:
                 return None
-            if self.levels and self.main_open(counts) and counts.waiting == 0:
-                self._queue_level_trial(trials)
+            if self.main_open(counts):
+                self.design.before_ask(self, trials, counts)
             return self.study.ask()
 
-    def _queue_level_trial(self, trials) -> None:
-        """Queue the next pruned main trial of a level design: its level and seed (see
-        ``hpo_prune.levels``); the sampler draws the rest when it is asked."""
-        placed = [t for t in trials if not is_confirmation(t)
-                  and t.user_attrs.get(LEVEL) is not None and not interrupted(t)]
-        level = next_level(self.levels, [t.user_attrs[LEVEL] for t in placed
-                                         if t.state != State.FAIL])
-        self.study.enqueue_trial({"prune_ratio": level}, skip_if_exists=False, user_attrs={
-            SEED: search_seed(self.base.train.seed, self.baselines, len(placed)), LEVEL: level})
-
-    def level_choices(self, trials) -> dict[float, object]:
-        """The levels whose search runs have all ended, each with its chosen run (the best val
-        accuracy among its COMPLETE search runs; ``levels.choose``)."""
-        planned = planned_runs(self.levels, max(self.target - self.baselines, 0))
-        chosen = {}
-        for level in self.levels:
-            runs = [t for t in trials if not is_confirmation(t)
-                    and t.user_attrs.get(LEVEL) == level]
-            if (sum(t.state in FINISHED for t in runs) < planned[level]
-                    or any(t.state in (State.WAITING, State.RUNNING) for t in runs)):
-                continue
-            number = choose((t.number, t.values[0]) for t in runs
-                            if t.state == State.COMPLETE and t.values)
-            if number is not None:
-                chosen[level] = next(t for t in runs if t.number == number)
-        return chosen
-
     def queue_confirmations(self) -> int:
-        """Once the main trials are done: queue ``confirm`` re-runs (seeds + 1 .. + confirm) of
-        every COMPLETE main trial on the study's front (non-dominated among its COMPLETE main
-        trials) that ``to_confirm`` keeps, each (original, seed) once whatever ran before (a
-        resumed or shared study queues only the missing ones). Returns how many it queued."""
-        if self.confirm <= 0:
+        """Queue the confirmation runs the design calls for now (``Design.
+        queue_confirmations``), each (original, seed) once whatever ran before (a resumed or
+        shared study queues only the missing ones). Returns how many it queued."""
+        if self.design.confirm <= 0:
             return 0
         with self.lock():
             trials = self.study.get_trials(deepcopy=False)
             queued = {(t.user_attrs[CONFIRMS], t.user_attrs.get(SEED)) for t in trials
                       if is_confirmation(t) and not interrupted(t)}
-            if self.levels:
-                return self._queue_level_confirmations(trials, queued)
-            if not self.main_done(tally(trials)):
-                return 0
-            count = 0
-            for trial in to_confirm(trials, self.base.data.dataset):
-                seed = (trial.user_attrs.get("config") or {}).get(SEED, self.base.train.seed)
-                for j in range(1, self.confirm + 1):
-                    if (trial.number, seed + j) in queued:
-                        continue
-                    self.study.enqueue_trial(trial.params, skip_if_exists=False,
-                                             user_attrs={CONFIRMS: trial.number,
-                                                         SEED: seed + j})
-                    count += 1
-            return count
-
-    def _queue_level_confirmations(self, trials, queued: set) -> int:
-        """Each level whose search runs have ended: its chosen run re-run on the level's fresh
-        seeds (the same in every regime), each (run, seed) once."""
-        count = 0
-        for level, trial in self.level_choices(trials).items():
-            index = self.levels.index(level)
-            for j in range(1, self.confirm + 1):
-                seed = fresh_seed(self.base.train.seed, index, j)
-                if (trial.number, seed) in queued:
-                    continue
-                self.study.enqueue_trial(trial.params, skip_if_exists=False, user_attrs={
-                    CONFIRMS: trial.number, SEED: seed, LEVEL: level})
-                count += 1
-        return count
+            return self.design.queue_confirmations(self, trials, queued)
 
     def sample(self, trial: optuna.Trial) -> TrialConfig:
         """The full config of an asked trial (fixed values, then sampled ones, then the seed
         it was queued with, if any)."""
-        regime = self.base.weights.init
         with warnings.catch_warnings():  # a baseline's learning rate may lie outside the range
             warnings.filterwarnings("ignore", message="Fixed parameter .* is out of range")
-            if self.sampler == "grid":
-                values = self.space.suggest_grid(trial, regime)
-            else:
-                values = self.space.suggest(trial, regime,
-                                            recipe(self.base.net.model, regime)["optimizer"])
-        config = self.base.replace(**self.space.fixed, **values)
+            values = self.design.suggest(trial, self.base)
+        config = self.base.replace(**self.design.space.fixed, **values)
         seed = trial.user_attrs.get(SEED)
         if seed is not None:
             config = config.replace(seed=int(seed))
@@ -303,16 +257,15 @@ def study_name(search: str, model: str, dataset: str, regime: str,
                                   regime, replicate)
 
 
-def make_sampler(kind: str, seed: int, space: SearchSpace, regime: str, trials: int):
+def make_sampler(kind: str, seed: int, trials: int) -> optuna.samplers.BaseSampler:
+    """The Optuna sampler ``--sampler kind`` names (the grid design queues its points itself,
+    ``designs.GridDesign``), seeded with ``seed``; ``trials``: main trials per study."""
     if kind == "tpe":
         return optuna.samplers.TPESampler(seed=seed, constant_liar=True)
     if kind == "nsga2":
         return optuna.samplers.NSGAIISampler(seed=seed,
                                              population_size=max(4, min(50, trials // 2)))
     if kind == "random":
-        return optuna.samplers.RandomSampler(seed=seed)
-    if kind == "grid":  # the grid points are queued trials (open_study): nothing to sample
-        space.grid_values(regime)  # (a space without a grid fails here, before any trial)
         return optuna.samplers.RandomSampler(seed=seed)
     raise UsageError(f"unknown sampler {kind!r}: use one of {', '.join(SAMPLERS)}")
 
@@ -326,47 +279,11 @@ class Mode(enum.Enum):
     JOIN = "join"
 
 
-@dataclass(frozen=True)
-class Design:
-    """How every study of a search is searched: its ``space`` sampled by ``sampler`` seeded
-    with ``seed``, ``target`` main trials of which ``baseline_seeds`` unpruned baselines (a
-    grid queues its points instead), ``confirm`` seeds per front configuration or per level
-    (StudyPlan.queue_confirmations), and the pruning ``levels`` its pruned trials are assigned
-    (``hpo_prune.levels``; ``space`` samples them as its ``prune_ratio``, see
-    ``SearchSpace.with_levels``; empty: the space's continuous ratio)."""
-    space: SearchSpace
-    sampler: str = "tpe"
-    seed: int = 0
-    target: int = 1
-    baseline_seeds: int = 1
-    confirm: int = 0
-    levels: tuple[float, ...] = ()
-    replicates: int = 0  # 0: one study per regime seeded from ``seed`` itself (no replicates)
-
-    @property
-    def baselines(self) -> int:
-        """The baseline runs each new study queues."""
-        return queued_baselines(self.baseline_seeds, self.target, self.sampler)
-
-    def replicated(self, base: TrialConfig) -> list[tuple[int | None, TrialConfig, "Design"]]:
-        """(replicate, base, design) of each study of ``base``'s (dataset, regime): one per
-        replicate, its trial and sampler seeds from its block (``levels.replicate_seed``);
-        without replicates, the one study as given (replicate None)."""
-        if not self.replicates:
-            return [(None, base, self)]
-        out = []
-        for r in range(1, self.replicates + 1):
-            seed = replicate_seed(self.seed, self.replicates, r)
-            out.append((r, base.replace(seed=seed), replace(self, seed=seed)))
-        return out
-
-
-def open_study(storage, name: str, base: TrialConfig, design: Design, mode: Mode = Mode.NEW,
-               seed_offset: int = 0, replicate: int | None = None) -> StudyPlan:
-    """Create (or, to resume or join, reopen) a study; a new one gets its unpruned baselines
-    queued: ``design.baseline_seeds`` of them (at most its target), with the trial seeds
-    ``base.seed`` + 0, 1, ... (user attribute ``seed``); a grid study gets its grid points
-    instead.
+def open_study(storage, name: str, base: TrialConfig, design: StudyDesign,
+               mode: Mode = Mode.NEW, seed_offset: int = 0,
+               replicate: int | None = None) -> StudyPlan:
+    """Create (or, to resume or join, reopen) a study; a new one gets what its design queues
+    first (``Design.setup``: its unpruned baselines, or a grid's points).
 
     To resume, interrupted trials (RUNNING / never told) are marked FAIL and their parameters
     queued again, so the finished count still ends exactly at the target. To join, other
@@ -376,7 +293,6 @@ def open_study(storage, name: str, base: TrialConfig, design: Design, mode: Mode
     The sampler is seeded with the seed plus ``seed_offset`` (a joining driver's own) plus the
     number of trials already in the study, so a resumed study draws new suggestions instead of
     replaying the first ones."""
-    space, sampler, target = design.space, design.sampler, design.target
     join = mode is Mode.JOIN
     exists = name in optuna.get_all_study_names(storage)
     if exists and mode is Mode.NEW:
@@ -385,8 +301,7 @@ def open_study(storage, name: str, base: TrialConfig, design: Design, mode: Mode
                          "new search")
     probe = optuna.load_study(study_name=name, storage=storage) if exists else None
     already = len(probe.get_trials(deepcopy=False)) if probe else 0
-    kind = make_sampler(sampler, design.seed + seed_offset + already, space, base.weights.init,
-                        target)
+    kind = design.make_sampler(design.seed + seed_offset + already, base.weights.init)
     created = False
     if not exists:
         try:
@@ -400,10 +315,7 @@ def open_study(storage, name: str, base: TrialConfig, design: Design, mode: Mode
                                  ) from None
     if not created:
         study = optuna.load_study(study_name=name, storage=storage, sampler=kind)
-    plan = StudyPlan(study, base, space, target, sampler, lock=AskLock(storage, name),
-                     confirm=design.confirm, levels=tuple(design.levels),
-                     baselines=design.baselines,
-                     replicate=replicate)
+    plan = StudyPlan(study, base, design, lock=AskLock(storage, name), replicate=replicate)
     if created:
         with warnings.catch_warnings():  # experimental in Optuna, stable in practice
             warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
@@ -414,16 +326,7 @@ def open_study(storage, name: str, base: TrialConfig, design: Design, mode: Mode
             study.set_user_attr(key, value)
         if replicate is not None:
             study.set_user_attr(REPLICATE, replicate)
-        if sampler != "grid":  # marked baseline when asked (prune_ratio 0)
-            params = baseline_params(space, base)
-            for i in range(design.baselines):
-                study.enqueue_trial(params, user_attrs={SEED: base.train.seed + i},
-                                    skip_if_exists=False)
-        else:  # each grid point once, in order (cycled if target asks for more): a failed
-            # point is not run again, unlike Optuna's GridSampler, which re-picks points
-            points = space.grid_points(base.weights.init)
-            for i in range(target):
-                study.enqueue_trial(points[i % len(points)], skip_if_exists=False)
+        design.setup(study, base)
     elif not join:
         requeue_interrupted(study)
     return plan

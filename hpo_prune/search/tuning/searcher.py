@@ -29,12 +29,12 @@ from typing import Callable
 import optuna
 from ray.tune.search import Searcher
 
-from ..errors import UsageError
-from ..resolution import resolve_trial
-from ..results.record import BASELINE, confirms_of, is_baseline
-from .studies import INTERRUPTED, StudyPlan, Tally, requeue
-from ..results.trials_table import MEASURED, RUN_INFO
-from .tune_messages import Report, TuneTrial
+from ...errors import UsageError
+from ...resolution import resolve_trial
+from ...results.record import BASELINE, confirms_of, is_baseline
+from ..studies.study import INTERRUPTED, StudyPlan, Tally, requeue
+from ...results.trials_table import MEASURED, RUN_INFO
+from .messages import Report, TuneTrial
 
 # the user attributes copied from a trial's reports (one list, the trials table's)
 ATTRS = tuple(a for a in MEASURED + RUN_INFO if a != "epochs_run")
@@ -57,7 +57,6 @@ class StudySearcher(Searcher):
         self.last: dict[str, dict] = {}
         self.pending_errors: dict[str, tuple[StudyPlan, optuna.Trial]] = {}
         self.failures: Counter = Counter()
-        self.confirmations_queued: set[str] = set()  # studies whose front this driver queued
 
     # Tune passes its own metric/mode here; the studies carry ours.
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
@@ -77,17 +76,11 @@ class StudySearcher(Searcher):
         return plan.main_open(counts) or counts.confirm_waiting > 0
 
     def _counts(self, plan: StudyPlan) -> Tally:
-        """The study's counts, its confirmations queued first once its main trials are done
-        (with levels: once a level's search runs are, so no core waits for the whole study)."""
+        """The study's counts, the confirmation runs its design calls for queued first
+        (``StudyPlan.queue_confirmations``: each once, so asking again queues nothing)."""
         counts = plan.tally()
-        if plan.levels:
-            if counts.finished and plan.queue_confirmations():
-                counts = plan.tally()
-            return counts
-        if plan.name not in self.confirmations_queued and plan.main_done(counts):
-            self.confirmations_queued.add(plan.name)
-            if plan.queue_confirmations():
-                counts = plan.tally()
+        if counts.finished and plan.queue_confirmations():
+            counts = plan.tally()
         return counts
 
     def suggest(self, trial_id: str):
