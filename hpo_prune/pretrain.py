@@ -11,7 +11,8 @@ from .errors import ArgumentParser, check, cli_main
 from .resolution import check_names, precision_of
 from .settings import TrialConfig
 from .settings.fields import flag_of
-from .sources.pretrain import CACHE_ENV, CORPORA, DEFAULT_CACHE, ensure, load, settings
+from .files import CACHE_ENV, DEFAULT_CACHE
+from .sources.pretrain import CORPORA, ensure, load, settings
 
 # the pre-training command's flags for the fractal settings' record keys (the context says
 # "pretrain"); the model, --head, --image-size, --precision and --device are the trial's flags

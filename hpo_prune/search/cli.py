@@ -25,7 +25,8 @@ from ..results.record import DEFAULT_KEEP, KEEP_MODELS, queued_baselines
 from ..results.search_record import SearchRecord
 from ..objectives import REGIMES
 from .search_settings import Cluster, SearchSettings
-from .studies.designs import design_of
+from ..levels import check_levels, check_replicates
+from .studies.designs import Design, design_of
 from .studies.study import Mode
 
 # trials: per study (one per regime and replicate), the unpruned baselines included; levels:
@@ -185,20 +186,12 @@ def _level(text: str):
                                          "weights removed, e.g. 0.8 0.9, or none") from None
 
 
-def settings(args) -> dict:
-    """The search's resolved settings (flags over the preset), checked."""
-    preset = PRESETS[args.preset]
-    s = {k: (getattr(args, k) if getattr(args, k) is not None else v) for k, v in preset.items()}
-    s["confirm"] = args.confirm  # None: the design's default, once the levels are known (main)
-    if args.levels is None:  # the preset's (none with a grid, which fixes its own ratios)
-        s["levels"] = () if args.sampler == "grid" else tuple(preset["levels"])
-    elif None in args.levels:
-        check(args.levels == [None], "--levels none stands alone: give either levels or none")
-        s["levels"] = ()
-    else:
-        s["levels"] = tuple(args.levels)
-    check(s["trials"] >= 1, f"--trials must be >= 1, got {s['trials']}")
-    check(s["epochs"] >= 1, f"--epochs must be >= 1, got {s['epochs']}")
+def check_flags(args, preset: dict) -> None:
+    """The flags that are wrong whatever the search: one line each, before anything is read."""
+    check(args.levels is None or None not in args.levels or args.levels == [None],
+          "--levels none stands alone: give either levels or none")
+    check(args.trials is None or args.trials >= 1, f"--trials must be >= 1, got {args.trials}")
+    check(args.epochs is None or args.epochs >= 1, f"--epochs must be >= 1, got {args.epochs}")
     check(args.cpus_per_trial > 0, f"--cpus-per-trial must be > 0, got {args.cpus_per_trial}")
     check(args.gpus_per_trial >= 0, f"--gpus-per-trial must be >= 0, got {args.gpus_per_trial}")
     check(args.max_concurrent is None or args.max_concurrent >= 1,
@@ -209,12 +202,10 @@ def settings(args) -> dict:
           f"{args.baseline_seeds}")
     check(args.confirm is None or args.confirm >= 0, f"--confirm must be >= 0 (0 = no "
           f"confirmation runs), got {args.confirm}")
-    # --baseline-seeds: the flag, else the preset's; --resume: the search's own
-    # (check_results_dir)
-    s["keep_models"] = args.keep_models or DEFAULT_KEEP  # --resume: see check_results_dir
     check(len(set(args.regimes)) == len(args.regimes),
           "--regimes lists a regime twice: list each once")
-    check(len(set(s["dataset"])) == len(s["dataset"]),
+    datasets = args.dataset or preset["dataset"]
+    check(len(set(datasets)) == len(datasets),
           "--dataset lists a dataset twice: list each once")
     check(not args.source or "pretrained" in args.regimes,
           "--source only applies to the pretrained regime: add it to --regimes")
@@ -224,10 +215,13 @@ def settings(args) -> dict:
     check(not args.join or bool(args.storage) and not args.storage.startswith("sqlite"),
           "--join needs a database server that every driver reaches, as --storage "
           "postgresql://user:pass@host:5432/db (SQLite is not safe for concurrent drivers)")
-    s["name"] = args.name or slug(f"{args.model}_{args.preset}")
-    check(s["name"].replace("-", "").replace("_", "").isalnum(),
-          f"--name {s['name']!r} may hold only letters, digits, '-' and '_'")
-    return s
+
+
+def search_name(args) -> str:
+    name = args.name or slug(f"{args.model}_{args.preset}")
+    check(name.replace("-", "").replace("_", "").isalnum(),
+          f"--name {name!r} may hold only letters, digits, '-' and '_'")
+    return name
 
 
 def _base_keys() -> list[str]:
@@ -236,14 +230,15 @@ def _base_keys() -> list[str]:
             and TrialConfig.field(key).metadata["group"] in ("data", "pretrain")]
 
 
-def base_configs(args, s) -> dict[tuple[str, str], TrialConfig]:
+def base_configs(args, datasets: list[str], epochs: int) -> dict[tuple[str, str], TrialConfig]:
+    """(dataset, regime) -> the fixed part of its studies' trials, checked."""
     out = {}
-    for dataset in s["dataset"]:
+    for dataset in datasets:
         for regime in args.regimes:
             config = check_names(TrialConfig(
                 **{key: getattr(args, key) for key in _base_keys()},
                 model=args.model, dataset=dataset, init=regime,
-                source=args.source if regime == "pretrained" else "", epochs=s["epochs"],
+                source=args.source if regime == "pretrained" else "", epochs=epochs,
                 seed=args.seed, batch_size=args.batch_size, device=args.device).validate())
             out[config.data.dataset, regime] = config  # an image folder by its absolute path
     return out
@@ -258,19 +253,20 @@ SHAPING = {"datasets": "dataset", "regimes": "regimes", "source": "source", "epo
            "batch_size": "batch-size", "space": "space", "precision": "precision"}
 
 
-def shaping_settings(args, s: dict, space) -> dict:
+def shaping_settings(args, datasets: list[str], epochs: int, early_stop: str, precision: str,
+                     space) -> dict:
     """What search.json records under "settings": every setting that shapes a trial's
     result. ``space`` is the digest of what the space samples (its comments may change)."""
-    out = {"datasets": list(s["dataset"]), "regimes": list(args.regimes),
-           "source": args.source, "epochs": s["epochs"], "sampler": args.sampler,
-           "seed": args.seed, "early_stop": s["early_stop"], "batch_size": args.batch_size,
-           "space": space.digest(), "precision": s["precision"]}
+    out = {"datasets": list(datasets), "regimes": list(args.regimes),
+           "source": args.source, "epochs": epochs, "sampler": args.sampler,
+           "seed": args.seed, "early_stop": early_stop, "batch_size": args.batch_size,
+           "space": space.digest(), "precision": precision}
     out.update((key, getattr(args, key)) for key in _base_keys()
                if TrialConfig.field(key).metadata["hashed"])
     return out
 
 
-def check_same_settings(record: SearchRecord | None, s: dict, args,
+def check_same_settings(record: SearchRecord | None, name: str, args,
                         settings_now: dict) -> None:
     """--resume: every recorded setting that shapes a result must be given the same (a
     resumed search that trained its new trials otherwise would mix incomparable runs in one
@@ -284,11 +280,11 @@ def check_same_settings(record: SearchRecord | None, s: dict, args,
         flag = SHAPING.get(key, key.replace("_", "-"))
         if key == "space":
             raise UsageError(f"--space {args.space or '(the default)'} samples another space "
-                             f"than the one search {s['name']!r} was started with (digest "
+                             f"than the one search {name!r} was started with (digest "
                              f"{now} vs {recorded[key]}): restore that file, or start a new "
                              "search with --name")
         was, given = _shown(recorded[key]), _shown(now)
-        raise UsageError(f"--{flag} {given} differs from the {was} search {s['name']!r} was "
+        raise UsageError(f"--{flag} {given} differs from the {was} search {name!r} was "
                          f"started with (its trials ran with it): pass --{flag} {was} to "
                          "resume it, or start a new search with --name")
 
@@ -299,10 +295,8 @@ def _shown(value) -> str:
     return "''" if value in ("", None) else str(value)
 
 
-def check_results_dir(folder: Path, s: dict, args) -> SearchRecord | None:
-    """The search already in ``folder`` (None: a new one), checked against the flags; a
-    resumed search's own baselines, levels, replicates, kept models and precision go into
-    ``s``."""
+def check_results_dir(folder: Path, name: str, args) -> SearchRecord | None:
+    """The search already in ``folder`` (None: a new one), checked against the flags."""
     record = search_record.read(folder, fix="choose another --name")
     if record is None:
         if args.resume:
@@ -313,31 +307,60 @@ def check_results_dir(folder: Path, s: dict, args) -> SearchRecord | None:
         raise UsageError(f"{folder} holds a search of model {record.model!r}, not "
                          f"{args.model!r}: choose another --name or --results")
     if not args.resume and not args.join:  # a joining driver may come back to its folder
-        raise UsageError(f"{folder} already holds search {s['name']!r}: pass --resume to "
+        raise UsageError(f"{folder} already holds search {name!r}: pass --resume to "
                          "continue it, or --name for a new one")
-    if args.resume:  # its studies queued their baselines when they were created
-        if args.baseline_seeds is not None and args.baseline_seeds != record.baseline_seeds:
-            raise UsageError(f"--baseline-seeds {args.baseline_seeds} differs from the "
-                             f"{record.baseline_seeds} search {s['name']!r} was started with "
-                             "(its studies queued their baselines then): pass "
-                             f"--baseline-seeds {record.baseline_seeds} or drop the flag")
-        s["baseline_seeds"] = record.baseline_seeds
-        if args.levels is not None and s["levels"] != record.levels:
-            given = " ".join(f"{x:g}" for x in s["levels"]) or "none"
-            raise UsageError(f"--levels {given} differs from the levels search "
-                             f"{s['name']!r} was started with "
-                             f"({' '.join(f'{x:g}' for x in record.levels) or 'none'}): its "
-                             "trials were assigned those; drop --levels to keep them")
-        s["levels"] = record.levels
-        replicates = max(record.replicates, 1)
-        if args.replicates is not None and args.replicates != replicates:
-            raise UsageError(f"--replicates {args.replicates} differs from the "
-                             f"{replicates} search {s['name']!r} was started with: drop "
-                             "--replicates to keep them")
-        s["replicates"] = record.replicates
-        s["keep_models"] = args.keep_models or record.keep_models  # another applies from now
-        s["precision"] = record.precision  # --precision auto keeps it; another is refused
     return record
+
+
+def build_design(args, preset: dict, resumed: SearchRecord | None, space,
+                 name: str) -> Design:
+    """The search's design, built once: the flags over the preset, a grid's size as its
+    trials; a resumed search (``resumed``) keeps its own baselines, levels and replicates (its
+    studies were created with them), and a flag that differs is refused."""
+    if args.levels is None:  # the preset's (none with a grid, which fixes its own ratios)
+        levels = () if args.sampler == "grid" else tuple(preset["levels"])
+    else:
+        levels = () if args.levels == [None] else tuple(args.levels)
+    trials = args.trials or preset["trials"]
+    check(bool(space.params) or args.sampler == "grid", f"{space.path} samples nothing but "
+          "its grid: run it with --sampler grid")
+    if args.sampler == "grid" and args.trials is None:  # one trial per grid point
+        trials = max(math.prod(len(v) for v in space.grid_values(r).values())
+                     for r in args.regimes)
+    baseline_seeds = args.baseline_seeds or preset["baseline_seeds"]
+    if resumed is not None:
+        if args.baseline_seeds is not None and args.baseline_seeds != resumed.baseline_seeds:
+            raise UsageError(f"--baseline-seeds {args.baseline_seeds} differs from the "
+                             f"{resumed.baseline_seeds} search {name!r} was started with "
+                             "(its studies queued their baselines then): pass "
+                             f"--baseline-seeds {resumed.baseline_seeds} or drop the flag")
+        baseline_seeds = resumed.baseline_seeds
+        if args.levels is not None and levels != resumed.levels:
+            given = " ".join(f"{x:g}" for x in levels) or "none"
+            raise UsageError(f"--levels {given} differs from the levels search "
+                             f"{name!r} was started with "
+                             f"({' '.join(f'{x:g}' for x in resumed.levels) or 'none'}): its "
+                             "trials were assigned those; drop --levels to keep them")
+        levels = resumed.levels
+        if args.replicates is not None and args.replicates != max(resumed.replicates, 1):
+            raise UsageError(f"--replicates {args.replicates} differs from the "
+                             f"{max(resumed.replicates, 1)} search {name!r} was started "
+                             "with: drop --replicates to keep them")
+        replicates = resumed.replicates
+    else:
+        default = preset["replicates"] if levels else 1
+        replicates = check_replicates(default if args.replicates is None else args.replicates,
+                                      levels, args.sampler, args.seed)
+        replicates = replicates if levels else 0  # front, grid: one study a regime
+    confirm = args.confirm
+    if confirm is None:  # the preset's for levels; one seed per front configuration else
+        confirm = preset["confirm"] if levels else CONFIRM_FRONT
+    if levels:
+        baselines = queued_baselines(baseline_seeds, trials, args.sampler)
+        levels = check_levels(levels, trials - baselines, args.sampler, confirm)
+        space = space.with_levels(levels)
+    return design_of(space, args.sampler, args.seed, trials, baseline_seeds, confirm, levels,
+                     replicates)
 
 
 def trial_precision(args, name: str, recorded: str | None) -> str:
@@ -386,40 +409,29 @@ def check_address(address: str | None) -> None:
 @cli_main
 def main(argv=None) -> int:
     args = parser().parse_args(argv)
-    s = settings(args)
+    preset = PRESETS[args.preset]
+    check_flags(args, preset)
+    name = search_name(args)
     from .studies import space as spaces
 
     space = spaces.load(args.space, args.model)
-    check(bool(space.params) or args.sampler == "grid", f"{space.path} samples nothing but "
-          "its grid: run it with --sampler grid")
-    if args.sampler == "grid" and args.trials is None:  # one trial per grid point
-        s["trials"] = max(math.prod(len(v) for v in space.grid_values(r).values())
-                          for r in args.regimes)
-    configs = base_configs(args, s)
-    folder = Path(args.results).expanduser().resolve() / s["name"]
-    record = check_results_dir(folder, s, args)
-    s["precision"] = trial_precision(args, s["name"], s.get("precision"))
-    configs = {key: config.replace(precision=s["precision"]) for key, config in configs.items()}
-    if s["confirm"] is None:  # the preset's for levels; one seed per front configuration else
-        s["confirm"] = PRESETS[args.preset]["confirm"] if s["levels"] else CONFIRM_FRONT
-    settings_now = shaping_settings(args, s, space)
-    check_same_settings(record, s, args, settings_now)
-    from ..levels import check_levels, check_replicates
-
-    if not args.resume:  # a new search (--resume: the search's own, check_results_dir)
-        default = PRESETS[args.preset]["replicates"] if s["levels"] else 1
-        replicates = check_replicates(default if args.replicates is None else args.replicates,
-                                      s["levels"], args.sampler, args.seed)
-        s["replicates"] = replicates if s["levels"] else 0  # front, grid: one study a regime
-    if s["levels"]:
-        baselines = queued_baselines(s["baseline_seeds"], s["trials"], args.sampler)
-        s["levels"] = check_levels(s["levels"], s["trials"] - baselines, args.sampler,
-                                   s["confirm"])
-        space = space.with_levels(s["levels"])
+    datasets, epochs = args.dataset or preset["dataset"], args.epochs or preset["epochs"]
+    early_stop = args.early_stop or preset["early_stop"]
+    configs = base_configs(args, datasets, epochs)
+    folder = Path(args.results).expanduser().resolve() / name
+    record = check_results_dir(folder, name, args)
+    resumed = record if args.resume else None
+    design = build_design(args, preset, resumed, space, name)
+    precision = trial_precision(args, name, resumed.precision if resumed else None)
+    configs = {key: config.replace(precision=precision) for key, config in configs.items()}
+    # --keep-models: the flag, else a resumed search's own (another applies from now on)
+    keep_models = args.keep_models or (resumed.keep_models if resumed else DEFAULT_KEEP)
+    shaping = shaping_settings(args, datasets, epochs, early_stop, precision, space)
+    check_same_settings(record, name, args, shaping)
     check_address(args.address)
     storage_url = args.storage or f"sqlite:///{folder / STORAGE_FILE}"
-    if args.storage is None and args.resume and record.storage:
-        storage_url = record.storage
+    if args.storage is None and resumed and resumed.storage:
+        storage_url = resumed.storage
     created = not folder.exists()
     top = folder  # the outermost folder made here, removed again if nothing ran
     while not top.parent.exists():
@@ -434,13 +446,10 @@ def main(argv=None) -> int:
     from .runner import run_search
 
     search = SearchSettings(
-        name=s["name"], model=args.model, preset=args.preset,
+        name=name, model=args.model, preset=args.preset,
         mode=Mode.JOIN if args.join else Mode.RESUME if args.resume else Mode.NEW,
-        folder=folder, storage_url=storage_url,
-        design=design_of(space, args.sampler, args.seed, s["trials"], s["baseline_seeds"],
-                      s["confirm"], tuple(s["levels"]), s["replicates"]),
-        base=configs, epochs=s["epochs"], early_stop=s["early_stop"],
-        keep_models=s["keep_models"], shaping=settings_now,
+        folder=folder, storage_url=storage_url, design=design, base=configs, epochs=epochs,
+        early_stop=early_stop, keep_models=keep_models, shaping=shaping,
         cluster=Cluster(args.address, args.dashboard, args.dashboard_host, args.cpus_per_trial,
                         args.gpus_per_trial, args.max_concurrent, args.retries))
     try:
@@ -450,7 +459,6 @@ def main(argv=None) -> int:
         if created and not (folder / SEARCH_FILE).exists():  # nothing ran: leave no trace
             shutil.rmtree(top, ignore_errors=True)
         raise
-
 
 if __name__ == "__main__":
     sys.exit(main())

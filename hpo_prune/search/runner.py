@@ -181,7 +181,7 @@ def _tune(search: SearchSettings, plans, data: dict, weights: dict, refresh):
     run_name = f"run-{len(list(tune_dir.glob('run-*'))) + 1}" if tune_dir.exists() else "run-1"
     precisions = "/".join(sorted({c.train.precision for c in search.base.values()}))
     log(f"search {search.name}: {len(plans)} studies ({len(search.base)} datasets x regimes), "
-        f"{design.describe()}; {search.epochs} epochs a trial in {precisions}, early stop "
+        f"{design.describe()}; {search.epochs} epochs each in {precisions}, early stop "
         f"{search.early_stop} -> {folder}")
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(trainable, data_refs=refs,
