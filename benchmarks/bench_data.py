@@ -24,6 +24,7 @@ from PIL import Image
 from torch.utils.data import DataLoader, Dataset
 
 from hpo_prune import TrialConfig
+from hpo_prune.resolution import resolve_data
 from hpo_prune.data import datasets
 from hpo_prune.data.augment import BatchTransform, to_device
 from hpo_prune.errors import ArgumentParser, check, cli_main
@@ -86,7 +87,7 @@ def main(argv=None) -> int:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = resolve_device(args.device)
-    data = datasets.load(TrialConfig().data)
+    data = datasets.load(resolve_data(TrialConfig().data))
     split = data.train
     transform = BatchTransform(data.mean, data.std, flip=True, pad=4, device=device,
                                channels_last=True)

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from hpo_prune import TrialConfig, models
+from hpo_prune.resolution import resolve_data
 from hpo_prune.data import datasets
 from hpo_prune.data.augment import BatchTransform
 from hpo_prune.errors import ArgumentParser, check, cli_main
@@ -74,7 +75,7 @@ def main(argv=None) -> int:
           "need --repeats >= 1 and --images >= --batch-size >= 2")
     if args.threads:
         torch.set_num_threads(args.threads)
-    data = datasets.load(TrialConfig(train_subset=args.images).data)  # digits, 32 px, offline
+    data = datasets.load(resolve_data(TrialConfig(train_subset=args.images).data))  # digits, 32 px, offline
     split, device = data.train, resolve_device(args.device)
     precision = precision_of(args.precision, str(device))
     normalise = BatchTransform(data.mean, data.std, flip=False, pad=0, device=device,

@@ -19,6 +19,7 @@ import time
 import torch
 
 from hpo_prune.data import datasets
+from hpo_prune.resolution import resolve_data
 from hpo_prune import models
 from hpo_prune.settings import PruneSettings, TrialConfig
 from hpo_prune.errors import cli_main
@@ -41,7 +42,7 @@ def train_throughput(name: str, images: int, batch: int, rounds: int) -> dict:
     """img/s of train_epoch per variant (best of interleaved rounds), and the cost of one
     mask re-application and one mask recomputation (done every --prune-every steps)."""
     config = TrialConfig(model=name, train_subset=images, batch_size=batch)
-    data = datasets.load(config.data)
+    data = datasets.load(resolve_data(config.data))
     transform = transforms_for(data, torch.device("cpu"), "crop",
                                precision_of("auto", "cpu"))  # the trials' precision
     shape = (1, 3, data.image_size, data.image_size)

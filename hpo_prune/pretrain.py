@@ -8,7 +8,7 @@ from __future__ import annotations
 import sys
 
 from .errors import ArgumentParser, check, cli_main
-from .resolution import check_names, precision_of
+from .resolution import check_names, precision_of, resolve_trial
 from .settings import TrialConfig
 from .settings.fields import flag_of
 from .files import CACHE_ENV, DEFAULT_CACHE
@@ -43,8 +43,8 @@ def main(argv=None) -> int:
           f"{', '.join(CORPORA)} (downloaded weights such as imagenet need no pre-training)")
     flags = (lambda key: FLAGS.get(key, flag_of(key)))  # errors name this command's flags
     config = check_names(TrialConfig.from_args(args).validate(flags), flags)
-    config = config.replace(precision=precision_of(config.train.precision, config.train.device,
-                                                   log=lambda line: print(line, flush=True)))
+    config = resolve_trial(config.replace(precision=precision_of(
+        config.train.precision, config.train.device, log=lambda line: print(line, flush=True))))
     s = settings(config, args.corpus)
     pt, trained = ensure(s, config.train.device, rebuild=args.rebuild,
                          log=lambda line: print(line, flush=True))

@@ -13,8 +13,17 @@ model.pt, model.json, trials.csv, the run hash).
     precision 'auto'        training.precision.choose: bf16 where the device computes it
                             natively and measures it faster, else fp32 (once per machine)
     pretrain_epochs -1      models.pretrain_epochs: the family's fractal pre-training length
+    pretrain_lr 0           models.recipe: the family's from-scratch pruned-trial rate
+    warmup 0 with lr_schedule onecycle
+                            ONE_CYCLE_WARMUP: one-cycle needs a rising phase (its pct_start)
+
+``resolve_data`` fills in the data part alone, for a layer that loads data before any trial is
+resolved (the search loads each dataset once); the layers below take resolved settings
+(``TrialConfig.require_resolved``) and never fill a placeholder themselves.
 """
 from __future__ import annotations
+
+import dataclasses
 
 from . import library_models
 from .data import datasets, folder
@@ -22,12 +31,14 @@ from .errors import check
 from .models import MODELS, criterion, head_of, pretrain_epochs, recipe
 from .pruning.layers import CRITERIA
 from .pruning.schedules import SCHEDULES
-from .settings import SourceSettings, TrialConfig
+from .settings import DataSettings, SourceSettings, TrialConfig
 from .settings.fields import Flags, flag_of
 from .training import precision as precisions
 from .training.fit import resolve_device
 
-__all__ = ["check_names", "resolve_trial", "source_of", "precision_of"]
+__all__ = ["check_names", "resolve_trial", "resolve_data", "source_of", "precision_of"]
+
+ONE_CYCLE_WARMUP = 0.3  # torch's own pct_start default
 
 # record key -> (the registry's names, the extra name a placeholder allows)
 REGISTRIES = {"dataset": (datasets.DATASETS, None), "model": (MODELS, None),
@@ -71,30 +82,41 @@ def precision_of(precision: str, device: str, log=None) -> str:
     return precisions.choose(resolve_device(device), log=log)
 
 
+def resolve_data(data: DataSettings) -> DataSettings:
+    """``data`` with its input size and val fraction filled in from the dataset's defaults."""
+    own = datasets.defaults(data.dataset)
+    return dataclasses.replace(data, image_size=data.image_size or own.image_size,
+                               val_fraction=data.val_fraction or own.val_fraction)
+
+
 def resolve_trial(config: TrialConfig) -> TrialConfig:
     """``config`` checked, with every placeholder filled in (see the module's table).
     Resolving a resolved config changes nothing."""
     config = check_names(config.validate())
     data = datasets.defaults(config.data.dataset)
     train, net, prune = config.train, config.net, config.prune
-    size = config.data.image_size or data.image_size
+    resolved = resolve_data(config.data)
+    size = resolved.image_size
     done = config.replace(
-        image_size=size, val_fraction=config.data.val_fraction or data.val_fraction,
+        image_size=size, val_fraction=resolved.val_fraction,
         source=source_of(config.weights, config.data.dataset),
         augment=data.augment if train.augment == "auto" else train.augment,
         criterion=(criterion(net.model, prune.granularity) if prune.criterion == "auto"
                    else prune.criterion),
         head=head_of(net.model, net.head, size),
         precision=precision_of(train.precision, train.device),
-        pretrain_epochs=pretrain_epochs(net.model, config.fractal.epochs))
-    if (train.optimizer != "auto" and train.lr > 0 and train.warmup >= 0
-            and train.head_init != "auto"):
-        return done
-    family = recipe(net.model, config.weights.init,
-                    None if train.optimizer == "auto" else train.optimizer,
-                    dense=prune.prune_ratio == 0)
-    return done.replace(optimizer=family["optimizer"],
-                        lr=train.lr if train.lr > 0 else family["lr"],
-                        warmup=train.warmup if train.warmup >= 0 else family["warmup"],
-                        head_init=(family["head_init"] if train.head_init == "auto"
-                                   else train.head_init))
+        pretrain_epochs=pretrain_epochs(net.model, config.fractal.epochs),
+        pretrain_lr=config.fractal.lr or recipe(net.model, "scratch")["lr"])
+    if (train.optimizer == "auto" or train.lr <= 0 or train.warmup < 0
+            or train.head_init == "auto"):
+        family = recipe(net.model, config.weights.init,
+                        None if train.optimizer == "auto" else train.optimizer,
+                        dense=prune.prune_ratio == 0)
+        done = done.replace(optimizer=family["optimizer"],
+                            lr=train.lr if train.lr > 0 else family["lr"],
+                            warmup=train.warmup if train.warmup >= 0 else family["warmup"],
+                            head_init=(family["head_init"] if train.head_init == "auto"
+                                       else train.head_init))
+    if done.train.lr_schedule == "onecycle" and done.train.warmup == 0:
+        done = done.replace(warmup=ONE_CYCLE_WARMUP)
+    return done

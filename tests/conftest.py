@@ -155,7 +155,10 @@ def tiny_digits():
     from hpo_prune import TrialConfig
     from hpo_prune.data import datasets
 
-    data = datasets.load(TrialConfig(dataset="digits", train_subset=64, image_size=16).data)
+    from hpo_prune.resolution import resolve_data
+
+    data = datasets.load(resolve_data(TrialConfig(dataset="digits", train_subset=64,
+                                                  image_size=16).data))
     small = datasets.Split
     return replace(data, val=small(data.val.x[:40], data.val.y[:40]),
                    test=small(data.test.x[:40], data.test.y[:40]))

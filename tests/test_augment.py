@@ -5,6 +5,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from hpo_prune.resolution import resolve_data
 from hpo_prune import TrialConfig
 from hpo_prune.data import datasets
 from hpo_prune.data.augment import BatchTransform
@@ -74,7 +75,7 @@ def test_no_augmentation_without_generator():
 
 
 def test_normalisation_standardises_the_train_split():
-    data = datasets.load(TrialConfig(train_subset=300).data)
+    data = datasets.load(resolve_data(TrialConfig(train_subset=300).data))
     t = BatchTransform(data.mean, data.std, data.flip, pad=4, device=CPU)
     out = t(data.train.x)
     assert out.mean(dim=(0, 2, 3)).abs().max() < 1e-4

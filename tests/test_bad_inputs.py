@@ -153,9 +153,11 @@ def _pretrain_settings() -> dict:
     from hpo_prune.sources import pretrain
     from hpo_prune.settings import TrialConfig
 
-    return pretrain.settings(TrialConfig(model="mobilenet_v2", image_size=16, fractal_classes=3,
-                                         fractal_per_class=8, pretrain_epochs=1,
-                                         precision=precision.choose(torch.device("cpu"))))
+    from hpo_prune.resolution import resolve_trial
+
+    return pretrain.settings(resolve_trial(TrialConfig(
+        model="mobilenet_v2", image_size=16, fractal_classes=3, fractal_per_class=8,
+        pretrain_epochs=1, precision=precision.choose(torch.device("cpu")))))
 
 
 def pretrain_cache(content: str) -> Callable:

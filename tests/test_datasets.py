@@ -10,6 +10,7 @@ import torch
 
 from conftest import write_caltech101, write_cifar, write_svhn
 from hpo_prune import TrialConfig
+from hpo_prune.resolution import resolve_data
 from hpo_prune.data import datasets
 from hpo_prune.errors import UsageError
 
@@ -46,27 +47,27 @@ def _check_splits(data: datasets.Data, written: dict, val_fraction: float) -> No
 def test_cifar_loads_python_pickles(tmp_path, monkeypatch, classes):
     written = write_cifar(tmp_path, classes, monkeypatch)
     config = TrialConfig(dataset=f"cifar{classes}", data_dir=str(tmp_path))
-    data = datasets.load(config.data)
+    data = datasets.load(resolve_data(config.data))
     assert data.num_classes == classes and data.flip and data.image_size == 32
     _check_splits(data, written, 0.1)
-    again = datasets.load(config.data)
+    again = datasets.load(resolve_data(config.data))
     assert torch.equal(again.train.x, data.train.x) and torch.equal(again.val.y, data.val.y)
 
 
 def test_cifar10_val_fraction_and_split_seed(tmp_path, monkeypatch):
     written = write_cifar(tmp_path, 10, monkeypatch)
     config = TrialConfig(dataset="cifar10", data_dir=str(tmp_path), val_fraction=0.3)
-    data = datasets.load(config.data)
+    data = datasets.load(resolve_data(config.data))
     _check_splits(data, written, 0.3)
     assert torch.bincount(data.val.y).tolist() == [3] * 10
-    other = datasets.load(config.replace(split_seed=1).data)
+    other = datasets.load(resolve_data(config.replace(split_seed=1).data))
     assert _rows(other.val.x) != _rows(data.val.x)  # the seed picks the held-out images
     assert torch.equal(other.test.x, data.test.x)  # the official test split never moves
 
 
 def test_svhn_loads_mat_files_and_maps_label_10_to_0(tmp_path, monkeypatch):
     written = write_svhn(tmp_path, monkeypatch)
-    data = datasets.load(TrialConfig(dataset="svhn", data_dir=str(tmp_path)).data)
+    data = datasets.load(resolve_data(TrialConfig(dataset="svhn", data_dir=str(tmp_path)).data))
     assert data.num_classes == 10 and not data.flip  # flipping changes digits
     assert 0 in data.train.y.tolist() and 10 not in data.train.y.tolist()
     _check_splits(data, written, 0.1)
@@ -75,7 +76,7 @@ def test_svhn_loads_mat_files_and_maps_label_10_to_0(tmp_path, monkeypatch):
 def test_caltech101_jpegs_resized_and_cached(tmp_path):
     layout = write_caltech101(tmp_path)
     config = TrialConfig(dataset="caltech101", data_dir=str(tmp_path))
-    data = datasets.load(config.data)
+    data = datasets.load(resolve_data(config.data))
     n = len(layout["classes"]) * layout["per_category"]  # BACKGROUND_Google is not a class
     assert data.num_classes == 3 and data.image_size == 64 and data.flip
     assert len(data.train) + len(data.val) + len(data.test) == n
@@ -91,7 +92,7 @@ def test_caltech101_jpegs_resized_and_cached(tmp_path):
     cache = tmp_path / "caltech101" / "hpo_prune_64px.pt"
     assert cache.is_file()
     shutil.rmtree(tmp_path / "caltech101" / "101_ObjectCategories")  # only the cache is left
-    cached = datasets.load(config.data)
+    cached = datasets.load(resolve_data(config.data))
     for name in ("train", "val", "test"):
         assert torch.equal(getattr(cached, name).x, getattr(data, name).x)
         assert torch.equal(getattr(cached, name).y, getattr(data, name).y)
@@ -99,8 +100,8 @@ def test_caltech101_jpegs_resized_and_cached(tmp_path):
 
 def test_caltech101_image_size_setting(tmp_path):
     write_caltech101(tmp_path)
-    data = datasets.load(TrialConfig(dataset="caltech101", data_dir=str(tmp_path),
-                                     image_size=32).data)
+    data = datasets.load(resolve_data(TrialConfig(dataset="caltech101", data_dir=str(tmp_path),
+                                     image_size=32).data))
     assert data.train.x.shape[1:] == (3, 32, 32) and data.image_size == 32
     assert (tmp_path / "caltech101" / "hpo_prune_32px.pt").is_file()
 
@@ -109,31 +110,31 @@ def test_caltech101_without_background_folder_is_usage_error(tmp_path):
     write_caltech101(tmp_path)
     shutil.rmtree(tmp_path / "caltech101" / "101_ObjectCategories" / "BACKGROUND_Google")
     with pytest.raises(UsageError, match="BACKGROUND_Google"):
-        datasets.load(TrialConfig(dataset="caltech101", data_dir=str(tmp_path)).data)
+        datasets.load(resolve_data(TrialConfig(dataset="caltech101", data_dir=str(tmp_path)).data))
 
 
 def test_digits_embedded_default():
-    data = datasets.load(TrialConfig().data)
+    data = datasets.load(resolve_data(TrialConfig().data))
     assert data.name == "digits" and data.num_classes == 10 and not data.flip
     assert len(data.train) + len(data.val) + len(data.test) == 1797
     assert len(data.test) == 360 and len(data.val) == 288  # 20% test, then 20% of the rest val
-    assert len(datasets.load(TrialConfig(val_fraction=0.1).data).val) == 144  # an explicit fraction
+    assert len(datasets.load(resolve_data(TrialConfig(val_fraction=0.1).data)).val) == 144  # an explicit fraction
     assert data.train.x.shape[1:] == (3, 32, 32) and data.train.x.dtype == torch.uint8
     assert torch.equal(data.train.x[:, 0], data.train.x[:, 2])  # grey, as RGB
     assert torch.bincount(data.test.y).min() >= 35  # stratified: ~36 per class
     rows = [set(_rows(s.x)) for s in (data.train, data.val, data.test)]
     # digits has a few duplicate images; the splits still share (almost) none
     assert len(rows[0] & rows[1]) + len(rows[0] & rows[2]) + len(rows[1] & rows[2]) < 10
-    again = datasets.load(TrialConfig().data)
+    again = datasets.load(resolve_data(TrialConfig().data))
     assert torch.equal(again.val.x, data.val.x) and torch.equal(again.test.y, data.test.y)
-    moved = datasets.load(TrialConfig(split_seed=1).data)  # --split-seed moves val, never test
+    moved = datasets.load(resolve_data(TrialConfig(split_seed=1).data))  # --split-seed moves val, never test
     assert not torch.equal(moved.val.x, data.val.x) and torch.equal(moved.test.x, data.test.x)
 
 
 @pytest.mark.parametrize("subset", [5, 64, 1148])
 def test_train_subset_is_exact_and_stratified(subset):
-    full = datasets.load(TrialConfig().data)
-    data = datasets.load(TrialConfig(train_subset=subset).data)
+    full = datasets.load(resolve_data(TrialConfig().data))
+    data = datasets.load(resolve_data(TrialConfig(train_subset=subset).data))
     assert len(data.train) == subset
     counts = torch.bincount(data.train.y, minlength=10).float()
     share = torch.bincount(full.train.y, minlength=10).float() / len(full.train)
@@ -155,7 +156,7 @@ def test_stratified_split_disjoint_deterministic():
 
 
 def test_normalisation_statistics_from_train_split():
-    data = datasets.load(TrialConfig(train_subset=200).data)
+    data = datasets.load(resolve_data(TrialConfig(train_subset=200).data))
     pixels = data.train.x.float() / 255
     assert data.mean == pytest.approx(pixels.mean(dim=(0, 2, 3)).tolist(), abs=1e-5)
     assert data.std == pytest.approx(pixels.std(dim=(0, 2, 3)).tolist(), abs=1e-5)
@@ -166,7 +167,7 @@ def test_normalisation_statistics_from_train_split():
                                           ("svhn", "svhn"), ("caltech101", "caltech101")])
 def test_missing_dataset_names_directory_and_download_flag(tmp_path, name, folder):
     with pytest.raises(UsageError) as err:
-        datasets.load(TrialConfig(dataset=name, data_dir=str(tmp_path)).data)
+        datasets.load(resolve_data(TrialConfig(dataset=name, data_dir=str(tmp_path)).data))
     message = str(err.value)
     assert str(tmp_path) in message and folder in message and "--download" in message
     assert "\n" not in message
@@ -175,7 +176,7 @@ def test_missing_dataset_names_directory_and_download_flag(tmp_path, name, folde
 
 def test_unknown_dataset_is_usage_error():
     with pytest.raises(UsageError, match="unknown dataset 'mnist'"):
-        datasets.load(TrialConfig(dataset="mnist").data)
+        datasets.load(resolve_data(TrialConfig(dataset="mnist").data))
 
 
 def test_cifar_file_failing_its_checksum_is_usage_error(tmp_path, monkeypatch):
@@ -183,4 +184,4 @@ def test_cifar_file_failing_its_checksum_is_usage_error(tmp_path, monkeypatch):
     with open(tmp_path / "cifar-10-batches-py" / "data_batch_3", "ab") as f:
         f.write(b"\0")  # torchvision's md5 check now fails
     with pytest.raises(UsageError, match="checksum"):
-        datasets.load(TrialConfig(dataset="cifar10", data_dir=str(tmp_path)).data)
+        datasets.load(resolve_data(TrialConfig(dataset="cifar10", data_dir=str(tmp_path)).data))

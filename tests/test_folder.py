@@ -12,12 +12,13 @@ import torch
 from PIL import Image
 
 from hpo_prune.data import datasets, folder
+from hpo_prune.resolution import resolve_data
 from hpo_prune.errors import UsageError
 from hpo_prune.settings import DataSettings
 from helpers import write_bad_folder, write_folder
 
 def load(root: Path, **kwargs):
-    return datasets.load(DataSettings(dataset=f"folder:{root}", **kwargs))
+    return datasets.load(resolve_data(DataSettings(dataset=f"folder:{root}", **kwargs)))
 
 
 def test_a_folder_is_read_split_and_sized(tmp_path):
@@ -90,7 +91,7 @@ def test_export_folder_writes_digits_in_the_imagefolder_layout(tmp_path):
     assert sorted(p.name for p in (tmp_path / "digits_png" / "train").iterdir()) == [
         f"{k:03d}" for k in range(10)]
     data = load(tmp_path / "digits_png", image_size=32, val_fraction=0.2)
-    digits = datasets.load(DataSettings(dataset="digits", val_fraction=0.2))
+    digits = datasets.load(resolve_data(DataSettings(dataset="digits", val_fraction=0.2)))
     assert (len(data.train), len(data.val), len(data.test)) == (len(digits.train),
                                                                 len(digits.val),
                                                                 len(digits.test))

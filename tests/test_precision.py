@@ -110,7 +110,7 @@ def test_resolution_fills_the_precision_and_the_pretraining_receives_it(machine)
     config = resolve_trial(TrialConfig(model="mobilenet_v2", init="pretrained", dataset="digits"))
     assert pretrain.settings(config)["training"]["precision"] == "bf16"  # remembered
     assert "--precision bf16" in pretrain.command(pretrain.settings(config))
-    with pytest.raises(ValueError, match="resolved precision"):
+    with pytest.raises(ValueError, match="resolved settings.*precision"):
         pretrain.settings(TrialConfig(init="pretrained"))
 
 

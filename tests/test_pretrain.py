@@ -14,6 +14,7 @@ import pytest
 import torch
 
 from hpo_prune.data import datasets
+from hpo_prune.resolution import resolve_trial
 from hpo_prune.sources import pretrain
 from hpo_prune import pretrain as pretrain_cli
 from hpo_prune import train, trial
@@ -49,7 +50,7 @@ def cache(tmp_path, monkeypatch):
 
 
 def tiny_settings() -> dict:
-    return pretrain.settings(TrialConfig(init="pretrained", **TINY_FIELDS))
+    return pretrain.settings(resolve_trial(TrialConfig(init="pretrained", **TINY_FIELDS)))
 
 
 def finished(cache: Path) -> list[str]:
@@ -74,7 +75,8 @@ def test_second_request_is_a_cache_hit(cache):
 
     lines.clear()
     assert pretrain.ensure(s, "cpu", log=lines.append) == (pt, False)
-    weights = pretrain.weights(TrialConfig(init="pretrained", **TINY_FIELDS), log=lines.append)
+    weights = pretrain.weights(resolve_trial(TrialConfig(init="pretrained", **TINY_FIELDS)),
+                              log=lines.append)
     assert lines == []  # nothing trained, nothing waited for
     assert (pt.stat().st_mtime_ns, meta.stat().st_mtime_ns) == stamps
     assert set(weights) == set(blob["state_dict"]) - set(HEAD)
@@ -83,7 +85,7 @@ def test_second_request_is_a_cache_hit(cache):
 
 
 def test_cache_key_covers_what_determines_the_weights_only(monkeypatch):
-    base = TrialConfig(init="pretrained", precision="fp32")
+    base = resolve_trial(TrialConfig(init="pretrained", precision="fp32"))
     key = pretrain.cache_key(pretrain.settings(base))
     same = base.replace(lr=0.1, epochs=7, seed=3, device="cpu", prune_ratio=0.5)
     assert pretrain.cache_key(pretrain.settings(same)) == key
@@ -93,7 +95,8 @@ def test_cache_key_covers_what_determines_the_weights_only(monkeypatch):
                    dict(precision="bf16")]:
         assert pretrain.cache_key(pretrain.settings(base.replace(**change))) != key, change
     assert pretrain.settings(base)["image_size"] == 32  # digits' own size
-    assert pretrain.settings(base.replace(dataset="caltech101"))["image_size"] == 64
+    caltech = resolve_trial(TrialConfig(init="pretrained", precision="fp32", dataset="caltech101"))
+    assert pretrain.settings(caltech)["image_size"] == 64
     monkeypatch.delenv(pretrain.CACHE_ENV, raising=False)
     assert pretrain.cache_dir() == Path.home() / ".cache" / "hpo_prune" / "pretrained"
 
@@ -104,12 +107,12 @@ def test_pretraining_uses_the_familys_from_scratch_recipe_not_the_dense_one():
     from hpo_prune import models
 
     for model in models.MODELS:
-        training = pretrain.settings(TrialConfig(model=model, init="pretrained",
-                                                 precision="fp32"))["training"]
+        training = pretrain.settings(resolve_trial(TrialConfig(model=model, init="pretrained",
+                                                               precision="fp32")))["training"]
         family = models.recipe(model, "scratch")
         assert (training["optimizer"], training["lr"], training["warmup"]) == \
             (family["optimizer"], family["lr"], family["warmup"]), model
-    assert pretrain.settings(TrialConfig(init="pretrained", precision="fp32")
+    assert pretrain.settings(resolve_trial(TrialConfig(init="pretrained", precision="fp32"))
                              )["training"]["warmup"] == 0.1
 
 

@@ -22,8 +22,8 @@ def one_thread():
 
 
 def _digits(subset: int = 200):
-    config = TrialConfig(model="mobilenet_v2", image_size=16, train_subset=subset,
-                         device="cpu")
+    config = resolve_trial(TrialConfig(model="mobilenet_v2", image_size=16,
+                                       train_subset=subset, device="cpu"))
     return config, datasets.load(config.data)
 
 

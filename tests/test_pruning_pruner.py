@@ -7,6 +7,7 @@ import pytest
 import torch
 from torch import nn
 
+from hpo_prune.resolution import resolve_data
 from hpo_prune.data import datasets
 from hpo_prune.settings import TrialConfig
 from hpo_prune.training.loop import batches, evaluate, train_epoch
@@ -19,7 +20,7 @@ SHAPE = (1, 3, 16, 16)
 
 @pytest.fixture(scope="module")
 def data():
-    return datasets.load(TrialConfig(train_subset=96, image_size=16).data)
+    return datasets.load(resolve_data(TrialConfig(train_subset=96, image_size=16).data))
 
 
 def _small_cnn(seed=0) -> nn.Module:

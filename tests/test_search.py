@@ -15,6 +15,7 @@ import pytest
 import torch
 
 from hpo_prune import models
+from hpo_prune.resolution import resolve_data
 from hpo_prune.training import precision
 from helpers import ENV, TINY, search, studies
 
@@ -123,7 +124,7 @@ def test_every_complete_trial_keeps_its_trained_model(two_studies):
         if data is None:  # every trial of the search sees the same test split
             config = TrialConfig.from_dict(json.loads((run_dir / "metrics.json").read_text())
                                            ["config"])
-            data = datasets.load(config.data)
+            data = datasets.load(resolve_data(config.data))
         acc = evaluate(model, data.test, transforms_for(data, torch.device("cpu"), "none",
                                                     config.train.precision))
         assert acc == pytest.approx(row.test_acc)

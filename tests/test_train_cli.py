@@ -15,6 +15,7 @@ import torch
 
 from conftest import MOBILENET_V2_FILE
 from hpo_prune import TrialConfig, load_model, models
+from hpo_prune.resolution import resolve_data
 from hpo_prune.data import datasets
 from hpo_prune.errors import UsageError
 from hpo_prune.training.loop import evaluate
@@ -97,7 +98,7 @@ def test_model_pt_is_the_trained_model(finished):
     model = load_model(out)
     assert param_count(model) == metrics["final"]["params_total"]
     config = TrialConfig.from_dict(metrics["config"])
-    data = datasets.load(config.data)
+    data = datasets.load(resolve_data(config.data))
     acc = evaluate(model, data.test, transforms_for(data, torch.device("cpu"), "none",
                                                 config.train.precision))
     assert acc == pytest.approx(metrics["final"]["test_acc"])

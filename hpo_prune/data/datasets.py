@@ -19,6 +19,7 @@ import torch.nn.functional as F
 
 from ..errors import UsageError
 from ..settings import DataSettings
+from ..settings.trial import require_resolved
 from ..files import atomic_write
 from . import folder
 
@@ -95,7 +96,10 @@ def data_root(settings: DataSettings) -> Path:
 
 
 def load(settings: DataSettings) -> Data:
-    """Load the dataset named by ``settings.dataset`` with its train / val / test splits."""
+    """Load the dataset named by ``settings.dataset`` with its train / val / test splits.
+    ``settings`` are resolved (``hpo_prune.resolution.resolve_data``): its input size and
+    val fraction are given."""
+    require_resolved("datasets.load", settings)
     if folder.is_folder(settings.dataset):
         loader = _folder
     else:
@@ -105,10 +109,10 @@ def load(settings: DataSettings) -> Data:
             raise UsageError(f"unknown dataset {settings.dataset!r}: use one of "
                              f"{', '.join(DATASETS)}, or folder:PATH") from None
     raw = loader(data_root(settings), settings)
-    size = settings.image_size or raw.train_x.shape[-1]
+    size = settings.image_size
     if raw.val is None:
-        fraction = settings.val_fraction or defaults(settings.dataset).val_fraction
-        train_idx, val_idx = stratified_split(raw.train_y, fraction, settings.split_seed,
+        train_idx, val_idx = stratified_split(raw.train_y, settings.val_fraction,
+                                              settings.split_seed,
                                               what="--val-fraction")
         val_x, val_y = raw.train_x[val_idx], raw.train_y[val_idx]
     else:  # the folder's own val/
@@ -244,7 +248,7 @@ def _svhn(root: Path, settings: DataSettings) -> _Raw:
 
 def _caltech101(root: Path, settings: DataSettings) -> _Raw:
     """Caltech101 JPEGs, resized once (shorter side, centre crop) and cached as a tensor file."""
-    size = settings.image_size or defaults("caltech101").image_size
+    size = settings.image_size
     cache = root / "caltech101" / f"hpo_prune_{size}px.pt"
     if cache.exists():
         try:
@@ -292,7 +296,7 @@ def _folder(root: Path, settings: DataSettings) -> _Raw:
     """An image folder (``folder``): its own val/ and test/ splits where it has them, else
     carved out of train/ (test: 20%, stratified, seed 0, as for caltech101). No flips: for
     images of unknown content a mirror image may change the label (digits, text)."""
-    images = folder.read(settings.dataset, settings.image_size or folder.DEFAULT_SIZE)
+    images = folder.read(settings.dataset, settings.image_size)
     x, y = images.train
     if images.test is None:
         train_idx, test_idx = stratified_split(y, TEST_FRACTION, seed=0, what="the test split")

@@ -17,7 +17,7 @@ from ..files import remove_stale_temporaries
 from ..results import trials_table
 from ..results.files import TRIALS_FILE, TUNE_DIR
 from ..results.search_record import SearchRecord, StudyRecord
-from ..resolution import source_of
+from ..resolution import resolve_data, resolve_trial, source_of
 from ..settings import TrialConfig
 from ..errors import UsageError
 from .studies.keep import remove_models
@@ -40,14 +40,14 @@ def prepare(configs: dict[tuple[str, str], TrialConfig]) -> tuple[dict, dict]:
     for (dataset, regime), config in configs.items():  # dataset: as config.data.dataset
         if dataset not in data:
             started = time.time()
-            data[dataset] = datasets.load(config.data)
+            data[dataset] = datasets.load(resolve_data(config.data))
             d = data[dataset]
             log(f"{dataset}: {len(d.train)} train / {len(d.val)} val / {len(d.test)} test "
                 f"images, {d.num_classes} classes ({time.time() - started:.1f}s)")
         if regime == "pretrained":
             log(f"pretrained weights for {config.net.model}: source "
                 f"{source_of(config.weights, dataset)}")
-            weights[dataset] = sources.load_weights(config)
+            weights[dataset] = sources.load_weights(resolve_trial(config))
     return data, weights
 
 

@@ -40,7 +40,7 @@ _FIELDS = {key_of(f): (part, f) for part, cls in PARTS.items() for f in dataclas
 # scratch run has no source, a MobileNet one head)
 PLACEHOLDERS = {"optimizer": "auto", "lr": 0.0, "warmup": -1.0, "head_init": "auto",
                 "augment": "auto", "criterion": "auto", "image_size": 0, "val_fraction": 0.0,
-                "precision": "auto", "pretrain_epochs": -1}
+                "precision": "auto", "pretrain_epochs": -1, "pretrain_lr": 0.0}
 _TITLES = {"data": "data", "model": "model and init", "train": "training", "prune": "pruning",
            "pretrain": "pre-training (the fractal source)"}
 

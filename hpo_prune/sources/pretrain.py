@@ -22,7 +22,7 @@ import torch
 from ..settings import PruneSettings, TrainSettings, TrialConfig
 from ..data import fractal
 from ..errors import UsageError, check
-from ..training.precision import PRECISIONS, cpu_model
+from ..training.precision import cpu_model
 from ..files import CACHE_ENV, atomic_write, cache_dir, slug
 
 FORMAT = 2  # bump when the corpus, the checkpoint layout or the training changes
@@ -37,20 +37,18 @@ Log = Callable[[str], None]
 def settings(config: TrialConfig, source: str = "fractal") -> dict:
     """Everything that determines the pre-trained weights (the cache key hashes it)."""
     from .. import models
-    from ..data.datasets import defaults
 
-    size = config.data.image_size or defaults(config.data.dataset).image_size
+    config.require_resolved("the pre-training")  # image size, precision, epochs and lr given
+    size = config.data.image_size
+    # the key names the head the pre-training builds: a MobileNet's one head ('auto' in its
+    # trial) by the name a VGG's of that size has, as every cached checkpoint was keyed
     head = models.resolve_head(config.net.head, size)
     # the recipe a pruned trial of this model would get (optimizer, warm-up, schedule,
     # batch...) from scratch, not the unpruned runs' (models.DENSE: its probe head is for a
     # fine-tuning); the corpus's random crops keep its labels (its classes are whole shapes)
     family = models.recipe(config.net.model, "scratch")
     fractal = config.fractal
-    if config.train.precision not in PRECISIONS:  # a bug: resolution fills it in
-        raise ValueError(f"the pre-training takes a resolved precision ({', '.join(PRECISIONS)}"
-                         f"), got {config.train.precision!r}")
-    recipe = TrainSettings(epochs=models.pretrain_epochs(config.net.model, fractal.epochs),
-                           lr=fractal.lr or family["lr"],
+    recipe = TrainSettings(epochs=fractal.epochs, lr=fractal.lr,
                            optimizer=family["optimizer"], warmup=family["warmup"],
                            head_init="random", augment="crop",
                            precision=config.train.precision)

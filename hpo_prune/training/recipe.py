@@ -38,7 +38,7 @@ def make_optimizer(model: nn.Module, train: TrainSettings, total_steps: int):
     if train.lr_schedule == "onecycle":
         scheduler = torch.optim.lr_scheduler.OneCycleLR(
             optimizer, max_lr=train.lr, total_steps=max(total_steps, 2),
-            pct_start=train.warmup if train.warmup > 0 else 0.3, cycle_momentum=False)
+            pct_start=train.warmup, cycle_momentum=False)  # > 0: hpo_prune.resolution
     else:
         scheduler = torch.optim.lr_scheduler.LambdaLR(
             optimizer, lambda step: lr_factor(step, total_steps, train.warmup,
