@@ -21,7 +21,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from hpo_prune.objectives import CHANCE_MARGIN, at_chance, chance
+from hpo_prune.objectives import CHANCE_MARGIN, at_chance, chance, classes_of
 from hpo_prune.results.record import REFERENCE, originals
 from hpo_prune.results.record import configurations as configurations_of
 
@@ -114,17 +114,24 @@ def reference_runs(trials: pd.DataFrame, done: pd.DataFrame) -> tuple[pd.DataFra
     return None, "baseline missing: the study has no unpruned (prune_ratio = 0) trial"
 
 
-def make_reference(runs: pd.DataFrame, best_val: float, dataset: str) -> Reference:
+def study_classes(trials: pd.DataFrame, dataset: str) -> int | None:
+    """The class count a study's trials recorded (``classes``), else, for a record from
+    before they did, the built-in dataset's (``objectives.classes_of``)."""
+    values = trials["classes"].dropna() if "classes" in trials.columns else []
+    return classes_of(values.iloc[0] if len(values) else None, dataset)
+
+
+def make_reference(runs: pd.DataFrame, best_val: float, classes: int | None) -> Reference:
     """The Reference of ``runs`` (all one configuration), judged against the study's best
-    configuration mean val accuracy ``best_val``."""
+    configuration mean val accuracy ``best_val`` and chance among ``classes``."""
     first = int(runs["trial"].min())
     frame = configurations(runs, pd.Series(first, index=runs.index))
     ref = Reference(frame, runs.reset_index(drop=True))
     ref.val_images, ref.val_images_note = val_images(runs)
     p = ref.val_acc
-    if at_chance(p, dataset):
+    if at_chance(p, classes):
         ref.untrained_reason = (f"stayed at chance (val {100 * p:.1f}% < chance "
-                                f"{100 * chance(dataset):.1f}% + {100 * CHANCE_MARGIN:g} points)")
+                                f"{100 * chance(classes):.1f}% + {100 * CHANCE_MARGIN:g} points)")
     elif np.isfinite(best_val) and p < best_val - NOT_TRAINED_GAP:
         ref.untrained_reason = (f"did not train (val {100 * p:.1f}%, "
                                 f"{100 * (best_val - p):.1f} points below the study's best "
@@ -174,8 +181,10 @@ def _count(settings: dict) -> tuple[int | None, str]:
         if key in kwargs:
             kwargs[key] = kind(kwargs[key])
     try:
-        config = TrialConfig(**kwargs, download=False).data
         from hpo_prune.data import datasets
+        from hpo_prune.resolution import resolve_data
+
+        config = resolve_data(TrialConfig(**kwargs, download=False).data)
 
         if name == "caltech101" and not _caltech_cached(datasets.data_root(config), config):
             return None, ("val split size unknown: counting it would decode every caltech101 "
@@ -187,4 +196,4 @@ def _count(settings: dict) -> tuple[int | None, str]:
 
 
 def _caltech_cached(root: Path, config) -> bool:
-    return any((root / "caltech101").glob(f"hpo_prune_{config.image_size or 64}px.pt"))
+    return any((root / "caltech101").glob(f"hpo_prune_{config.image_size}px.pt"))

@@ -31,7 +31,7 @@ from hpo_prune.levels import figure_name, percent
 from hpo_prune.results.study_names import parse
 
 from .levels import LevelValue, level_values, levels_of
-from .reference import Reference, at_chance, make_reference, reference_runs
+from .reference import Reference, at_chance, make_reference, reference_runs, study_classes
 from .replicates import configurations, resample_seeds, visible
 from .schema import STATES, completed, normalise, state_counts
 from .selection import EPS, N_BOOT, TOLERANCES, Selection, selections
@@ -97,7 +97,7 @@ def _split(trials: pd.DataFrame, done: pd.DataFrame, dataset: str
     pruned = configurations(others)
     best = max([float(pruned["val_acc"].max()) if len(pruned) else -np.inf,
                 float(runs["val_acc"].mean())])
-    return make_reference(runs, best, dataset), note, pruned
+    return make_reference(runs, best, study_classes(trials, dataset)), note, pruned
 
 
 def analyse_study(name: str, trials: pd.DataFrame, tolerances=TOLERANCES, n_boot: int = N_BOOT,
@@ -145,7 +145,7 @@ def analyse_study(name: str, trials: pd.DataFrame, tolerances=TOLERANCES, n_boot
                        trials, pruned, baseline, baseline_note,
                        visible(fronts.pareto_front(configs)), fit,
                        fronts.study_hypervolume(configs), hv_reps, sel, state_counts(trials),
-                       notes, ref, int(at_chance(done["val_acc"], dataset).sum()), levels,
+                       notes, ref, int(at_chance(done["val_acc"], study_classes(trials, dataset)).sum()), levels,
                        _replicate(trials))
 
 

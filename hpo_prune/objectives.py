@@ -8,7 +8,7 @@ from __future__ import annotations
 import numpy as np
 
 __all__ = ["OBJECTIVES", "METRICS", "DIRECTIONS", "REGIMES", "FINE_TUNED", "SCRATCH",
-           "CHANCE_MARGIN", "CLASSES", "TEST_CORRECT", "at_chance", "chance", "minimised",
+           "CHANCE_MARGIN", "CLASSES", "TEST_CORRECT", "at_chance", "chance", "classes_of", "minimised",
            "non_dominated", "pack_correct", "unpack_correct"]
 
 # (name, direction), in the order of an Optuna study's values
@@ -21,7 +21,8 @@ FINE_TUNED = "pretrained"  # pre-trained weights, then fine-tuned (with pruning)
 SCRATCH = "scratch"        # the library's seeded init
 REGIMES: tuple[str, ...] = (FINE_TUNED, SCRATCH)
 
-# classes per dataset, from its name (chance = 1 / classes)
+# classes of the built-in datasets, for records written before every trial recorded its own
+# class count (``classes`` in trials.csv and metrics.json; ``classes_of``)
 CLASSES = {"digits": 10, "cifar10": 10, "svhn": 10, "cifar100": 100, "caltech101": 101}
 # A trial "stayed at chance" below chance + 10 points. Why 10 points: (1) a network that
 # guesses scores chance plus binomial noise, which on the smallest val split used (digits, 288
@@ -33,17 +34,25 @@ CLASSES = {"digits": 10, "cifar10": 10, "svhn": 10, "cifar100": 100, "caltech101
 CHANCE_MARGIN = 0.10
 
 
-def chance(dataset: str) -> float:
-    """1 / classes of a known dataset, NaN otherwise."""
-    classes = CLASSES.get(dataset)
+def classes_of(recorded, dataset: str) -> int | None:
+    """The class count of a study's trials: the one they recorded, else (a record from before
+    trials recorded it) the built-in dataset's; None when neither is known."""
+    if recorded is not None and np.isfinite(float(recorded)) and int(recorded) > 0:
+        return int(recorded)
+    return CLASSES.get(dataset)
+
+
+def chance(classes: int | None) -> float:
+    """1 / classes; NaN when the class count is unknown."""
     return 1.0 / classes if classes else np.nan
 
 
-def at_chance(val_acc, dataset: str) -> np.ndarray:
-    """Which accuracies stayed at chance (False for an unknown dataset): the analysis counts
-    them (``n_untrained``), the search does not confirm them beside trained baselines."""
+def at_chance(val_acc, classes: int | None) -> np.ndarray:
+    """Which accuracies stayed at chance among ``classes`` classes (``classes_of``; False when
+    unknown): the analysis counts them (``n_untrained``), the search does not confirm them
+    beside trained baselines."""
     values = np.asarray(val_acc, dtype=float)
-    limit = chance(dataset) + CHANCE_MARGIN
+    limit = chance(classes) + CHANCE_MARGIN
     return values < limit if np.isfinite(limit) else np.zeros(values.shape, dtype=bool)
 
 

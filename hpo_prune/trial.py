@@ -89,6 +89,6 @@ def run_trial(config: TrialConfig, reporter: Reporter | None = None, resume: dic
                    name=config.net.model, test_every_epoch=test_every_epoch)
     facts = facts_of(data)
     final = {**done.final, "val_images": facts["val_images"],
-             "test_images": facts["test_images"]}
+             "test_images": facts["test_images"], "classes": facts["classes"]}
     return TrialResult(config, done.epochs, final, init, data.num_classes, data.image_size,
                        done.model, facts)

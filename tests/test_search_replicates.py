@@ -17,7 +17,9 @@ from hpo_prune.search.studies import space as spaces
 from hpo_prune.results import trials_table
 from hpo_prune.search.tuning.searcher import StudySearcher
 from hpo_prune.search.studies.designs import design_of
-from hpo_prune.search.studies.study import INTERRUPTED, Mode, open_study, requeue_interrupted
+from hpo_prune.objectives import at_chance, classes_of
+from hpo_prune.search.studies.study import (INTERRUPTED, Mode, open_study, requeue_interrupted,
+                                            to_confirm)
 from helpers import TINY, search, studies
 
 State = optuna.trial.TrialState
@@ -41,10 +43,10 @@ def plan_of(storage=None, name="s.vgg16.digits.scratch", confirm=1, resume=False
                       Mode.RESUME if resume else Mode.NEW)
 
 
-def run_main_trials(searcher: StudySearcher, values=VALUES) -> list[dict]:
+def run_main_trials(searcher: StudySearcher, values=VALUES, **reported) -> list[dict]:
     specs = [searcher.suggest(f"m{i}") for i in range(len(values))]
     for i, (acc, remaining) in enumerate(values):
-        searcher.on_trial_complete(f"m{i}", final(acc, remaining))
+        searcher.on_trial_complete(f"m{i}", {**final(acc, remaining), **reported})
     return specs
 
 
@@ -124,6 +126,25 @@ def test_a_front_configuration_at_chance_is_not_confirmed():
     searcher.on_trial_complete("c0", final(0.79, 0.5))
     assert searcher.suggest("next") == StudySearcher.FINISHED
     assert [t.user_attrs["confirms"] for t in confirmations(plan.study)] == [specs[2]["trial"]]
+
+
+def test_chance_comes_from_the_class_count_the_trials_recorded():
+    """An image folder is in no class table: the class count its trials recorded (4 classes,
+    chance 25%) says that #4's 30% stayed at chance, so only #2 is re-run; without a recorded
+    count an unknown dataset's chance is unknown and every front configuration is re-run."""
+    plan = plan_of(confirm=1)
+    searcher = StudySearcher([plan])
+    specs = run_main_trials(searcher, VALUES[:4] + [(0.30, 0.2)], classes=4)
+    trials = plan.study.get_trials()
+    assert {t.user_attrs["classes"] for t in trials} == {4}  # recorded, as in trials.csv
+    assert [t.number for t in to_confirm(trials, "folder:/my/images")] == [specs[2]["trial"]]
+    assert [t.number for t in to_confirm(trials, "digits")] == [specs[2]["trial"]]
+    for t in trials:
+        t.user_attrs.pop("classes")
+    assert [t.number for t in to_confirm(trials, "folder:/my/images")] == [
+        specs[2]["trial"], specs[4]["trial"]]
+    assert classes_of(None, "cifar100") == 100 and classes_of(7, "cifar100") == 7
+    assert at_chance(0.30, 4) and not at_chance(0.36, 4) and not at_chance(0.0, None)
 
 
 def test_at_chance_configurations_are_confirmed_when_the_baselines_are_at_chance_too():

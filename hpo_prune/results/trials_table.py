@@ -34,7 +34,7 @@ from .record import (BASELINE, CONFIRMS, FRONT_KEEPS, confirms_of, front_keeps,
 # user attributes the searcher copies from a trial's reports (epochs_run from its "epoch")
 MEASURED = ("test_acc", "params_total", "params_remaining", "macs_dense", "macs_remaining",
             "achieved_sparsity", "requested_sparsity", "val_acc_before_pruning", "epochs_run",
-            "seconds", "wall_seconds", "val_images", "test_images", TEST_CORRECT)
+            "seconds", "wall_seconds", "val_images", "test_images", "classes", TEST_CORRECT)
 RUN_INFO = ("resumed_from_epoch", "params_loaded", "node")  # how it ran: in the storage only
 RECORDED = ("driver", "fail_reason", "model_dir")  # what the searcher adds itself
 KEPT = "model_kept"  # whether model_dir still holds the model (looked up on disk)
@@ -49,7 +49,7 @@ COLUMNS = LEADING + CONFIG
 FLOATS = (LEVEL, "val_acc", "remaining_fraction", "test_acc", "achieved_sparsity",
           "requested_sparsity", "val_acc_before_pruning", "seconds", "wall_seconds")
 INTS = ("trial", CONFIRMS, "params_total", "params_remaining", "macs_dense", "macs_remaining",
-        "epochs_run", "val_images", "test_images", REPLICATE)
+        "epochs_run", "val_images", "test_images", "classes", REPLICATE)
 TEXT = ("study", "model", "dataset", "regime", "source", "driver", "fail_reason", "model_dir",
         TEST_CORRECT)
 BOOLS = (KEPT, FRONT_KEEPS)  # True / False, empty where unknown

@@ -33,7 +33,7 @@ from ...errors import UsageError
 from ...levels import LEVEL, REPLICATE
 from ...models import recipe
 from ...resolution import source_of
-from ...objectives import DIRECTIONS, METRICS, at_chance, non_dominated
+from ...objectives import DIRECTIONS, METRICS, at_chance, classes_of, non_dominated
 from ...results import study_names
 from ...results.record import CONFIRMS, is_confirmation, marked_baseline
 from .space import SearchSpace
@@ -115,9 +115,11 @@ def to_confirm(trials, dataset: str) -> list:
     front = main_front(trials)
     references = [t.values[0] for t in trials if t.state == State.COMPLETE and t.values
                   and marked_baseline(t) and not is_confirmation(t)]
-    trained = bool(references) and not at_chance(float(np.mean(references)), dataset)
+    classes = classes_of(next((t.user_attrs["classes"] for t in trials
+                               if t.user_attrs.get("classes")), None), dataset)
+    trained = bool(references) and not at_chance(float(np.mean(references)), classes)
     return [t for t in front if not marked_baseline(t)
-            and not (trained and at_chance(t.values[0], dataset))]
+            and not (trained and at_chance(t.values[0], classes))]
 
 
 def requeue(study: optuna.Study, trial) -> bool:
