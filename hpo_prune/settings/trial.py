@@ -69,10 +69,12 @@ class TrialConfig:
         unknown = sorted(set(values) - set(_FIELDS))
         if unknown:
             raise TypeError(f"TrialConfig has no field(s) {', '.join(unknown)}")
+        own: dict[str, dict] = {part: {} for part in PARTS}
+        for key, value in values.items():
+            part, f = _FIELDS[key]
+            own[part][f.name] = value
         for part, cls in PARTS.items():
-            own = {f.name: values[key_of(f)] for f in dataclasses.fields(cls)
-                   if key_of(f) in values}
-            object.__setattr__(self, part, cls(**own))
+            object.__setattr__(self, part, cls(**own[part]))
 
     def __setattr__(self, name, value):
         raise dataclasses.FrozenInstanceError(f"cannot assign to field {name!r}")
@@ -97,10 +99,21 @@ class TrialConfig:
         return getattr(getattr(self, part), f.name)
 
     def replace(self, **changes) -> "TrialConfig":
-        """This config with some fields, given by their record keys, changed."""
-        values = self.to_dict()
-        values.update(changes)
-        return TrialConfig(**values)
+        """This config with some fields, given by their record keys, changed (the parts
+        without a change are shared: they are frozen)."""
+        unknown = sorted(set(changes) - set(_FIELDS))
+        if unknown:
+            raise TypeError(f"TrialConfig has no field(s) {', '.join(unknown)}")
+        by_part: dict[str, dict] = {}
+        for key, value in changes.items():
+            part, f = _FIELDS[key]
+            by_part.setdefault(part, {})[f.name] = value
+        new = object.__new__(TrialConfig)
+        for part in PARTS:
+            current = getattr(self, part)
+            object.__setattr__(new, part, dataclasses.replace(current, **by_part[part])
+                               if part in by_part else current)
+        return new
 
     # ------------------------------------------------------------------ validation
     def validate(self, flags: Flags = flag_of) -> "TrialConfig":

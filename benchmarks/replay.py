@@ -1,0 +1,579 @@
+"""Replay the search's samplers and early stopping on the table of real trainings.
+
+    python benchmarks/replay.py --repetitions 50 --json replay.json
+
+reads ``benchmarks/data/tabular_vgg16_digits.csv`` (``benchmarks/tabular.py``) and replays,
+with no training, what each search method would have found and what it would have cost. The
+replayed search is the project's own code, not a copy of it: the search space
+(``search.studies.space``), the designs (``search.studies.designs``: which level a run gets,
+which run a level chooses), the Optuna studies and samplers (``search.studies.study``:
+``open_study``, ``make_sampler``), ``resolve_trial``, and the sparsity-grouped ASHA
+(``search.tuning.scheduler.SparsityASHA``) driven with the table's per-epoch val accuracy. A
+sampled configuration is looked up in the table at its nearest values (the pruning ratio at
+the nearest level, the learning rate at the nearest of the table's rates on a log scale), and
+each replayed trial draws one of the table's seeds at random.
+
+**Levels design** (the default command's): per regime, one study with one unpruned baseline
+and ``--runs`` runs per level; each level's best run on val is its choice, valued by its test
+accuracy on the table's *other* seeds, as a fraction of the unpruned reference's test accuracy
+(the baseline configuration's mean over the table's seeds): the accuracy kept. A search with n
+runs per level asks the same trials as the first n runs per level of a longer one (one
+worker, each trial told before the next is asked), so one study per repetition answers every
+n. Methods: the samplers TPE, random and NSGA-II; no tuning (the family's recipe at each
+level); the reference study's grid (``--space paper_grid --sampler grid``: one-cycle at the
+recipe's rate, at its levels 0.5, 0.8 and 0.9).
+
+**Continuous design** (``--levels none``): per regime, a study whose sampler draws the pruning
+ratio too, run on 1, 2 or 8 simulated workers until it has used ``--epochs-budget`` epochs,
+with and without the sparsity-grouped ASHA; besides, "one epoch, keep the top K" (random
+configurations trained one epoch, the best quarter of each sparsity group trained on). Value:
+the hypervolume of the study's front, chosen on (val accuracy, remaining fraction) and measured
+at the table's test accuracy of the same runs (reference point: accuracy 0, everything left),
+against the epochs used and the simulated wall-clock (the table's seconds per epoch).
+
+Every figure is a mean over ``--repetitions`` repetitions, each with its own sampler seed,
+with a 95% bootstrap interval over the repetitions. ``--json PATH`` writes ``{"table": FILE,
+"methods": [{"name", "design", "budget", "value", "ci_low", "ci_high"}, ...]}``.
+"""
+from __future__ import annotations
+
+import argparse
+import dataclasses
+import heapq
+import json
+import math
+import os
+import sys
+import time
+import warnings
+from collections import defaultdict
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+HERE = Path(__file__).resolve().parent
+DEFAULT_TABLE = HERE / "data" / "tabular_vgg16_digits.csv"
+SAMPLERS = ("tpe", "random", "nsga2")
+RUNS = 12  # runs per level replayed (every n up to it)
+WORKERS = (1, 2, 8)
+BUDGET = 240  # epochs of a continuous search: 60 trainings of 4 epochs
+CHECKPOINTS = (40, 80, 120, 160, 200, 240)  # epoch budgets the hypervolume is read at
+KEEP_FRACTION = 0.25  # "one epoch, keep the top K": the share of each group trained on
+REGIMES = ("pretrained", "scratch")
+
+
+# ----------------------------------------------------------------------------- the table
+@dataclasses.dataclass
+class Table:
+    """The table's trainings by (regime, level, schedule, lr), each with its seeds' rows."""
+    path: Path
+    frame: pd.DataFrame
+    model: str
+    epochs: int
+    cells: dict  # key -> {seed: row (a dict)}
+    lrs: dict  # regime -> sorted learning rates
+    levels: tuple  # sorted, 0 (unpruned) first
+    precision: str
+    memo: dict = dataclasses.field(default_factory=dict)
+
+    @classmethod
+    def read(cls, path: Path) -> "Table":
+        frame = pd.read_csv(path)
+        if frame.empty:
+            raise SystemExit(f"{path} holds no trainings: build it with benchmarks/tabular.py")
+        cells: dict = defaultdict(dict)
+        for row in frame.to_dict("records"):
+            key = (row["regime"], float(row["level"]), row["schedule"], float(row["lr"]))
+            cells[key][int(row["seed"])] = row
+        lrs = {r: sorted(set(frame.loc[frame["regime"] == r, "lr"].astype(float)))
+               for r in frame["regime"].unique()}
+        settings = json.loads(frame["settings"].iloc[0])
+        return cls(path, frame, str(frame["model"].iloc[0]), int(frame["epochs"].max()),
+                   dict(cells), lrs, tuple(sorted(set(frame["level"].astype(float)))),
+                   settings["precision"])
+
+    def key_of(self, plan, trial, resolve) -> tuple:
+        """The cell of an asked trial: its config as the searcher builds it (``plan.sample``:
+        the sampler draws here) and resolves it, looked up once per distinct parameters."""
+        config = plan.sample(trial)
+        memo = (config.weights.init, tuple(sorted(trial.params.items())))
+        if memo not in self.memo:
+            self.memo[memo] = self.key(resolve(config))
+        return self.memo[memo], config
+
+    def key(self, config) -> tuple:
+        """The table's cell nearest a resolved config."""
+        regime = config.weights.init
+        level = min(self.levels, key=lambda x: abs(x - config.prune.prune_ratio))
+        lr = min(self.lrs[regime], key=lambda x: abs(math.log(x / config.train.lr)))
+        schedule = config.prune.schedule
+        if level == 0:  # a schedule changes nothing unpruned: the table's one unpruned schedule
+            schedule = next(k[2] for k in self.cells if k[0] == regime and k[1] == 0)
+        return regime, level, schedule, lr
+
+    def draw(self, key: tuple, rng: np.random.Generator) -> tuple[int, dict] | None:
+        seeds = sorted(self.cells.get(key, {}))
+        if not seeds:
+            return None
+        seed = seeds[int(rng.integers(len(seeds)))]
+        return seed, self.cells[key][seed]
+
+    def valued(self, key: tuple, seed: int) -> float:
+        """Test accuracy of ``key`` on the table's seeds other than ``seed``."""
+        others = [r["test_acc"] for s, r in self.cells.get(key, {}).items() if s != seed]
+        return float(np.mean(others)) if others else np.nan
+
+    def mean_test(self, key: tuple) -> float:
+        runs = self.cells.get(key, {})
+        return float(np.mean([r["test_acc"] for r in runs.values()])) if runs else np.nan
+
+
+# ----------------------------------------------------------------------------- the project's code
+def project():
+    """The search's own modules (imported here so that --help stays fast)."""
+    import optuna
+
+    from hpo_prune.resolution import resolve_trial
+    from hpo_prune.search.studies import space as spaces
+    from hpo_prune.search.studies.designs import design_of
+    from hpo_prune.search.studies.study import Mode, open_study
+    from hpo_prune.settings import TrialConfig
+
+    optuna.logging.set_verbosity(optuna.logging.WARNING)
+    warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
+    return optuna, resolve_trial, spaces, design_of, Mode, open_study, TrialConfig
+
+
+def base_config(table: Table, regime: str, seed: int):
+    *_, TrialConfig = project()
+    return TrialConfig(model=table.model, dataset="digits", init=regime, epochs=table.epochs,
+                       seed=seed, precision=table.precision)
+
+
+def reference(table: Table, regime: str, space) -> tuple[tuple, float]:
+    """The unpruned baseline's cell (the design's own baseline parameters) and its mean test
+    accuracy over the table's seeds."""
+    optuna, resolve_trial, _, design_of, _, open_study, _ = project()
+    design = design_of(space, "random", 0, 1, baseline_seeds=1)
+    plan = open_study(optuna.storages.InMemoryStorage(), f"ref.{regime}",
+                      base_config(table, regime, 0), design)
+    trial = plan.ask()
+    key = table.key(resolve_trial(plan.sample(trial)))
+    return key, table.mean_test(key)
+
+
+# ----------------------------------------------------------------------------- levels design
+def replay_levels(table: Table, sampler: str, regime: str, seed: int, levels: tuple,
+                  runs: int) -> dict[int, dict[float, float]]:
+    """n (1 .. runs) -> level -> the chosen run's test accuracy on the other seeds."""
+    optuna, resolve_trial, spaces, design_of, _, open_study, _ = project()
+    space = spaces.load(None, table.model).with_levels(levels)
+    target = 1 + runs * len(levels)
+    design = design_of(space, sampler, seed, target, baseline_seeds=1, confirm=0,
+                       levels=levels)
+    plan = open_study(optuna.storages.InMemoryStorage(), f"replay.{regime}",
+                      base_config(table, regime, seed), design)
+    rng = np.random.default_rng([seed, 17])
+    drawn = {}
+    for _ in range(target):
+        trial = plan.ask()
+        key, _ = table.key_of(plan, trial, resolve_trial)
+        hit = table.draw(key, rng)
+        if hit is None:  # a cell the (partial) table lacks: the trial fails
+            plan.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            continue
+        drawn[trial.number] = (key, hit[0])
+        plan.study.tell(trial, [hit[1]["val_acc"], hit[1]["remaining_fraction"]])
+    trials = plan.study.get_trials(deepcopy=False)
+    out = {}
+    for n in range(1, runs + 1):
+        prefix = trials[:1 + n * len(levels)]
+        chosen = dataclasses.replace(design, target=1 + n * len(levels)).choices(prefix)
+        out[n] = {level: table.valued(*drawn[t.number]) for level, t in chosen.items()}
+    return out
+
+
+def fixed_levels(table: Table, regime: str, levels: tuple, seed: int, space_name: str | None,
+                 sampler: str) -> dict[float, float]:
+    """One run per level of a design without tuning: the family's recipe (``space_name``
+    None: the trial's own defaults) or the paper grid's points; each valued on the table's
+    other seeds (the run's own seed drawn at random)."""
+    optuna, resolve_trial, spaces, design_of, _, open_study, TrialConfig = project()
+    rng = np.random.default_rng([seed, 29])
+    out = {}
+    if space_name is None:
+        space = spaces.load(None, table.model)
+        for level in levels:
+            config = resolve_trial(base_config(table, regime, seed).replace(
+                **space.fixed, prune_ratio=level))
+            key = table.key(config)
+            hit = table.draw(key, rng)
+            out[level] = table.valued(key, hit[0]) if hit else np.nan
+        return out
+    space = spaces.load(space_name, table.model)
+    points = len(space.grid_points(regime))
+    design = design_of(space, sampler, seed, points, baseline_seeds=1)
+    plan = open_study(optuna.storages.InMemoryStorage(), f"grid.{regime}",
+                      base_config(table, regime, seed), design)
+    for _ in range(points):
+        trial = plan.ask()
+        config = resolve_trial(plan.sample(trial))
+        ratio = config.prune.prune_ratio
+        if ratio in levels:
+            key = table.key(config)
+            hit = table.draw(key, rng)
+            out[ratio] = table.valued(key, hit[0]) if hit else np.nan
+        plan.study.tell(trial, state=optuna.trial.TrialState.FAIL)  # not needed further
+    return out
+
+
+# ----------------------------------------------------------------------------- continuous design
+@dataclasses.dataclass
+class Run:
+    number: int
+    trial: object  # the Optuna trial
+    key: tuple
+    row: dict
+    epoch: int = 0
+    stub: object = None  # the Tune trial ASHA sees
+
+
+@dataclasses.dataclass
+class Trace:
+    """A replayed continuous search: the runs that ran to their end, in the order they did,
+    and with each the simulated clock, the epochs used and the trials started by then."""
+    done: list
+    marks: list  # (seconds, epochs used, trials started), one per run in ``done``
+
+    def hypervolume(self, epochs: int | None = None) -> float:
+        """Of the front of the runs finished once ``epochs`` epochs were used (None: all)."""
+        n = sum(1 for _, used, _ in self.marks if epochs is None or used <= epochs)
+        return hypervolume_at_test(self.done[:n])
+
+    @property
+    def seconds(self) -> float:
+        return self.marks[-1][0] if self.marks else 0.0
+
+    @property
+    def used(self) -> int:
+        return self.marks[-1][1] if self.marks else 0
+
+    @property
+    def started(self) -> int:
+        return self.marks[-1][2] if self.marks else 0
+
+
+def hypervolume_at_test(done: list[Run]) -> float:
+    """The front chosen on (val, remaining) among finished runs, at their test accuracy."""
+    from analysis.fronts import hypervolume
+    from hpo_prune.objectives import non_dominated
+
+    if not done:
+        return 0.0
+    val = np.array([[r.row["val_acc"], r.row["remaining_fraction"]] for r in done])
+    on = non_dominated(val, [True, False])
+    test = np.array([[r.row["test_acc"], r.row["remaining_fraction"]]
+                     for r, keep in zip(done, on) if keep])
+    return hypervolume(test, [0.0, 1.0], ["max", "min"])
+
+
+def replay_continuous(table: Table, sampler: str, regime: str, seed: int, workers: int,
+                      asha: bool, budget: int = BUDGET) -> Trace:
+    """A continuous search on ``workers`` simulated workers, new trials started until
+    ``budget`` epochs are used (those running then run to their end or their stop)."""
+    optuna, resolve_trial, spaces, design_of, _, open_study, _ = project()
+    from hpo_prune.search.tuning.messages import TuneTrial
+    from hpo_prune.search.tuning.scheduler import SparsityASHA
+    from ray.tune.experiment import Trial
+    from ray.tune.schedulers import TrialScheduler
+
+    space = spaces.load(None, table.model)
+    design = design_of(space, sampler, seed, 10**6, baseline_seeds=1, confirm=0, levels=())
+    base = base_config(table, regime, seed)
+    plan = open_study(optuna.storages.InMemoryStorage(), f"front.{regime}", base, design)
+    scheduler = SparsityASHA(max_t=table.epochs, rung=design.rung) if asha else None
+    rng = np.random.default_rng([seed, 31])
+    used, asked, events, trace = 0, 0, [], Trace([], [])
+
+    def start(now: float) -> None:
+        nonlocal asked
+        while True:  # a cell the partial table lacks fails at once; ask again
+            trial = plan.ask()
+            key, config = table.key_of(plan, trial, resolve_trial)
+            hit = table.draw(key, rng)
+            if hit is not None:
+                break
+            plan.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+        run = Run(asked, trial, key, hit[1])
+        asked += 1
+        if scheduler is not None:  # the scheduler groups it by its sampled pruning ratio
+            run.stub = Trial("trainable", config=TuneTrial(plan.name, trial.number, None,
+                                                           config).to_tune(), stub=True)
+            scheduler.on_trial_add(None, run.stub)
+        heapq.heappush(events, (now + run.row["seconds_1"], run.number, run))
+
+    for _ in range(workers):
+        start(0.0)
+    while events:
+        clock, _, run = heapq.heappop(events)
+        run.epoch += 1
+        used += 1
+        last = run.epoch >= table.epochs
+        if not last and scheduler is not None and scheduler.on_trial_result(
+                None, run.stub, {"epoch": run.epoch, "val_acc": run.row[
+                    f"val_acc_{run.epoch}"]}) == TrialScheduler.STOP:
+            plan.study.tell(run.trial, state=optuna.trial.TrialState.PRUNED)
+            scheduler.on_trial_remove(None, run.stub)
+        elif last:
+            plan.study.tell(run.trial, [run.row["val_acc"], run.row["remaining_fraction"]])
+            if scheduler is not None:
+                scheduler.on_trial_complete(None, run.stub, {})
+            trace.done.append(run)
+            trace.marks.append((clock, used, asked))
+        else:
+            heapq.heappush(events, (clock + run.row[f"seconds_{run.epoch + 1}"], run.number,
+                                    run))
+            continue
+        if used < budget:  # the worker takes the next trial
+            start(clock)
+    return trace
+
+
+def replay_one_epoch(table: Table, regime: str, seed: int, budgets, workers) -> dict:
+    """"One epoch, keep the top K": random configurations trained one epoch; the top
+    KEEP_FRACTION of each sparsity group (the design's early-stopping groups) on val at that
+    epoch trained to the end. For each budget B, N is the largest that fits B epochs (the
+    random sampler's first N draws, so one study serves every budget). Returns budget ->
+    (hypervolume, {workers: simulated seconds})."""
+    optuna, resolve_trial, spaces, design_of, _, open_study, _ = project()
+    space = spaces.load(None, table.model)
+    design = design_of(space, "random", seed, 10**6, baseline_seeds=1, confirm=0, levels=())
+    plan = open_study(optuna.storages.InMemoryStorage(), f"top.{regime}",
+                      base_config(table, regime, seed), design)
+    rng = np.random.default_rng([seed, 37])
+    size = {b: int(b / (1 + KEEP_FRACTION * (table.epochs - 1))) for b in budgets}
+    runs = []
+    while len(runs) < max(size.values()):
+        trial = plan.ask()
+        key, config = table.key_of(plan, trial, resolve_trial)
+        hit = table.draw(key, rng)
+        if hit is not None:
+            runs.append((Run(len(runs), trial, key, hit[1]),
+                         design.rung(config.prune.prune_ratio)))
+    out = {}
+    for budget, n in size.items():
+        groups = defaultdict(list)
+        for run, group in runs[:n]:
+            groups[group].append(run)
+        kept = []
+        for members in groups.values():
+            members.sort(key=lambda r: -r.row["val_acc_1"])
+            kept += members[:max(1, round(KEEP_FRACTION * len(members)))]
+        jobs = [r.row["seconds_1"] for r, _ in runs[:n]] + [
+            sum(r.row[f"seconds_{e}"] for e in range(2, table.epochs + 1)) for r in kept]
+        out[budget] = (hypervolume_at_test(kept), {w: list_schedule(jobs, w) for w in workers})
+    return out
+
+
+def list_schedule(jobs: list[float], workers: int) -> float:
+    """When ``jobs`` (seconds each), started in order on the first free of ``workers``, end."""
+    free, end = [0.0] * workers, 0.0
+    for seconds in jobs:
+        begin = heapq.heappop(free)
+        end = max(end, begin + seconds)
+        heapq.heappush(free, begin + seconds)
+    return end
+
+
+# ----------------------------------------------------------------------------- statistics
+def summary(values, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, float]:
+    """Mean and 95% bootstrap percentile interval over repetitions (NaNs left out)."""
+    from analysis.intervals import percentile_interval
+
+    values = np.asarray([v for v in values if np.isfinite(v)], dtype=float)
+    if len(values) == 0:
+        return np.nan, np.nan, np.nan
+    rng = np.random.default_rng(seed)
+    means = values[rng.integers(0, len(values), (n_boot, len(values)))].mean(axis=1)
+    low, high = percentile_interval(means)
+    return float(values.mean()), low, high
+
+
+def row(name: str, design: str, budget: str, values) -> dict:
+    value, low, high = summary(values)
+    return {"name": name, "design": design, "budget": budget, "value": value,
+            "ci_low": low, "ci_high": high, "n": int(np.isfinite(np.asarray(values,
+                                                                            float)).sum())}
+
+
+# ----------------------------------------------------------------------------- main
+def repetition(task: tuple) -> dict:
+    """Everything one repetition (its sampler seed ``rep``) replays for one regime; plain
+    numbers, so that worker processes can hand them back."""
+    path, regime, rep, options = task
+    table = TABLES.get(path) or TABLES.setdefault(path, Table.read(Path(path)))
+    levels, runs = options["levels"], options["runs"]
+    out = {"levels": {}, "continuous": {}}
+    if "levels" in options["designs"]:
+        for sampler in options["samplers"]:
+            for n, by_level in replay_levels(table, sampler, regime, rep, levels, runs).items():
+                for level, value in by_level.items():
+                    out["levels"][sampler, level, n] = value
+        for name, space_name, kind in (("no tuning", None, None),
+                                       ("paper grid", "paper_grid", "grid")):
+            for level, value in fixed_levels(table, regime, levels, rep, space_name,
+                                             kind).items():
+                out["levels"][name, level, 1] = value
+    if "continuous" in options["designs"]:
+        budget, checkpoints = options["budget"], options["checkpoints"]
+        for workers in options["workers"]:
+            for sampler in options["samplers"]:
+                for asha in (False, True):
+                    name = f"{sampler}{' + ASHA' if asha else ''}"
+                    if workers != options["workers"][0] and sampler == "nsga2":
+                        continue  # the wall-clock comparison: TPE and random suffice
+                    trace = replay_continuous(table, sampler, regime, rep, workers, asha,
+                                              budget)
+                    out["continuous"][name, workers] = {
+                        "seconds": trace.seconds, "hv": trace.hypervolume(),
+                        "by_epochs": {c: trace.hypervolume(c) for c in checkpoints}}
+        top = replay_one_epoch(table, regime, rep, sorted({*checkpoints, budget}),
+                               options["workers"])
+        for workers in options["workers"]:
+            out["continuous"]["one epoch, top K", workers] = {
+                "seconds": top[budget][1][workers], "hv": top[budget][0],
+                "by_epochs": {c: top[c][0] for c in checkpoints}}
+    return out
+
+
+TABLES: dict = {}  # a worker process's table, read once
+
+
+def main(argv=None) -> int:
+    p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    p.add_argument("--table", type=Path, default=DEFAULT_TABLE)
+    p.add_argument("--repetitions", type=int, default=50)
+    p.add_argument("--runs", type=int, default=RUNS, help="runs per level replayed (1 .. it)")
+    p.add_argument("--levels", nargs="+", type=float, default=None,
+                   help="levels replayed (default: the table's pruned levels)")
+    p.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=SAMPLERS)
+    p.add_argument("--workers", nargs="+", type=int, default=list(WORKERS))
+    p.add_argument("--epochs-budget", type=int, default=BUDGET)
+    p.add_argument("--designs", nargs="+", default=["levels", "continuous"],
+                   choices=("levels", "continuous"))
+    p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
+                   help="processes replaying repetitions at once (default: the CPU count)")
+    p.add_argument("--json", type=Path, default=None, help="write the methods' rows here")
+    args = p.parse_args(argv)
+    started = time.perf_counter()
+    table = Table.read(args.table)
+    levels = tuple(args.levels or [x for x in table.levels if x > 0])
+    seeds = sorted({int(s) for s in table.frame["seed"]})
+    print(f"table {args.table.name}: {len(table.frame)} trainings, {table.model}, "
+          f"{table.epochs} epochs, seeds {' '.join(map(str, seeds))}; "
+          f"{args.repetitions} repetitions", flush=True)
+    options = {"levels": levels, "runs": args.runs, "samplers": args.samplers,
+               "workers": args.workers, "budget": args.epochs_budget, "designs": args.designs,
+               "checkpoints": [c for c in CHECKPOINTS if c <= args.epochs_budget]
+               or [args.epochs_budget]}
+    tasks = [(str(args.table), regime, rep, options) for regime in REGIMES
+             for rep in range(args.repetitions)]
+    if args.jobs > 1:
+        with ProcessPoolExecutor(args.jobs) as pool:
+            done = list(pool.map(repetition, tasks, chunksize=4))
+    else:
+        done = [repetition(task) for task in tasks]
+    results = {regime: [d for (_, r, _, _), d in zip(tasks, done) if r == regime]
+               for regime in REGIMES}
+    rows = []
+    if "levels" in args.designs:
+        rows += levels_rows(table, args, levels, results)
+    if "continuous" in args.designs:
+        rows += continuous_rows(args, options, results)
+    print(f"\n({time.perf_counter() - started:.0f} s)")
+    if args.json:
+        args.json.write_text(json.dumps({"table": str(args.table.name), "methods": rows},
+                                        indent=1, default=float))
+    return 0
+
+
+def levels_rows(table: Table, args, levels: tuple, results: dict) -> list[dict]:
+    _, _, spaces, *_ = project()
+    space = spaces.load(None, table.model)
+    refs = {}
+    for regime in REGIMES:
+        key, refs[regime] = reference(table, regime, space)
+        print(f"{regime}: reference (unpruned baseline, {key[2]} schedule n/a, lr {key[3]:g}): "
+              f"test {100 * refs[regime]:.1f}% over the table's seeds")
+    methods = [*args.samplers, "no tuning", "paper grid"]
+    rows = []
+    print("\nLevels design: accuracy kept (%) at each level, the chosen run valued on the "
+          "table's other seeds; mean [95% bootstrap CI] over repetitions")
+    for level in levels:
+        print(f"\nlevel {level:g}")
+        print("| method | runs/level | fine-tuned | scratch | fine-tuned - scratch |")
+        print("|---|---|---|---|---|")
+        for method in methods:
+            for n in ([1] if method in ("no tuning", "paper grid") else range(1, args.runs + 1)):
+                kept = {regime: [d["levels"].get((method, level, n), np.nan) / refs[regime]
+                                 for d in results[regime]] for regime in REGIMES}
+                if all(np.isnan(kept["pretrained"])) and all(np.isnan(kept["scratch"])):
+                    continue
+                diff = [a - b for a, b in zip(kept["pretrained"], kept["scratch"])]
+                cells = []
+                for what, values in (("pretrained", kept["pretrained"]),
+                                     ("scratch", kept["scratch"]), ("difference", diff)):
+                    r = row(method, f"levels {level:g} {what}", f"{n} runs/level",
+                            [100 * v for v in values])
+                    rows.append(r)
+                    cells.append(f"{r['value']:.1f} [{r['ci_low']:.1f}, {r['ci_high']:.1f}]")
+                print(f"| {method} | {n} | {' | '.join(cells)} |")
+    return rows
+
+
+def continuous_rows(args, options: dict, results: dict) -> list[dict]:
+    rows = []
+    checkpoints, first = options["checkpoints"], args.workers[0]
+    names = sorted({name for d in results[REGIMES[0]] for name, _ in d["continuous"]})
+    print("\nContinuous design: hypervolume (x100) of the front chosen on val, at the same "
+          "runs' test accuracy; mean [95% bootstrap CI] over repetitions")
+    for regime in REGIMES:
+        print(f"\n{regime}, by epochs used ({first} worker(s))")
+        print("| method | " + " | ".join(f"{c} epochs" for c in checkpoints) + " |")
+        print("|---|" + "---|" * len(checkpoints))
+        for name in names:
+            cells = []
+            for c in checkpoints:
+                r = row(name, f"continuous {regime}", f"{c} epochs",
+                        [100 * d["continuous"][name, first]["by_epochs"][c]
+                         for d in results[regime]])
+                rows.append(r)
+                cells.append(f"{r['value']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]")
+            print(f"| {name} | {' | '.join(cells)} |")
+        print(f"\n{regime}, simulated wall-clock to spend {args.epochs_budget} epochs "
+              "(minutes), and the hypervolume then")
+        print("| method | " + " | ".join(f"{w} workers" for w in args.workers) + " |")
+        print("|---|" + "---|" * len(args.workers))
+        for name in names:
+            cells = []
+            for workers in args.workers:
+                found = [d["continuous"].get((name, workers)) for d in results[regime]]
+                found = [f for f in found if f is not None]
+                if not found:
+                    cells.append("-")
+                    continue
+                r = row(name, f"continuous {regime} minutes", f"{workers} workers",
+                        [f["seconds"] / 60 for f in found])
+                rows.append(r)
+                hv = row(name, f"continuous {regime} hypervolume", f"{workers} workers",
+                         [100 * f["hv"] for f in found])
+                rows.append(hv)
+                cells.append(f"{r['value']:.1f} min, HV {hv['value']:.2f}")
+            print(f"| {name} | {' | '.join(cells)} |")
+    return rows
+
+
+if __name__ == "__main__":
+    sys.exit(main())

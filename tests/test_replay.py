@@ -1,0 +1,151 @@
+"""The replay harness (``benchmarks/replay.py``) on a synthetic table whose right answer is
+known by construction, and the proof that it replays the search's own sampler factory and
+early-stopping rule, not copies of them."""
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "benchmarks"))
+import replay  # noqa: E402
+import tabular  # noqa: E402
+
+SEEDS = (9_000_000, 9_000_001, 9_000_002)
+# the cell's distance from the best one, in accuracy: the best schedule is lin at the top of
+# the space's range; the family's recipe (agp at the bottom of the scratch range) is 0.15 off
+SCHEDULE_COST = {"agp": 0.10, "one_cycle": 0.05, "cos": 0.03, "lin": 0.0}
+LEVEL_BASE = {0.0: 0.97, 0.5: 0.96, 0.8: 0.93, 0.9: 0.88, 0.95: 0.80}
+
+
+def write_table(path: Path, seeds=SEEDS) -> Path:
+    """Every cell of the real table's design, with accuracies set by SCHEDULE_COST, the
+    learning rate's place in the grid (in the range: bottom 0.05, top 0; outside: 0.2) and a
+    small seed noise; the curves rise to the final value, so early epochs rank as the last."""
+    jobs = tabular.cells("vgg16", tabular.LEVELS, tabular.LR_POINTS, seeds, 4)
+    names = tabular.columns(4)
+    rows = []
+    rng = np.random.default_rng(0)
+    for job in jobs:
+        key, config = job["key"], job["config"]
+        lrs = sorted({j["key"]["lr"] for j in jobs if j["key"]["regime"] == key["regime"]})
+        place = lrs.index(key["lr"])
+        lr_cost = {1: 0.05, 2: 0.0}.get(place, 0.2)
+        cost = lr_cost + (SCHEDULE_COST[key["schedule"]] if key["level"] > 0 else 0.0)
+        final = LEVEL_BASE[key["level"]] - cost + rng.normal(0, 0.003)
+        row = {**key, "epochs": 4, "commit": "synthetic", "cpu": "none",
+               "settings": json.dumps({**config, "precision": "bf16"})}
+        for e in range(1, 5):
+            row.update({f"val_acc_{e}": final - 0.1 * (4 - e), f"test_acc_{e}": final - 0.1 * (4 - e),
+                        f"sparsity_{e}": key["level"] * e / 4, f"seconds_{e}": 10.0})
+        row.update({"val_acc": final, "test_acc": final + rng.normal(0, 0.003),
+                    "remaining_fraction": 1 - key["level"], "params_remaining": 1,
+                    "seconds": 40.0, "wall_seconds": 41.0})
+        rows.append(row)
+    pd.DataFrame(rows, columns=names).to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="module")
+def table(tmp_path_factory):
+    return replay.Table.read(write_table(tmp_path_factory.mktemp("replay") / "table.csv"))
+
+
+def test_the_table_holds_every_cell_of_the_design(table):
+    # 2 regimes x (4 levels x 4 schedules + 1 unpruned) x 4 learning rates x 3 seeds
+    assert len(table.frame) == 2 * (4 * 4 + 1) * 4 * 3 == 408
+    assert table.levels == (0.0, 0.5, 0.8, 0.9, 0.95)
+    # the grid spans the space's range and a factor of 2 beyond each end
+    assert table.lrs["scratch"] == [0.00015, 0.0003, 0.0006, 0.0012]
+    assert table.lrs["pretrained"] == [0.00025, 0.0005, 0.001, 0.002]
+
+
+def test_tuning_finds_what_the_table_says_is_best(table):
+    """By construction: 12 random runs per level find the best cell (cost 0) almost surely,
+    one run finds an average one, and the family's recipe (agp at the range's bottom) is
+    0.15 off. So random with 12 runs > random with 1 run > no tuning, at every level."""
+    levels = (0.8, 0.95)
+    got = {n: [] for n in (1, 12)}
+    for rep in range(6):
+        found = replay.replay_levels(table, "random", "scratch", rep, levels, 12)
+        for n in got:
+            got[n].append(np.mean(list(found[n].values())))
+    untuned = [np.mean(list(replay.fixed_levels(table, "scratch", levels, rep, None, None)
+                            .values())) for rep in range(6)]
+    assert np.mean(got[12]) > np.mean(got[1]) > np.mean(untuned)
+    # 8 cells in the space's range: 12 draws miss the best one now and then (the next is
+    # 0.03 off)
+    assert np.mean(got[12]) == pytest.approx(np.mean([LEVEL_BASE[x] for x in levels]),
+                                             abs=0.02)
+    assert np.mean(untuned) == pytest.approx(np.mean([LEVEL_BASE[x] for x in levels]) - 0.15,
+                                             abs=0.01)
+    # TPE on the same table lands near the best too
+    tpe = [np.mean(list(replay.replay_levels(table, "tpe", "scratch", rep, levels, 12)[12]
+                        .values())) for rep in range(3)]
+    assert np.mean(tpe) > np.mean(got[1])
+
+
+def test_the_paper_grid_is_one_cycle_at_the_recipe_rate_on_its_own_levels(table):
+    got = replay.fixed_levels(table, "scratch", (0.5, 0.8, 0.9, 0.95), 0, "paper_grid", "grid")
+    assert sorted(got) == [0.5, 0.8, 0.9]  # 0.95 is not among its sparsities
+    for level, value in got.items():  # one_cycle (0.05) at the bottom of the range (0.05)
+        assert value == pytest.approx(LEVEL_BASE[level] - 0.10, abs=0.01)
+
+
+def test_early_stopping_saves_epochs_and_the_one_epoch_baseline_fits_its_budget(table):
+    plain = replay.replay_continuous(table, "random", "scratch", 0, 2, asha=False, budget=120)
+    asha = replay.replay_continuous(table, "random", "scratch", 0, 2, asha=True, budget=120)
+    # the same epochs try more configurations when the weak ones stop early
+    assert plain.used >= 120 and asha.used >= 120
+    assert asha.started > plain.started and len(asha.done) < asha.started
+    assert plain.hypervolume() > 0 and plain.hypervolume(40) <= plain.hypervolume()
+    top = replay.replay_one_epoch(table, "scratch", 0, [40, 120], [1, 2])
+    (hv, seconds), (hv40, seconds40) = top[120], top[40]
+    assert hv > 0 and hv40 > 0 and seconds40[1] < seconds[1]
+    # 68 one-epoch runs and a quarter of each group trained 3 epochs more, 10 s an epoch
+    assert seconds[1] == pytest.approx(10 * (68 + 3 * 17), abs=10 * 3 * 2)
+    assert seconds[2] == pytest.approx(seconds[1] / 2, abs=40)
+
+
+def test_the_replay_runs_the_searchs_own_sampler_factory_and_early_stopping(table,
+                                                                            monkeypatch):
+    """A change to the search's sampler factory or to its ASHA changes the replay."""
+    from hpo_prune.search.studies import designs
+    from hpo_prune.search.tuning import scheduler
+
+    before = replay.replay_levels(table, "tpe", "scratch", 0, (0.8,), 4)
+    made = []
+    original = designs.make_sampler
+
+    def counted(kind, seed, trials):
+        made.append(kind)
+        return original("random", seed + 1, trials)
+
+    monkeypatch.setattr(designs, "make_sampler", counted)
+    after = replay.replay_levels(table, "tpe", "scratch", 0, (0.8,), 4)
+    assert made == ["tpe"] and after != before
+    monkeypatch.undo()
+    runs = replay.replay_continuous(table, "random", "scratch", 0, 1, asha=True, budget=80)
+    monkeypatch.setattr(scheduler.SparsityASHA, "on_trial_result",
+                        lambda self, controller, trial, result: "STOP")
+    stopped = replay.replay_continuous(table, "random", "scratch", 0, 1, asha=True, budget=80)
+    assert len(stopped.done) < len(runs.done)  # every trial stops after its first epoch
+
+
+def test_the_command_writes_the_methods_with_their_intervals(table, tmp_path):
+    out = tmp_path / "replay.json"
+    assert replay.main(["--table", str(table.path), "--repetitions", "2", "--runs", "2",
+                        "--levels", "0.8", "--samplers", "random", "--workers", "2",
+                        "--epochs-budget", "40", "--json", str(out)]) == 0
+    doc = json.loads(out.read_text())
+    assert doc["table"] == "table.csv"
+    names = {m["name"] for m in doc["methods"]}
+    assert {"random", "no tuning", "paper grid", "random + ASHA", "one epoch, top K"} <= names
+    for m in doc["methods"]:
+        assert set(m) >= {"name", "design", "budget", "value", "ci_low", "ci_high"}
+        if np.isfinite(m["value"]):
+            assert m["ci_low"] <= m["value"] <= m["ci_high"]
