@@ -136,14 +136,26 @@ def project():
     import optuna
 
     from hpo_prune.resolution import resolve_trial
-    from hpo_prune.search.studies import space as spaces
     from hpo_prune.search.studies.designs import design_of
     from hpo_prune.search.studies.study import Mode, open_study
     from hpo_prune.settings import TrialConfig
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    return optuna, resolve_trial, spaces, design_of, Mode, open_study, TrialConfig
+    return optuna, resolve_trial, Spaces, design_of, Mode, open_study, TrialConfig
+
+
+class Spaces:
+    """``search.studies.space.load``, each space read and checked once per process."""
+    loaded: dict = {}
+
+    @classmethod
+    def load(cls, name, model):
+        from hpo_prune.search.studies import space
+
+        if (name, model) not in cls.loaded:
+            cls.loaded[name, model] = space.load(name, model)
+        return cls.loaded[name, model]
 
 
 def base_config(table: Table, regime: str, seed: int):
@@ -432,8 +444,8 @@ def repetition(task: tuple) -> dict:
             for sampler in options["samplers"]:
                 for asha in (False, True):
                     name = f"{sampler}{' + ASHA' if asha else ''}"
-                    if workers != options["workers"][0] and sampler == "nsga2":
-                        continue  # the wall-clock comparison: TPE and random suffice
+                    if workers != options["workers"][0] and sampler != options["samplers"][0]:
+                        continue  # the wall-clock by workers: the first sampler's (TPE)
                     trace = replay_continuous(table, sampler, regime, rep, workers, asha,
                                               budget)
                     out["continuous"][name, workers] = {
@@ -466,6 +478,8 @@ def main(argv=None) -> int:
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                    help="processes replaying repetitions at once (default: the CPU count)")
     p.add_argument("--json", type=Path, default=None, help="write the methods' rows here")
+    p.add_argument("--figures", type=Path, default=None,
+                   help="write the figures (PNG) into this folder")
     args = p.parse_args(argv)
     started = time.perf_counter()
     table = Table.read(args.table)
@@ -492,6 +506,9 @@ def main(argv=None) -> int:
         rows += levels_rows(table, args, levels, results)
     if "continuous" in args.designs:
         rows += continuous_rows(args, options, results)
+    if args.figures:
+        for path in figures(rows, args.figures):
+            print(f"figure: {path}")
     print(f"\n({time.perf_counter() - started:.0f} s)")
     if args.json:
         args.json.write_text(json.dumps({"table": str(args.table.name), "methods": rows},
@@ -573,6 +590,72 @@ def continuous_rows(args, options: dict, results: dict) -> list[dict]:
                 cells.append(f"{r['value']:.1f} min, HV {hv['value']:.2f}")
             print(f"| {name} | {' | '.join(cells)} |")
     return rows
+
+
+def figures(rows: list[dict], folder: Path) -> list[Path]:
+    """Accuracy kept against runs per level (levels design), and hypervolume against epochs
+    used (continuous design), each method's mean with its 95% interval as a band."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    folder.mkdir(parents=True, exist_ok=True)
+    frame = pd.DataFrame(rows)
+    written = []
+    levels = frame[frame["design"].str.startswith("levels ")]
+    if len(levels):
+        parts = levels["design"].str.split(" ", expand=True)
+        levels = levels.assign(level=parts[1].astype(float), what=parts[2],
+                               runs=levels["budget"].str.split(" ").str[0].astype(int))
+        whats = ["pretrained", "scratch", "difference"]
+        grid = sorted(levels["level"].unique())
+        fig, axes = plt.subplots(len(whats), len(grid), figsize=(3.2 * len(grid), 8.5),
+                                 squeeze=False, sharex=True)
+        for i, what in enumerate(whats):
+            for j, level in enumerate(grid):
+                ax = axes[i][j]
+                for name, part in levels[(levels["level"] == level)
+                                         & (levels["what"] == what)].groupby("name"):
+                    part = part.sort_values("runs")
+                    if len(part) == 1:  # one run per level: a level line across
+                        ax.axhline(part["value"].iloc[0], lw=1.2, label=name,
+                                   ls=":" if name == "no tuning" else "--", color="black")
+                        continue
+                    ax.plot(part["runs"], part["value"], marker="o", ms=3, label=name)
+                    ax.fill_between(part["runs"], part["ci_low"], part["ci_high"], alpha=0.2)
+                ax.set_title(f"{what}, level {level:g}", fontsize=9)
+                if i == len(whats) - 1:
+                    ax.set_xlabel("runs per level")
+                if j == 0:
+                    ax.set_ylabel("fine-tuned - scratch (points)" if what == "difference"
+                                  else "accuracy kept (%)")
+        axes[0][0].legend(fontsize=7)
+        fig.tight_layout()
+        written.append(folder / "evidence_levels.png")
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    cont = frame[frame["design"].str.match(r"continuous \w+$")]
+    if len(cont):
+        cont = cont.assign(regime=cont["design"].str.split(" ").str[1],
+                           epochs=cont["budget"].str.split(" ").str[0].astype(int))
+        regimes = sorted(cont["regime"].unique())
+        fig, axes = plt.subplots(1, len(regimes), figsize=(5.5 * len(regimes), 4),
+                                 squeeze=False)
+        for ax, regime in zip(axes[0], regimes):
+            for name, part in cont[cont["regime"] == regime].groupby("name"):
+                part = part.sort_values("epochs")
+                ax.plot(part["epochs"], part["value"], marker="o", ms=3, label=name)
+                ax.fill_between(part["epochs"], part["ci_low"], part["ci_high"], alpha=0.15)
+            ax.set_title(f"continuous design, {regime}")
+            ax.set_xlabel("epochs used")
+            ax.set_ylabel("hypervolume at test (x100)")
+        axes[0][0].legend(fontsize=7)
+        fig.tight_layout()
+        written.append(folder / "evidence_continuous.png")
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    return written
 
 
 if __name__ == "__main__":
