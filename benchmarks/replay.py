@@ -29,7 +29,9 @@ with and without the sparsity-grouped ASHA; besides, "one epoch, keep the top K"
 configurations trained one epoch, the best quarter of each sparsity group trained on). Value:
 the hypervolume of the study's front, chosen on (val accuracy, remaining fraction) and measured
 at the table's test accuracy of the same runs (reference point: accuracy 0, everything left),
-against the epochs used and the simulated wall-clock (the table's seconds per epoch).
+against the epochs used and the simulated wall-clock (an epoch takes the median seconds of
+that epoch over the table's rows of its regime and level, so that epochs which ran beside
+other work on the machine do not count).
 
 Every figure is a mean over ``--repetitions`` repetitions, each with its own sampler seed,
 with a 95% bootstrap interval over the repetitions. ``--json PATH`` writes ``{"table": FILE,
@@ -76,6 +78,7 @@ class Table:
     lrs: dict  # regime -> sorted learning rates
     levels: tuple  # sorted, 0 (unpruned) first
     precision: str
+    timing: dict  # (regime, level) -> median seconds of epoch 1, 2, ... over the table's rows
     memo: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
@@ -90,9 +93,16 @@ class Table:
         lrs = {r: sorted(set(frame.loc[frame["regime"] == r, "lr"].astype(float)))
                for r in frame["regime"].unique()}
         settings = json.loads(frame["settings"].iloc[0])
-        return cls(path, frame, str(frame["model"].iloc[0]), int(frame["epochs"].max()),
-                   dict(cells), lrs, tuple(sorted(set(frame["level"].astype(float)))),
-                   settings["precision"])
+        epochs = int(frame["epochs"].max())
+        # an epoch's time depends on the level (the masks' work), not on the rate or the
+        # schedule; the median over a (regime, level)'s rows keeps out the epochs that ran
+        # beside other work on the machine
+        timing = {(regime, float(level)): [float(part[f"seconds_{e}"].median())
+                                           for e in range(1, epochs + 1)]
+                  for (regime, level), part in frame.groupby(["regime", "level"])}
+        return cls(path, frame, str(frame["model"].iloc[0]), epochs, dict(cells), lrs,
+                   tuple(sorted(set(frame["level"].astype(float)))), settings["precision"],
+                   timing)
 
     def key_of(self, plan, trial, resolve) -> tuple:
         """The cell of an asked trial: its config as the searcher builds it (``plan.sample``:
@@ -124,6 +134,10 @@ class Table:
         """Test accuracy of ``key`` on the table's seeds other than ``seed``."""
         others = [r["test_acc"] for s, r in self.cells.get(key, {}).items() if s != seed]
         return float(np.mean(others)) if others else np.nan
+
+    def seconds(self, key: tuple, epoch: int) -> float:
+        """Simulated seconds of a cell's epoch (1-based): the median of its level's rows."""
+        return self.timing[key[0], key[1]][epoch - 1]
 
     def mean_test(self, key: tuple) -> float:
         runs = self.cells.get(key, {})
@@ -324,7 +338,7 @@ def replay_continuous(table: Table, sampler: str, regime: str, seed: int, worker
             run.stub = Trial("trainable", config=TuneTrial(plan.name, trial.number, None,
                                                            config).to_tune(), stub=True)
             scheduler.on_trial_add(None, run.stub)
-        heapq.heappush(events, (now + run.row["seconds_1"], run.number, run))
+        heapq.heappush(events, (now + table.seconds(key, 1), run.number, run))
 
     for _ in range(workers):
         start(0.0)
@@ -345,7 +359,7 @@ def replay_continuous(table: Table, sampler: str, regime: str, seed: int, worker
             trace.done.append(run)
             trace.marks.append((clock, used, asked))
         else:
-            heapq.heappush(events, (clock + run.row[f"seconds_{run.epoch + 1}"], run.number,
+            heapq.heappush(events, (clock + table.seconds(run.key, run.epoch + 1), run.number,
                                     run))
             continue
         if used < budget:  # the worker takes the next trial
@@ -383,8 +397,8 @@ def replay_one_epoch(table: Table, regime: str, seed: int, budgets, workers) -> 
         for members in groups.values():
             members.sort(key=lambda r: -r.row["val_acc_1"])
             kept += members[:max(1, round(KEEP_FRACTION * len(members)))]
-        jobs = [r.row["seconds_1"] for r, _ in runs[:n]] + [
-            sum(r.row[f"seconds_{e}"] for e in range(2, table.epochs + 1)) for r in kept]
+        jobs = [table.seconds(r.key, 1) for r, _ in runs[:n]] + [
+            sum(table.seconds(r.key, e) for e in range(2, table.epochs + 1)) for r in kept]
         out[budget] = (hypervolume_at_test(kept), {w: list_schedule(jobs, w) for w in workers})
     return out
 
