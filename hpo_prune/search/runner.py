@@ -180,9 +180,10 @@ def _tune(search: SearchSettings, plans, data: dict, weights: dict, refresh):
     tune_dir = folder / TUNE_DIR
     run_name = f"run-{len(list(tune_dir.glob('run-*'))) + 1}" if tune_dir.exists() else "run-1"
     precisions = "/".join(sorted({c.train.precision for c in search.base.values()}))
-    log(f"search {search.name}: {len(plans)} studies ({len(search.base)} datasets x regimes), "
-        f"{design.describe()}; {search.epochs} epochs each in {precisions}, early stop "
-        f"{search.early_stop} -> {folder}")
+    replicates = f" x {design.replicates} replicates" if design.replicates else ""
+    log(f"search {search.name}: {len(plans)} studies ({len(search.datasets)} dataset(s) x "
+        f"{len(search.regimes)} regime(s){replicates}), {design.describe()}; {search.epochs} "
+        f"epochs each in {precisions}, early stop {search.early_stop} -> {folder}")
     tuner = tune.Tuner(
         tune.with_resources(tune.with_parameters(trainable, data_refs=refs,
                                                  weight_refs=weight_refs), resources),

@@ -231,8 +231,7 @@ class LevelsDesign(Design):
     def describe(self) -> str:
         valued = (f"each level's best run on val valued on {self.confirm} fresh seed(s)"
                   if self.confirm else "each level's run valuing itself")
-        replicates = f" in each of {self.replicates} replicates" if self.replicates else ""
-        return (f"{self.target} trials per study{replicates} ({self.baselines} of them "
+        return (f"{self.target} trials per study ({self.baselines} of them "
                 f"unpruned baselines), sampler {self.sampler}, levels "
                 f"{' '.join(f'{x:g}' for x in self.levels)}, {valued}")
 
@@ -243,8 +242,8 @@ class LevelsDesign(Design):
             level = t.user_attrs.get(LEVEL)
             if level in done and not is_confirmation(t) and t.state in FINISHED:
                 done[level] += 1
-        return " | levels " + " ".join(f"{percent(level)} {done[level]}/{planned[level]}"
-                                       for level in self.levels)
+        return " | runs per level " + " ".join(
+            f"{percent(level)}% {done[level]}/{planned[level]}" for level in self.levels)
 
 
 def design_of(space: SearchSpace, sampler: str = "tpe", seed: int = 0, target: int = 1,
