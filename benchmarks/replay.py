@@ -85,7 +85,8 @@ class Table:
     def read(cls, path: Path) -> "Table":
         frame = pd.read_csv(path)
         if frame.empty:
-            raise SystemExit(f"{path} holds no trainings: build it with benchmarks/tabular.py")
+            raise SystemExit(f"error: {path} holds no trainings: build it with "
+                             "benchmarks/tabular.py")
         cells: dict = defaultdict(dict)
         for row in frame.to_dict("records"):
             key = (row["regime"], float(row["level"]), row["schedule"], float(row["lr"]))
@@ -497,6 +498,16 @@ def main(argv=None) -> int:
     args = p.parse_args(argv)
     started = time.perf_counter()
     table = Table.read(args.table)
+    missing = [r for r in REGIMES if r not in table.lrs]
+    if missing:
+        print(f"error: {args.table} holds no {' or '.join(missing)} trainings yet "
+              f"({len(table.frame)} rows): it is incomplete; continue it with python "
+              "benchmarks/tabular.py --jobs 2", file=sys.stderr)
+        return 2
+    thin = sum(1 for runs in table.cells.values() if len(runs) < 2)
+    if thin:
+        print(f"note: {thin} of {len(table.cells)} cells have fewer than 2 seeds; a run "
+              "chosen there cannot be valued on other seeds and is left out", flush=True)
     levels = tuple(args.levels or [x for x in table.levels if x > 0])
     seeds = sorted({int(s) for s in table.frame["seed"]})
     print(f"table {args.table.name}: {len(table.frame)} trainings, {table.model}, "
