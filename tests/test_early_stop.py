@@ -43,3 +43,23 @@ def test_asha_only_compares_trials_of_one_study_and_sparsity_bucket():
     # the final report (test accuracy etc.) is never a reason to stop
     assert asha.on_trial_result(None, sparse, {"epoch": 4, "val_acc": 0.0, "final": True}) \
         == TrialScheduler.CONTINUE
+
+
+def test_a_trial_that_trained_to_its_last_epoch_is_never_stopped():
+    """ASHA's top rung is max_t: a trial reaching it weaker than one there before has trained
+    fully all the same, and must end COMPLETE with its final report, not PRUNED."""
+    front = design_of(spaces.load(None, "vgg16"), levels=())
+    asha = SparsityASHA(max_t=4, rung=front.rung, grace_period=1, reduction_factor=2)
+    strong, weak = trial("s", 0.5), trial("s", 0.55)
+    for t in (strong, weak):
+        asha.on_trial_add(None, t)
+    for epoch, (a, b) in enumerate([(0.5, 0.6), (0.6, 0.7), (0.7, 0.8)], start=1):
+        assert asha.on_trial_result(None, strong, {"epoch": epoch, "val_acc": a}) \
+            == TrialScheduler.CONTINUE
+        assert asha.on_trial_result(None, weak, {"epoch": epoch, "val_acc": b}) \
+            == TrialScheduler.CONTINUE
+    assert asha.on_trial_result(None, strong, {"epoch": 4, "val_acc": 0.9}) \
+        == TrialScheduler.CONTINUE
+    assert asha.on_trial_result(None, weak, {"epoch": 4, "val_acc": 0.5}) \
+        == TrialScheduler.CONTINUE
+    assert asha.stopped == set()

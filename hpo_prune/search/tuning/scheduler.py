@@ -50,6 +50,8 @@ class SparsityASHA(FIFOScheduler):
             return TrialScheduler.CONTINUE
         if always_finishes(spec.config.prune.prune_ratio, spec.confirms):
             return TrialScheduler.CONTINUE
+        if report.epoch >= self.max_t:  # trained to its end: its final report comes next, and
+            return TrialScheduler.CONTINUE  # ASHA's top rung must not make it PRUNED
         action = self._scheduler(trial).on_trial_result(tune_controller, trial, result)
         if action == TrialScheduler.STOP:
             self.stopped.add(trial.trial_id)
