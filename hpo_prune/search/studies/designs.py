@@ -51,6 +51,7 @@ class Design:
     confirm: int = 0
     levels: ClassVar[tuple[float, ...]] = ()  # a level design's, recorded in search.json
     replicates: ClassVar[int] = 0  # 0: one study per regime, seeded from ``seed`` itself
+    confirm_once: ClassVar[bool] = True  # confirmations queued once, when the main trials end
 
     @property
     def baselines(self) -> int:
@@ -163,6 +164,7 @@ class LevelsDesign(Design):
     (``SearchSpace.with_levels``)."""
     levels: tuple[float, ...] = (0.8,)
     replicates: int = 0
+    confirm_once: ClassVar[bool] = False  # each level's, as soon as its runs have ended
 
     def replicated(self, base: TrialConfig) -> list[tuple[int | None, TrialConfig, "Design"]]:
         """One study per replicate, its trial and sampler seeds from its block

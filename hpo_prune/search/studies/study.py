@@ -155,6 +155,7 @@ class StudyDesign(Protocol):
     space: SearchSpace
     target: int
     confirm: int
+    confirm_once: bool
 
     def make_sampler(self, seed: int, regime: str) -> optuna.samplers.BaseSampler: ...
 

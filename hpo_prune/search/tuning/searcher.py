@@ -57,6 +57,7 @@ class StudySearcher(Searcher):
         self.last: dict[str, dict] = {}
         self.pending_errors: dict[str, tuple[StudyPlan, optuna.Trial]] = {}
         self.failures: Counter = Counter()
+        self.confirmed: set[str] = set()  # studies whose one-time confirmations were queued
 
     # Tune passes its own metric/mode here; the studies carry ours.
     def set_search_properties(self, metric, mode, config, **spec) -> bool:
@@ -76,10 +77,18 @@ class StudySearcher(Searcher):
         return plan.main_open(counts) or counts.confirm_waiting > 0
 
     def _counts(self, plan: StudyPlan) -> Tally:
-        """The study's counts, the confirmation runs its design calls for queued first
-        (``StudyPlan.queue_confirmations``: each once, so asking again queues nothing)."""
+        """The study's counts, the confirmation runs its design calls for queued first: a
+        level design's as each level's runs end (asked every time), the others' once, when
+        the main trials have ended (then never asked again by this driver: each query holds
+        the study's lock in a shared storage)."""
         counts = plan.tally()
-        if counts.finished and plan.queue_confirmations():
+        if not counts.finished or plan.name in self.confirmed:
+            return counts
+        if plan.design.confirm_once:
+            if not plan.main_done(counts):
+                return counts
+            self.confirmed.add(plan.name)
+        if plan.queue_confirmations():
             counts = plan.tally()
         return counts
 
