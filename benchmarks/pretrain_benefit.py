@@ -73,9 +73,11 @@ def main() -> None:
         run(py + ["hpo_prune.pretrain", "--model", model, "--device", args.device]
             + [short.get(a, a) for a in extra], env, out / f"{model}_pretrain.log")
         from hpo_prune import TrialConfig
+        from hpo_prune.resolution import resolve_trial
         from hpo_prune.sources import pretrain
 
-        config = TrialConfig(model=model, init="pretrained", **_fields(extra))
+        config = resolve_trial(TrialConfig(model=model, init="pretrained", device=args.device,
+                                           **_fields(extra)))
         _, records[model] = pretrain.load(pretrain.settings(config))
 
     jobs = []

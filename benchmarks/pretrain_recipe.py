@@ -35,7 +35,9 @@ def recipe(model: str, precision: str, seed: int, args) -> dict:
                          **({"pretrain_epochs": args.epochs} if args.epochs else {}),
                          **({"pretrain_lr": args.lr} if args.lr else {}),
                          **({"fractal_per_class": args.per_class} if args.per_class else {}))
-    s = pretrain.settings(config)
+    from hpo_prune.resolution import resolve_trial
+
+    s = pretrain.settings(resolve_trial(config))
     if args.warmup >= 0:
         s["training"]["warmup"] = args.warmup
     return s
