@@ -192,9 +192,27 @@ def reference(table: Table, regime: str, space) -> tuple[tuple, float]:
 
 
 # ----------------------------------------------------------------------------- levels design
+# samplers whose n-th suggestion does not depend on the study's target: a search with n runs
+# per level asks the same trials as the first n runs per level of a longer one. NSGA-II's
+# population size does depend on it (``make_sampler``): it is replayed once per n.
+PREFIX_SAMPLERS = ("tpe", "random")
+
+
 def replay_levels(table: Table, sampler: str, regime: str, seed: int, levels: tuple,
                   runs: int) -> dict[int, dict[float, float]]:
     """n (1 .. runs) -> level -> the chosen run's test accuracy on the other seeds."""
+    if sampler in PREFIX_SAMPLERS:
+        return level_study(table, sampler, regime, seed, levels, runs, list(range(1, runs + 1)))
+    out = {}
+    for n in range(1, runs + 1):
+        out.update(level_study(table, sampler, regime, seed, levels, n, [n]))
+    return out
+
+
+def level_study(table: Table, sampler: str, regime: str, seed: int, levels: tuple, runs: int,
+                answers: list[int]) -> dict[int, dict[float, float]]:
+    """One study of ``runs`` runs per level; its choices after the first n runs per level,
+    for each n in ``answers``."""
     optuna, resolve_trial, spaces, design_of, _, open_study, _ = project()
     space = spaces.load(None, table.model).with_levels(levels)
     target = 1 + runs * len(levels)
@@ -215,7 +233,7 @@ def replay_levels(table: Table, sampler: str, regime: str, seed: int, levels: tu
         plan.study.tell(trial, [hit[1]["val_acc"], hit[1]["remaining_fraction"]])
     trials = plan.study.get_trials(deepcopy=False)
     out = {}
-    for n in range(1, runs + 1):
+    for n in answers:
         prefix = trials[:1 + n * len(levels)]
         chosen = dataclasses.replace(design, target=1 + n * len(levels)).choices(prefix)
         out[n] = {level: table.valued(*drawn[t.number]) for level, t in chosen.items()}
@@ -273,6 +291,7 @@ class Trace:
     and with each the simulated clock, the epochs used and the trials started by then."""
     done: list
     marks: list  # (seconds, epochs used, trials started), one per run in ``done``
+    end: float = 0.0  # when the last epoch of any run ended (runs stopped early included)
 
     def hypervolume(self, epochs: int | None = None) -> float:
         """Of the front of the runs finished once ``epochs`` epochs were used (None: all)."""
@@ -281,7 +300,7 @@ class Trace:
 
     @property
     def seconds(self) -> float:
-        return self.marks[-1][0] if self.marks else 0.0
+        return max(self.end, self.marks[-1][0] if self.marks else 0.0)
 
     @property
     def used(self) -> int:
@@ -317,7 +336,10 @@ def replay_continuous(table: Table, sampler: str, regime: str, seed: int, worker
     from ray.tune.schedulers import TrialScheduler
 
     space = spaces.load(None, table.model)
-    design = design_of(space, sampler, seed, 10**6, baseline_seeds=1, confirm=0, levels=())
+    # --trials as a user would give it for the budget: full trainings, or with early stopping
+    # as many as could start (it sizes NSGA-II's population; the budget ends the search)
+    trials = (budget if asha else budget // table.epochs) + workers
+    design = design_of(space, sampler, seed, trials, baseline_seeds=1, confirm=0, levels=())
     base = base_config(table, regime, seed)
     plan = open_study(optuna.storages.InMemoryStorage(), f"front.{regime}", base, design)
     scheduler = SparsityASHA(max_t=table.epochs, rung=design.rung) if asha else None
@@ -345,6 +367,7 @@ def replay_continuous(table: Table, sampler: str, regime: str, seed: int, worker
         start(0.0)
     while events:
         clock, _, run = heapq.heappop(events)
+        trace.end = max(trace.end, clock)
         run.epoch += 1
         used += 1
         last = run.epoch >= table.epochs

@@ -89,6 +89,14 @@ def test_tuning_finds_what_the_table_says_is_best(table):
     assert np.mean(tpe) > np.mean(got[1])
 
 
+def test_nsga2_is_replayed_with_the_population_each_run_count_gives_it(table):
+    """NSGA-II's population depends on the study's size (``make_sampler``), so a search of n
+    runs per level is not the first n of a longer one: each n is its own study."""
+    found = replay.replay_levels(table, "nsga2", "scratch", 0, (0.8,), 3)
+    alone = replay.replay_levels(table, "nsga2", "scratch", 0, (0.8,), 2)
+    assert sorted(found) == [1, 2, 3] and found[2] == alone[2]
+
+
 def test_the_paper_grid_is_one_cycle_at_the_recipe_rate_on_its_own_levels(table):
     got = replay.fixed_levels(table, "scratch", (0.5, 0.8, 0.9, 0.95), 0, "paper_grid", "grid")
     assert sorted(got) == [0.5, 0.8, 0.9]  # 0.95 is not among its sparsities
