@@ -47,6 +47,7 @@ import math
 import os
 import sys
 import time
+import types
 import warnings
 from collections import defaultdict
 from concurrent.futures import ProcessPoolExecutor
@@ -146,18 +147,20 @@ class Table:
 
 
 # ----------------------------------------------------------------------------- the project's code
-def project():
+def project() -> types.SimpleNamespace:
     """The search's own modules (imported here so that --help stays fast)."""
     import optuna
 
     from hpo_prune.resolution import resolve_trial
     from hpo_prune.search.studies.designs import design_of
-    from hpo_prune.search.studies.study import Mode, open_study
+    from hpo_prune.search.studies.study import open_study
     from hpo_prune.settings import TrialConfig
 
     optuna.logging.set_verbosity(optuna.logging.WARNING)
     warnings.filterwarnings("ignore", category=optuna.exceptions.ExperimentalWarning)
-    return optuna, resolve_trial, Spaces, design_of, Mode, open_study, TrialConfig
+    return types.SimpleNamespace(optuna=optuna, resolve_trial=resolve_trial, spaces=Spaces,
+                                 design_of=design_of, open_study=open_study,
+                                 TrialConfig=TrialConfig)
 
 
 class Spaces:
@@ -174,20 +177,28 @@ class Spaces:
 
 
 def base_config(table: Table, regime: str, seed: int):
-    *_, TrialConfig = project()
-    return TrialConfig(model=table.model, dataset="digits", init=regime, epochs=table.epochs,
-                       seed=seed, precision=table.precision)
+    return project().TrialConfig(model=table.model, dataset="digits", init=regime,
+                                 epochs=table.epochs, seed=seed, precision=table.precision)
+
+
+def new_study(table: Table, regime: str, seed: int, space, sampler: str, target: int,
+              levels: tuple = ()):
+    """(plan, design): a new in-memory study of ``regime`` as the search opens one, its design
+    built by the search's own ``design_of`` (one baseline, no confirmation runs)."""
+    p = project()
+    design = p.design_of(space, sampler, seed, target, baseline_seeds=1, confirm=0,
+                         levels=levels)
+    plan = p.open_study(p.optuna.storages.InMemoryStorage(), f"replay.{regime}",
+                        base_config(table, regime, seed), design)
+    return plan, design
 
 
 def reference(table: Table, regime: str, space) -> tuple[tuple, float]:
     """The unpruned baseline's cell (the design's own baseline parameters) and its mean test
     accuracy over the table's seeds."""
-    optuna, resolve_trial, _, design_of, _, open_study, _ = project()
-    design = design_of(space, "random", 0, 1, baseline_seeds=1)
-    plan = open_study(optuna.storages.InMemoryStorage(), f"ref.{regime}",
-                      base_config(table, regime, 0), design)
+    plan, _ = new_study(table, regime, 0, space, "random", 1)
     trial = plan.ask()
-    key = table.key(resolve_trial(plan.sample(trial)))
+    key = table.key(project().resolve_trial(plan.sample(trial)))
     return key, table.mean_test(key)
 
 
@@ -214,13 +225,11 @@ def level_study(table: Table, sampler: str, regime: str, seed: int, levels: tupl
                 answers: list[int]) -> dict[int, dict[float, float]]:
     """One study of ``runs`` runs per level; its choices after the first n runs per level,
     for each n in ``answers``."""
-    optuna, resolve_trial, spaces, design_of, _, open_study, _ = project()
-    space = spaces.load(None, table.model).with_levels(levels)
+    p = project()
+    space = p.spaces.load(None, table.model).with_levels(levels)
     target = 1 + runs * len(levels)
-    design = design_of(space, sampler, seed, target, baseline_seeds=1, confirm=0,
-                       levels=levels)
-    plan = open_study(optuna.storages.InMemoryStorage(), f"replay.{regime}",
-                      base_config(table, regime, seed), design)
+    plan, design = new_study(table, regime, seed, space, sampler, target, levels)
+    optuna, resolve_trial = p.optuna, p.resolve_trial
     rng = np.random.default_rng([seed, 17])
     drawn = {}
     for _ in range(target):
@@ -246,7 +255,8 @@ def fixed_levels(table: Table, regime: str, levels: tuple, seed: int, space_name
     """One run per level of a design without tuning: the family's recipe (``space_name``
     None: the trial's own defaults) or the paper grid's points; each valued on the table's
     other seeds (the run's own seed drawn at random)."""
-    optuna, resolve_trial, spaces, design_of, _, open_study, TrialConfig = project()
+    p = project()
+    optuna, resolve_trial, spaces = p.optuna, p.resolve_trial, p.spaces
     rng = np.random.default_rng([seed, 29])
     out = {}
     if space_name is None:
@@ -260,9 +270,7 @@ def fixed_levels(table: Table, regime: str, levels: tuple, seed: int, space_name
         return out
     space = spaces.load(space_name, table.model)
     points = len(space.grid_points(regime))
-    design = design_of(space, sampler, seed, points, baseline_seeds=1)
-    plan = open_study(optuna.storages.InMemoryStorage(), f"grid.{regime}",
-                      base_config(table, regime, seed), design)
+    plan, _ = new_study(table, regime, seed, space, sampler, points)
     for _ in range(points):
         trial = plan.ask()
         config = resolve_trial(plan.sample(trial))
@@ -330,19 +338,18 @@ def replay_continuous(table: Table, sampler: str, regime: str, seed: int, worker
                       asha: bool, budget: int = BUDGET) -> Trace:
     """A continuous search on ``workers`` simulated workers, new trials started until
     ``budget`` epochs are used (those running then run to their end or their stop)."""
-    optuna, resolve_trial, spaces, design_of, _, open_study, _ = project()
+    p = project()
+    optuna, resolve_trial = p.optuna, p.resolve_trial
     from hpo_prune.search.tuning.messages import TuneTrial
     from hpo_prune.search.tuning.scheduler import SparsityASHA
     from ray.tune.experiment import Trial
     from ray.tune.schedulers import TrialScheduler
 
-    space = spaces.load(None, table.model)
     # --trials as a user would give it for the budget: full trainings, or with early stopping
     # as many as could start (it sizes NSGA-II's population; the budget ends the search)
     trials = (budget if asha else budget // table.epochs) + workers
-    design = design_of(space, sampler, seed, trials, baseline_seeds=1, confirm=0, levels=())
-    base = base_config(table, regime, seed)
-    plan = open_study(optuna.storages.InMemoryStorage(), f"front.{regime}", base, design)
+    plan, design = new_study(table, regime, seed, p.spaces.load(None, table.model), sampler,
+                             trials)
     scheduler = SparsityASHA(max_t=table.epochs, rung=design.rung) if asha else None
     rng = np.random.default_rng([seed, 31])
     used, asked, events, trace = 0, 0, [], Trace([], [])
@@ -398,11 +405,9 @@ def replay_one_epoch(table: Table, regime: str, seed: int, budgets, workers) -> 
     epoch trained to the end. For each budget B, N is the largest that fits B epochs (the
     random sampler's first N draws, so one study serves every budget). Returns budget ->
     (hypervolume, {workers: simulated seconds})."""
-    optuna, resolve_trial, spaces, design_of, _, open_study, _ = project()
-    space = spaces.load(None, table.model)
-    design = design_of(space, "random", seed, 10**6, baseline_seeds=1, confirm=0, levels=())
-    plan = open_study(optuna.storages.InMemoryStorage(), f"top.{regime}",
-                      base_config(table, regime, seed), design)
+    resolve_trial = project().resolve_trial
+    plan, design = new_study(table, regime, seed, project().spaces.load(None, table.model),
+                             "random", 10**6)
     rng = np.random.default_rng([seed, 37])
     size = {b: int(b / (1 + KEEP_FRACTION * (table.epochs - 1))) for b in budgets}
     runs = []
@@ -454,9 +459,9 @@ def summary(values, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, fl
 
 def row(name: str, design: str, budget: str, values) -> dict:
     value, low, high = summary(values)
+    runs = int(np.isfinite(np.asarray(values, dtype=float)).sum())
     return {"name": name, "design": design, "budget": budget, "value": value,
-            "ci_low": low, "ci_high": high, "n": int(np.isfinite(np.asarray(values,
-                                                                            float)).sum())}
+            "ci_low": low, "ci_high": high, "n": runs}
 
 
 # ----------------------------------------------------------------------------- main
@@ -566,8 +571,7 @@ def main(argv=None) -> int:
 
 
 def levels_rows(table: Table, args, levels: tuple, results: dict) -> list[dict]:
-    _, _, spaces, *_ = project()
-    space = spaces.load(None, table.model)
+    space = project().spaces.load(None, table.model)
     refs = {}
     for regime in REGIMES:
         key, refs[regime] = reference(table, regime, space)

@@ -170,7 +170,7 @@ class LevelsDesign(Design):
         """One study per replicate, its trial and sampler seeds from its block
         (``levels.replicate_seed``); without replicates, the one study as given."""
         if not self.replicates:
-            return [(None, base, self)]
+            return super().replicated(base)
         out = []
         for r in range(1, self.replicates + 1):
             seed = replicate_seed(self.seed, self.replicates, r)
