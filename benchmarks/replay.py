@@ -21,7 +21,9 @@ runs per level asks the same trials as the first n runs per level of a longer on
 worker, each trial told before the next is asked), so one study per repetition answers every
 n. Methods: the samplers TPE, random and NSGA-II; no tuning (the family's recipe at each
 level); the reference study's grid (``--space paper_grid --sampler grid``: one-cycle at the
-recipe's rate, at its levels 0.5, 0.8 and 0.9).
+recipe's rate, at its levels 0.5, 0.8 and 0.9). TPE and random search are replayed with the
+sparsity-grouped ASHA too (the paper preset's early stopping, grouped by level, one worker),
+with the share of epochs it used. Beside each mean, the spread (sd) of one search's value.
 
 **Continuous design** (``--levels none``): per regime, a study whose sampler draws the pruning
 ratio too, run on 1, 2 or 8 simulated workers until it has used ``--epochs-budget`` epochs,
@@ -29,13 +31,15 @@ with and without the sparsity-grouped ASHA; besides, "one epoch, keep the top K"
 configurations trained one epoch, the best quarter of each sparsity group trained on). Value:
 the hypervolume of the study's front, chosen on (val accuracy, remaining fraction) and measured
 at the table's test accuracy of the same runs (reference point: accuracy 0, everything left),
-against the epochs used and the simulated wall-clock (an epoch takes the median seconds of
-that epoch over the table's rows of its regime and level, so that epochs which ran beside
-other work on the machine do not count).
+against the epochs used and against the simulated wall-clock (an epoch takes the median
+seconds of that epoch over the table's rows of its regime and level, so that epochs which ran
+beside other work on the machine do not count).
 
 Every figure is a mean over ``--repetitions`` repetitions, each with its own sampler seed,
 with a 95% bootstrap interval over the repetitions. ``--json PATH`` writes ``{"table": FILE,
-"methods": [{"name", "design", "budget", "value", "ci_low", "ci_high"}, ...]}``.
+"methods": [{"name", "design", "budget", "value", "ci_low", "ci_high", "n", "sd"}, ...]}``;
+``--figures DIR`` writes evidence_levels.png, evidence_continuous.png (by epochs) and
+evidence_wallclock.png.
 """
 from __future__ import annotations
 
@@ -141,6 +145,14 @@ class Table:
         """Simulated seconds of a cell's epoch (1-based): the median of its level's rows."""
         return self.timing[key[0], key[1]][epoch - 1]
 
+    def clock_marks(self, regime: str, budget: int, workers: int, points: int = 8) -> list:
+        """Simulated seconds the wall-clock hypervolume is read at: ``points`` steps up to
+        1.25x the time ``budget`` epochs of full trainings take on ``workers`` workers."""
+        per_epoch = np.mean([sum(t) / len(t) for (r, level), t in self.timing.items()
+                             if r == regime and level > 0])
+        horizon = 1.25 * budget * per_epoch / workers
+        return [float(x) for x in np.linspace(0, horizon, points + 1)[1:]]
+
     def mean_test(self, key: tuple) -> float:
         runs = self.cells.get(key, {})
         return float(np.mean([r["test_acc"] for r in runs.values()])) if runs else np.nan
@@ -208,46 +220,95 @@ def reference(table: Table, regime: str, space) -> tuple[tuple, float]:
 # population size does depend on it (``make_sampler``): it is replayed once per n.
 PREFIX_SAMPLERS = ("tpe", "random")
 OWN_STUDY_RUNS = (1, 2, 3, 4, 6, 8, 12)  # the run counts NSGA-II is replayed at
+PRINTED_RUNS = OWN_STUDY_RUNS  # the run counts the printed tables show (the JSON holds all)
 
 
 def replay_levels(table: Table, sampler: str, regime: str, seed: int, levels: tuple,
-                  runs: int) -> dict[int, dict[float, float]]:
-    """n (1 .. runs) -> level -> the chosen run's test accuracy on the other seeds."""
+                  runs: int, asha: bool = False) -> dict[int, dict[float, float]]:
+    """n (1 .. runs) -> level -> the chosen run's test accuracy on the other seeds; with
+    ``asha``, n -> "epochs" too: the share of the study's full-length epochs it used."""
     if sampler in PREFIX_SAMPLERS:
-        return level_study(table, sampler, regime, seed, levels, runs, list(range(1, runs + 1)))
+        return level_study(table, sampler, regime, seed, levels, runs,
+                           list(range(1, runs + 1)), asha)
     out = {}
     for n in [n for n in OWN_STUDY_RUNS if n <= runs] or [runs]:
-        out.update(level_study(table, sampler, regime, seed, levels, n, [n]))
+        out.update(level_study(table, sampler, regime, seed, levels, n, [n], asha))
     return out
 
 
 def level_study(table: Table, sampler: str, regime: str, seed: int, levels: tuple, runs: int,
-                answers: list[int]) -> dict[int, dict[float, float]]:
+                answers: list[int], asha: bool = False) -> dict[int, dict[float, float]]:
     """One study of ``runs`` runs per level; its choices after the first n runs per level,
-    for each n in ``answers``."""
+    for each n in ``answers``. With ``asha`` the search's ``SparsityASHA`` (grouped as the
+    design groups: by level) sees each run's per-epoch val accuracy and may stop it; one
+    worker, so each run ends before the next is asked, and a prefix is still a shorter
+    search."""
     p = project()
     space = p.spaces.load(None, table.model).with_levels(levels)
     target = 1 + runs * len(levels)
     plan, design = new_study(table, regime, seed, space, sampler, target, levels)
     optuna, resolve_trial = p.optuna, p.resolve_trial
+    scheduler = early_stopping(table, design) if asha else None
     rng = np.random.default_rng([seed, 17])
-    drawn = {}
+    drawn, epochs = {}, []
     for _ in range(target):
         trial = plan.ask()
-        key, _ = table.key_of(plan, trial, resolve_trial)
+        key, config = table.key_of(plan, trial, resolve_trial)
         hit = table.draw(key, rng)
         if hit is None:  # a cell the (partial) table lacks: the trial fails
             plan.study.tell(trial, state=optuna.trial.TrialState.FAIL)
+            epochs.append(0)
             continue
         drawn[trial.number] = (key, hit[0])
-        plan.study.tell(trial, [hit[1]["val_acc"], hit[1]["remaining_fraction"]])
+        stopped = stopped_at(scheduler, plan, trial, config, hit[1], table.epochs)
+        epochs.append(stopped or table.epochs)
+        if stopped:
+            plan.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
+        else:
+            plan.study.tell(trial, [hit[1]["val_acc"], hit[1]["remaining_fraction"]])
     trials = plan.study.get_trials(deepcopy=False)
     out = {}
     for n in answers:
-        prefix = trials[:1 + n * len(levels)]
-        chosen = dataclasses.replace(design, target=1 + n * len(levels)).choices(prefix)
+        size = 1 + n * len(levels)
+        chosen = dataclasses.replace(design, target=size).choices(trials[:size])
         out[n] = {level: table.valued(*drawn[t.number]) for level, t in chosen.items()}
+        if asha:
+            out[n]["epochs"] = sum(epochs[:size]) / (size * table.epochs)
     return out
+
+
+def early_stopping(table: Table, design):
+    """The search's scheduler as the search builds it for this design."""
+    from hpo_prune.search.tuning.scheduler import SparsityASHA
+
+    return SparsityASHA(max_t=table.epochs, rung=design.rung)
+
+
+def tune_stub(plan, trial, config):
+    """The Tune trial the scheduler sees: the config the searcher hands Tune."""
+    from hpo_prune.search.tuning.messages import TuneTrial
+    from ray.tune.experiment import Trial
+
+    return Trial("trainable", config=TuneTrial(plan.name, trial.number, None, config).to_tune(),
+                 stub=True)
+
+
+def stopped_at(scheduler, plan, trial, config, row: dict, epochs: int) -> int:
+    """The epoch at which ``scheduler`` stops a run that trains alone (0: it runs to its
+    end), fed the run's per-epoch val accuracy."""
+    from ray.tune.schedulers import TrialScheduler
+
+    if scheduler is None:
+        return 0
+    stub = tune_stub(plan, trial, config)
+    scheduler.on_trial_add(None, stub)
+    for epoch in range(1, epochs):
+        if scheduler.on_trial_result(None, stub, {"epoch": epoch, "val_acc": row[
+                f"val_acc_{epoch}"]}) == TrialScheduler.STOP:
+            scheduler.on_trial_remove(None, stub)
+            return epoch
+    scheduler.on_trial_complete(None, stub, {})
+    return 0
 
 
 def fixed_levels(table: Table, regime: str, levels: tuple, seed: int, space_name: str | None,
@@ -307,6 +368,11 @@ class Trace:
         n = sum(1 for _, used, _ in self.marks if epochs is None or used <= epochs)
         return hypervolume_at_test(self.done[:n])
 
+    def hypervolume_by(self, seconds: float) -> float:
+        """Of the front of the runs finished by ``seconds`` of simulated wall-clock."""
+        return hypervolume_at_test(self.done[:sum(1 for clock, _, _ in self.marks
+                                                  if clock <= seconds)])
+
     @property
     def seconds(self) -> float:
         return max(self.end, self.marks[-1][0] if self.marks else 0.0)
@@ -340,9 +406,6 @@ def replay_continuous(table: Table, sampler: str, regime: str, seed: int, worker
     ``budget`` epochs are used (those running then run to their end or their stop)."""
     p = project()
     optuna, resolve_trial = p.optuna, p.resolve_trial
-    from hpo_prune.search.tuning.messages import TuneTrial
-    from hpo_prune.search.tuning.scheduler import SparsityASHA
-    from ray.tune.experiment import Trial
     from ray.tune.schedulers import TrialScheduler
 
     # --trials as a user would give it for the budget: full trainings, or with early stopping
@@ -350,7 +413,7 @@ def replay_continuous(table: Table, sampler: str, regime: str, seed: int, worker
     trials = (budget if asha else budget // table.epochs) + workers
     plan, design = new_study(table, regime, seed, p.spaces.load(None, table.model), sampler,
                              trials)
-    scheduler = SparsityASHA(max_t=table.epochs, rung=design.rung) if asha else None
+    scheduler = early_stopping(table, design) if asha else None
     rng = np.random.default_rng([seed, 31])
     used, asked, events, trace = 0, 0, [], Trace([], [])
 
@@ -366,8 +429,7 @@ def replay_continuous(table: Table, sampler: str, regime: str, seed: int, worker
         run = Run(asked, trial, key, hit[1])
         asked += 1
         if scheduler is not None:  # the scheduler groups it by its sampled pruning ratio
-            run.stub = Trial("trainable", config=TuneTrial(plan.name, trial.number, None,
-                                                           config).to_tune(), stub=True)
+            run.stub = tune_stub(plan, trial, config)
             scheduler.on_trial_add(None, run.stub)
         heapq.heappush(events, (now + table.seconds(key, 1), run.number, run))
 
@@ -459,9 +521,11 @@ def summary(values, n_boot: int = 2000, seed: int = 0) -> tuple[float, float, fl
 
 def row(name: str, design: str, budget: str, values) -> dict:
     value, low, high = summary(values)
-    runs = int(np.isfinite(np.asarray(values, dtype=float)).sum())
+    finite = np.asarray(values, dtype=float)
+    finite = finite[np.isfinite(finite)]
+    spread = float(finite.std(ddof=1)) if len(finite) > 1 else np.nan
     return {"name": name, "design": design, "budget": budget, "value": value,
-            "ci_low": low, "ci_high": high, "n": runs}
+            "ci_low": low, "ci_high": high, "n": len(finite), "sd": spread}
 
 
 # ----------------------------------------------------------------------------- main
@@ -474,9 +538,12 @@ def repetition(task: tuple) -> dict:
     out = {"levels": {}, "continuous": {}}
     if "levels" in options["designs"]:
         for sampler in options["samplers"]:
-            for n, by_level in replay_levels(table, sampler, regime, rep, levels, runs).items():
-                for level, value in by_level.items():
-                    out["levels"][sampler, level, n] = value
+            for asha in (False, True) if sampler in PREFIX_SAMPLERS else (False,):
+                name = f"{sampler}{' + ASHA' if asha else ''}"
+                for n, by_level in replay_levels(table, sampler, regime, rep, levels, runs,
+                                                 asha).items():
+                    for level, value in by_level.items():
+                        out["levels"][name, level, n] = value
         for name, space_name, kind in (("no tuning", None, None),
                                        ("paper grid", "paper_grid", "grid")):
             for level, value in fixed_levels(table, regime, levels, rep, space_name,
@@ -494,7 +561,9 @@ def repetition(task: tuple) -> dict:
                                               budget)
                     out["continuous"][name, workers] = {
                         "seconds": trace.seconds, "hv": trace.hypervolume(),
-                        "by_epochs": {c: trace.hypervolume(c) for c in checkpoints}}
+                        "by_epochs": {c: trace.hypervolume(c) for c in checkpoints},
+                        "by_clock": {t: trace.hypervolume_by(t) for t in table.clock_marks(
+                            regime, budget, workers)}}
         top = replay_one_epoch(table, regime, rep, sorted({*checkpoints, budget}),
                                options["workers"])
         for workers in options["workers"]:
@@ -577,14 +646,18 @@ def levels_rows(table: Table, args, levels: tuple, results: dict) -> list[dict]:
         key, refs[regime] = reference(table, regime, space)
         print(f"{regime}: reference (unpruned baseline, {key[2]} schedule n/a, lr {key[3]:g}): "
               f"test {100 * refs[regime]:.1f}% over the table's seeds")
-    methods = [*args.samplers, "no tuning", "paper grid"]
+    methods = [m for sampler in args.samplers for m in (
+        [sampler, f"{sampler} + ASHA"] if sampler in PREFIX_SAMPLERS else [sampler])]
+    methods += ["no tuning", "paper grid"]
     rows = []
     print("\nLevels design: accuracy kept (%) at each level, the chosen run valued on the "
-          "table's other seeds; mean [95% bootstrap CI] over repetitions")
+          "table's other seeds; mean [95% bootstrap CI] over repetitions, and the spread "
+          "(sd) of one search's value")
     for level in levels:
         print(f"\nlevel {level:g}")
-        print("| method | runs/level | fine-tuned | scratch | fine-tuned - scratch |")
-        print("|---|---|---|---|---|")
+        print("| method | runs/level | fine-tuned | scratch | fine-tuned - scratch | sd: "
+              "fine-tuned / scratch / difference |")
+        print("|---|---|---|---|---|---|")
         for method in methods:
             for n in ([1] if method in ("no tuning", "paper grid") else range(1, args.runs + 1)):
                 kept = {regime: [d["levels"].get((method, level, n), np.nan) / refs[regime]
@@ -592,13 +665,32 @@ def levels_rows(table: Table, args, levels: tuple, results: dict) -> list[dict]:
                 if all(np.isnan(kept["pretrained"])) and all(np.isnan(kept["scratch"])):
                     continue
                 diff = [a - b for a, b in zip(kept["pretrained"], kept["scratch"])]
-                cells = []
+                cells, spreads = [], []
                 for what, values in (("pretrained", kept["pretrained"]),
                                      ("scratch", kept["scratch"]), ("difference", diff)):
                     r = row(method, f"levels {level:g} {what}", f"{n} runs/level",
                             [100 * v for v in values])
                     rows.append(r)
                     cells.append(f"{r['value']:.1f} [{r['ci_low']:.1f}, {r['ci_high']:.1f}]")
+                    spreads.append(f"{r['sd']:.1f}")
+                if n in PRINTED_RUNS:
+                    print(f"| {method} | {n} | {' | '.join(cells)} | {' / '.join(spreads)} |")
+    asha = [m for m in methods if m.endswith(" + ASHA")]
+    if asha:
+        print("\nLevels design with ASHA (one worker): epochs used, % of the same study's "
+              "epochs without early stopping; mean [95% bootstrap CI]")
+        print("| method | runs/level | fine-tuned | scratch |")
+        print("|---|---|---|---|")
+    for method in asha:
+        for n in range(1, args.runs + 1):
+            cells = []
+            for regime in REGIMES:
+                r = row(method, f"levels epochs {regime}", f"{n} runs/level",
+                        [100 * d["levels"].get((method, "epochs", n), np.nan)
+                         for d in results[regime]])
+                rows.append(r)
+                cells.append(f"{r['value']:.0f} [{r['ci_low']:.0f}, {r['ci_high']:.0f}]")
+            if n in PRINTED_RUNS:
                 print(f"| {method} | {n} | {' | '.join(cells)} |")
     return rows
 
@@ -641,6 +733,11 @@ def continuous_rows(args, options: dict, results: dict) -> list[dict]:
                          [100 * f["hv"] for f in found])
                 rows.append(hv)
                 cells.append(f"{r['value']:.1f} min, HV {hv['value']:.2f}")
+                if "by_clock" in found[0]:  # the hypervolume against simulated wall-clock
+                    for t in found[0]["by_clock"]:
+                        rows.append(row(name, f"continuous {regime} clock {workers} workers",
+                                        f"{t / 60:.2f} min",
+                                        [100 * f["by_clock"][t] for f in found]))
             print(f"| {name} | {' | '.join(cells)} |")
     return rows
 
@@ -655,8 +752,9 @@ def figures(rows: list[dict], folder: Path) -> list[Path]:
 
     folder.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(rows)
+    colour = {name: f"C{i % 10}" for i, name in enumerate(sorted(frame["name"].unique()))}
     written = []
-    levels = frame[frame["design"].str.startswith("levels ")]
+    levels = frame[frame["design"].str.match(r"levels [\d.]+ ")]
     if len(levels):
         parts = levels["design"].str.split(" ", expand=True)
         levels = levels.assign(level=parts[1].astype(float), what=parts[2],
@@ -675,8 +773,10 @@ def figures(rows: list[dict], folder: Path) -> list[Path]:
                         ax.axhline(part["value"].iloc[0], lw=1.2, label=name,
                                    ls=":" if name == "no tuning" else "--", color="black")
                         continue
-                    ax.plot(part["runs"], part["value"], marker="o", ms=3, label=name)
-                    ax.fill_between(part["runs"], part["ci_low"], part["ci_high"], alpha=0.2)
+                    ax.plot(part["runs"], part["value"], marker="o", ms=3, label=name,
+                            color=colour[name])
+                    ax.fill_between(part["runs"], part["ci_low"], part["ci_high"], alpha=0.2,
+                                    color=colour[name])
                 ax.set_title(f"{what}, level {level:g}", fontsize=9)
                 if i == len(whats) - 1:
                     ax.set_xlabel("runs per level")
@@ -698,14 +798,52 @@ def figures(rows: list[dict], folder: Path) -> list[Path]:
         for ax, regime in zip(axes[0], regimes):
             for name, part in cont[cont["regime"] == regime].groupby("name"):
                 part = part.sort_values("epochs")
-                ax.plot(part["epochs"], part["value"], marker="o", ms=3, label=name)
-                ax.fill_between(part["epochs"], part["ci_low"], part["ci_high"], alpha=0.15)
+                ax.plot(part["epochs"], part["value"], marker="o", ms=3, label=name,
+                        color=colour[name])
+                ax.fill_between(part["epochs"], part["ci_low"], part["ci_high"], alpha=0.15,
+                                color=colour[name])
             ax.set_title(f"continuous design, {regime}")
             ax.set_xlabel("epochs used")
             ax.set_ylabel("hypervolume at test (x100)")
         axes[0][0].legend(fontsize=7)
         fig.tight_layout()
         written.append(folder / "evidence_continuous.png")
+        fig.savefig(written[-1], dpi=110)
+        plt.close(fig)
+    clock = frame[frame["design"].str.contains(" clock ")]
+    if len(clock):
+        parts = clock["design"].str.split(" ", expand=True)
+        clock = clock.assign(regime=parts[1], workers=parts[3].astype(int),
+                             minutes=clock["budget"].str.split(" ").str[0].astype(float))
+        regimes, workers = sorted(clock["regime"].unique()), sorted(clock["workers"].unique())
+        fig, axes = plt.subplots(len(regimes), len(workers), squeeze=False,
+                                 figsize=(4.2 * len(workers), 3.6 * len(regimes)))
+        for i, regime in enumerate(regimes):
+            for j, count in enumerate(workers):
+                ax = axes[i][j]
+                part = clock[(clock["regime"] == regime) & (clock["workers"] == count)]
+                for name, line in part.groupby("name"):
+                    line = line.sort_values("minutes")
+                    ax.plot(line["minutes"], line["value"], marker="o", ms=3, label=name,
+                            color=colour[name])
+                    ax.fill_between(line["minutes"], line["ci_low"], line["ci_high"],
+                                    alpha=0.15, color=colour[name])
+                ends = frame[frame["design"].isin([f"continuous {regime} minutes",
+                                                   f"continuous {regime} hypervolume"])
+                             & (frame["budget"] == f"{count} workers")
+                             & ~frame["name"].isin(part["name"].unique())]
+                for name, point in ends.groupby("name"):  # methods whose front forms at the
+                    at = point.set_index("design")["value"]  # end: one point there
+                    ax.plot(at[f"continuous {regime} minutes"],
+                            at[f"continuous {regime} hypervolume"], marker="*", ms=10,
+                            ls="", color=colour[name], label=name)
+                ax.set_title(f"{regime}, {count} worker(s)", fontsize=9)
+                ax.legend(fontsize=6)
+                ax.set_xlabel("simulated wall-clock (minutes)")
+                if j == 0:
+                    ax.set_ylabel("hypervolume at test (x100)")
+        fig.tight_layout()
+        written.append(folder / "evidence_wallclock.png")
         fig.savefig(written[-1], dpi=110)
         plt.close(fig)
     return written

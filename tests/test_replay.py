@@ -144,6 +144,28 @@ def test_the_replay_runs_the_searchs_own_sampler_factory_and_early_stopping(tabl
     assert len(stopped.done) < len(runs.done)  # every trial stops after its first epoch
 
 
+def test_early_stopping_in_the_levels_design_saves_epochs_and_keeps_the_choice(table,
+                                                                              monkeypatch):
+    """The paper preset's ASHA groups runs by level: the first run of a level is never
+    stopped, later weaker ones are. On this table a run weaker at its end is weaker at every
+    epoch, so the level's best run is never stopped and the choice is the one without it."""
+    from hpo_prune.search.tuning import scheduler
+
+    levels = (0.8, 0.95)
+    plain = replay.replay_levels(table, "random", "scratch", 3, levels, 12)
+    asha = replay.replay_levels(table, "random", "scratch", 3, levels, 12, asha=True)
+    assert asha[1]["epochs"] == 1.0  # one run per level: nothing to compare it with
+    assert asha[12]["epochs"] < 0.8
+    for n in (1, 6, 12):
+        assert {k: v for k, v in asha[n].items() if k != "epochs"} == plain[n]
+    monkeypatch.setattr(scheduler.SparsityASHA, "on_trial_result",
+                        lambda self, controller, trial, result: "STOP")
+    stopped = replay.replay_levels(table, "random", "scratch", 3, levels, 2, asha=True)
+    # the replaced rule (its guard for baselines included) stops every trial after its first
+    # epoch: no level has a finished run to choose, and 5 trials used 1 epoch of their 4
+    assert stopped[2] == {"epochs": 5 * 1 / (5 * 4)}
+
+
 def test_the_command_writes_the_methods_with_their_intervals(table, tmp_path):
     out = tmp_path / "replay.json"
     assert replay.main(["--table", str(table.path), "--repetitions", "2", "--runs", "2",
@@ -153,6 +175,8 @@ def test_the_command_writes_the_methods_with_their_intervals(table, tmp_path):
     assert doc["table"] == "table.csv"
     names = {m["name"] for m in doc["methods"]}
     assert {"random", "no tuning", "paper grid", "random + ASHA", "one epoch, top K"} <= names
+    designs = {m["design"] for m in doc["methods"]}
+    assert {"levels epochs scratch", "continuous scratch clock 2 workers"} <= designs
     for m in doc["methods"]:
         assert set(m) >= {"name", "design", "budget", "value", "ci_low", "ci_high"}
         if np.isfinite(m["value"]):
