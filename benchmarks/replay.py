@@ -31,9 +31,10 @@ with and without the sparsity-grouped ASHA; besides, "one epoch, keep the top K"
 configurations trained one epoch, the best quarter of each sparsity group trained on). Value:
 the hypervolume of the study's front, chosen on (val accuracy, remaining fraction) and measured
 at the table's test accuracy of the same runs (reference point: accuracy 0, everything left),
-against the epochs used and against the simulated wall-clock (an epoch takes the median
-seconds of that epoch over the table's rows of its regime and level, so that epochs which ran
-beside other work on the machine do not count).
+against the epochs used and against the simulated wall-clock (an epoch takes the lower
+quartile of that epoch's seconds over the table's rows of its level, both regimes: work that
+ran beside a training on the machine only ever added time, so a low quantile is the time of
+an epoch that trained alone, two at a time, as the table was built).
 
 Every figure is a mean over ``--repetitions`` repetitions, each with its own sampler seed,
 with a 95% bootstrap interval over the repetitions. ``--json PATH`` writes ``{"table": FILE,
@@ -69,6 +70,7 @@ BUDGET = 240  # epochs of a continuous search: 60 trainings of 4 epochs
 CHECKPOINTS = (40, 80, 120, 160, 200, 240)  # epoch budgets the hypervolume is read at
 KEEP_FRACTION = 0.25  # "one epoch, keep the top K": the share of each group trained on
 REGIMES = ("pretrained", "scratch")
+TIME_QUANTILE = 0.25  # of an epoch's seconds over a level's rows: its simulated time
 
 
 # ----------------------------------------------------------------------------- the table
@@ -83,7 +85,7 @@ class Table:
     lrs: dict  # regime -> sorted learning rates
     levels: tuple  # sorted, 0 (unpruned) first
     precision: str
-    timing: dict  # (regime, level) -> median seconds of epoch 1, 2, ... over the table's rows
+    timing: dict  # level -> seconds of epoch 1, 2, ...: their lower quartile over its rows
     memo: dict = dataclasses.field(default_factory=dict)
 
     @classmethod
@@ -100,12 +102,12 @@ class Table:
                for r in frame["regime"].unique()}
         settings = json.loads(frame["settings"].iloc[0])
         epochs = int(frame["epochs"].max())
-        # an epoch's time depends on the level (the masks' work), not on the rate or the
-        # schedule; the median over a (regime, level)'s rows keeps out the epochs that ran
-        # beside other work on the machine
-        timing = {(regime, float(level)): [float(part[f"seconds_{e}"].median())
-                                           for e in range(1, epochs + 1)]
-                  for (regime, level), part in frame.groupby(["regime", "level"])}
+        # an epoch's time depends on the level (how far the network has shrunk), not on the
+        # weights it starts from, the rate or the schedule; other work on the machine only
+        # ever added time, so a low quantile over a level's rows keeps it out
+        timing = {float(level): [float(part[f"seconds_{e}"].quantile(TIME_QUANTILE))
+                                 for e in range(1, epochs + 1)]
+                  for level, part in frame.groupby("level")}
         return cls(path, frame, str(frame["model"].iloc[0]), epochs, dict(cells), lrs,
                    tuple(sorted(set(frame["level"].astype(float)))), settings["precision"],
                    timing)
@@ -142,14 +144,13 @@ class Table:
         return float(np.mean(others)) if others else np.nan
 
     def seconds(self, key: tuple, epoch: int) -> float:
-        """Simulated seconds of a cell's epoch (1-based): the median of its level's rows."""
-        return self.timing[key[0], key[1]][epoch - 1]
+        """Simulated seconds of a cell's epoch (1-based): its level's (``timing``)."""
+        return self.timing[key[1]][epoch - 1]
 
-    def clock_marks(self, regime: str, budget: int, workers: int, points: int = 8) -> list:
+    def clock_marks(self, budget: int, workers: int, points: int = 8) -> list:
         """Simulated seconds the wall-clock hypervolume is read at: ``points`` steps up to
         1.25x the time ``budget`` epochs of full trainings take on ``workers`` workers."""
-        per_epoch = np.mean([sum(t) / len(t) for (r, level), t in self.timing.items()
-                             if r == regime and level > 0])
+        per_epoch = np.mean([sum(t) / len(t) for level, t in self.timing.items() if level > 0])
         horizon = 1.25 * budget * per_epoch / workers
         return [float(x) for x in np.linspace(0, horizon, points + 1)[1:]]
 
@@ -563,7 +564,7 @@ def repetition(task: tuple) -> dict:
                         "seconds": trace.seconds, "hv": trace.hypervolume(),
                         "by_epochs": {c: trace.hypervolume(c) for c in checkpoints},
                         "by_clock": {t: trace.hypervolume_by(t) for t in table.clock_marks(
-                            regime, budget, workers)}}
+                            budget, workers)}}
         top = replay_one_epoch(table, regime, rep, sorted({*checkpoints, budget}),
                                options["workers"])
         for workers in options["workers"]:
