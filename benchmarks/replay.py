@@ -15,8 +15,9 @@ each replayed trial draws one of the table's seeds at random.
 
 **Levels design** (the default command's): per regime, one study with one unpruned baseline
 and ``--runs`` runs per level; each level's best run on val is its choice, valued by its test
-accuracy on the table's *other* seeds, as a fraction of the unpruned reference's test accuracy
-(the baseline configuration's mean over the table's seeds): the accuracy kept. A search with n
+accuracy on the table's *other* seeds minus the unpruned reference's test accuracy (the
+baseline configuration's mean over the table's seeds): the accuracy kept, in points, as the
+analysis defines it (``analysis.levels``). A search with n
 runs per level asks the same trials as the first n runs per level of a longer one (one
 worker, each trial told before the next is asked), so one study per repetition answers every
 n. Methods: the samplers TPE, random and NSGA-II; no tuning (the family's recipe at each
@@ -25,13 +26,14 @@ recipe's rate, at its levels 0.5, 0.8 and 0.9). TPE and random search are replay
 sparsity-grouped ASHA too (the paper preset's early stopping, grouped by level, one worker),
 with the share of epochs it used. Beside each mean, the spread (sd) of one search's value.
 
-**Continuous design** (``--levels none``): per regime, a study whose sampler draws the pruning
-ratio too, run on 1, 2 or 8 simulated workers until it has used ``--epochs-budget`` epochs,
-with and without the sparsity-grouped ASHA; besides, "one epoch, keep the top K" (random
-configurations trained one epoch, the best quarter of each sparsity group trained on). Value:
-the hypervolume of the study's front, chosen on (val accuracy, remaining fraction) and measured
-at the table's test accuracy of the same runs (reference point: accuracy 0, everything left),
-against the epochs used and against the simulated wall-clock (an epoch takes the lower
+**Continuous design** (``--levels none``): per regime, a study of ``--trials`` trials whose
+sampler draws the pruning ratio too, run on 1, 2 or 8 simulated workers, without and with the
+sparsity-grouped ASHA (the same trials, the weak ones stopped early; a run is grouped by the
+level whose curve it follows); besides, "one epoch, keep the top K" (random configurations
+trained one epoch, the best quarter of each sparsity group trained on, as many as the plain
+search's epochs allow). Value: the hypervolume of the study's front, chosen on (val accuracy,
+remaining fraction) and valued at its runs' test accuracy on the table's other seeds
+(reference point: accuracy 0, everything left), against the epochs used and against the simulated wall-clock (an epoch takes the lower
 quartile of that epoch's seconds over the table's rows of its level, both regimes: work that
 ran beside a training on the machine only ever added time, so a low quantile is the time of
 an epoch that trained alone, two at a time, as the table was built).
@@ -66,8 +68,8 @@ DEFAULT_TABLE = HERE / "data" / "tabular_vgg16_digits.csv"
 SAMPLERS = ("tpe", "random", "nsga2")
 RUNS = 12  # runs per level replayed (every n up to it)
 WORKERS = (1, 2, 8)
-BUDGET = 240  # epochs of a continuous search: 60 trainings of 4 epochs
-CHECKPOINTS = (40, 80, 120, 160, 200, 240)  # epoch budgets the hypervolume is read at
+TRIALS = 60  # trials of a continuous search (240 epochs of full 4-epoch trainings)
+CHECKPOINTS = (40, 80, 120, 160, 200, 240)  # epochs used at which the hypervolume is read
 KEEP_FRACTION = 0.25  # "one epoch, keep the top K": the share of each group trained on
 REGIMES = ("pretrained", "scratch")
 TIME_QUANTILE = 0.25  # of an epoch's seconds over a level's rows: its simulated time
@@ -280,9 +282,9 @@ def level_study(table: Table, sampler: str, regime: str, seed: int, levels: tupl
 
 def early_stopping(table: Table, design):
     """The search's scheduler as the search builds it for this design."""
-    from hpo_prune.search.tuning.scheduler import SparsityASHA
+    from hpo_prune.search.tuning.scheduler import for_design
 
-    return SparsityASHA(max_t=table.epochs, rung=design.rung)
+    return for_design(table.epochs, design)
 
 
 def tune_stub(plan, trial, config):
@@ -352,6 +354,7 @@ class Run:
     trial: object  # the Optuna trial
     key: tuple
     row: dict
+    test: float  # the cell's test accuracy on the table's other seeds (its value)
     epoch: int = 0
     stub: object = None  # the Tune trial ASHA sees
 
@@ -363,9 +366,13 @@ class Trace:
     done: list
     marks: list  # (seconds, epochs used, trials started), one per run in ``done``
     end: float = 0.0  # when the last epoch of any run ended (runs stopped early included)
+    used: int = 0  # epochs used by the whole search (runs stopped early included)
 
     def hypervolume(self, epochs: int | None = None) -> float:
-        """Of the front of the runs finished once ``epochs`` epochs were used (None: all)."""
+        """Of the front of the runs finished once ``epochs`` epochs were used (None: all;
+        NaN for more epochs than the search used: it never got there)."""
+        if epochs is not None and epochs > self.used:
+            return np.nan
         n = sum(1 for _, used, _ in self.marks if epochs is None or used <= epochs)
         return hypervolume_at_test(self.done[:n])
 
@@ -379,16 +386,13 @@ class Trace:
         return max(self.end, self.marks[-1][0] if self.marks else 0.0)
 
     @property
-    def used(self) -> int:
-        return self.marks[-1][1] if self.marks else 0
-
-    @property
     def started(self) -> int:
         return self.marks[-1][2] if self.marks else 0
 
 
 def hypervolume_at_test(done: list[Run]) -> float:
-    """The front chosen on (val, remaining) among finished runs, at their test accuracy."""
+    """The front chosen on (val, remaining) among finished runs, valued at their cells' test
+    accuracy on the table's other seeds (the seed that chose a run does not value it)."""
     from analysis.fronts import hypervolume
     from hpo_prune.objectives import non_dominated
 
@@ -396,22 +400,22 @@ def hypervolume_at_test(done: list[Run]) -> float:
         return 0.0
     val = np.array([[r.row["val_acc"], r.row["remaining_fraction"]] for r in done])
     on = non_dominated(val, [True, False])
-    test = np.array([[r.row["test_acc"], r.row["remaining_fraction"]]
-                     for r, keep in zip(done, on) if keep])
+    test = np.array([[r.test, r.row["remaining_fraction"]]
+                     for r, keep in zip(done, on) if keep and np.isfinite(r.test)])
+    if not len(test):
+        return 0.0
     return hypervolume(test, [0.0, 1.0], ["max", "min"])
 
 
 def replay_continuous(table: Table, sampler: str, regime: str, seed: int, workers: int,
-                      asha: bool, budget: int = BUDGET) -> Trace:
-    """A continuous search on ``workers`` simulated workers, new trials started until
-    ``budget`` epochs are used (those running then run to their end or their stop)."""
+                      asha: bool, trials: int = TRIALS) -> Trace:
+    """A continuous search of ``trials`` trials (``--trials``: it sizes NSGA-II's
+    population too) on ``workers`` simulated workers; with ``asha`` the same trials, some
+    stopped early."""
     p = project()
     optuna, resolve_trial = p.optuna, p.resolve_trial
     from ray.tune.schedulers import TrialScheduler
 
-    # --trials as a user would give it for the budget: full trainings, or with early stopping
-    # as many as could start (it sizes NSGA-II's population; the budget ends the search)
-    trials = (budget if asha else budget // table.epochs) + workers
     plan, design = new_study(table, regime, seed, p.spaces.load(None, table.model), sampler,
                              trials)
     scheduler = early_stopping(table, design) if asha else None
@@ -427,14 +431,14 @@ def replay_continuous(table: Table, sampler: str, regime: str, seed: int, worker
             if hit is not None:
                 break
             plan.study.tell(trial, state=optuna.trial.TrialState.FAIL)
-        run = Run(asked, trial, key, hit[1])
+        run = Run(asked, trial, key, hit[1], table.valued(key, hit[0]))
         asked += 1
-        if scheduler is not None:  # the scheduler groups it by its sampled pruning ratio
-            run.stub = tune_stub(plan, trial, config)
+        if scheduler is not None:  # grouped by the level whose curve the run follows
+            run.stub = tune_stub(plan, trial, config.replace(prune_ratio=key[1]))
             scheduler.on_trial_add(None, run.stub)
         heapq.heappush(events, (now + table.seconds(key, 1), run.number, run))
 
-    for _ in range(workers):
+    for _ in range(min(workers, trials)):
         start(0.0)
     while events:
         clock, _, run = heapq.heappop(events)
@@ -457,8 +461,9 @@ def replay_continuous(table: Table, sampler: str, regime: str, seed: int, worker
             heapq.heappush(events, (clock + table.seconds(run.key, run.epoch + 1), run.number,
                                     run))
             continue
-        if used < budget:  # the worker takes the next trial
+        if asked < trials:  # the worker takes the next trial
             start(clock)
+    trace.used = used
     return trace
 
 
@@ -479,8 +484,8 @@ def replay_one_epoch(table: Table, regime: str, seed: int, budgets, workers) -> 
         key, config = table.key_of(plan, trial, resolve_trial)
         hit = table.draw(key, rng)
         if hit is not None:
-            runs.append((Run(len(runs), trial, key, hit[1]),
-                         design.rung(config.prune.prune_ratio)))
+            runs.append((Run(len(runs), trial, key, hit[1], table.valued(key, hit[0])),
+                         design.rung(key[1])))
     out = {}
     for budget, n in size.items():
         groups = defaultdict(list)
@@ -551,7 +556,8 @@ def repetition(task: tuple) -> dict:
                                              kind).items():
                 out["levels"][name, level, 1] = value
     if "continuous" in options["designs"]:
-        budget, checkpoints = options["budget"], options["checkpoints"]
+        trials, checkpoints = options["trials"], options["checkpoints"]
+        budget = trials * table.epochs  # the epochs of the trials trained to their end
         for workers in options["workers"]:
             for sampler in options["samplers"]:
                 for asha in (False, True):
@@ -559,9 +565,10 @@ def repetition(task: tuple) -> dict:
                     if workers != options["workers"][0] and sampler != options["samplers"][0]:
                         continue  # the wall-clock by workers: the first sampler's (TPE)
                     trace = replay_continuous(table, sampler, regime, rep, workers, asha,
-                                              budget)
+                                              trials)
                     out["continuous"][name, workers] = {
                         "seconds": trace.seconds, "hv": trace.hypervolume(),
+                        "epochs": trace.used,
                         "by_epochs": {c: trace.hypervolume(c) for c in checkpoints},
                         "by_clock": {t: trace.hypervolume_by(t) for t in table.clock_marks(
                             budget, workers)}}
@@ -569,7 +576,7 @@ def repetition(task: tuple) -> dict:
                                options["workers"])
         for workers in options["workers"]:
             out["continuous"]["one epoch, top K", workers] = {
-                "seconds": top[budget][1][workers], "hv": top[budget][0],
+                "seconds": top[budget][1][workers], "hv": top[budget][0], "epochs": budget,
                 "by_epochs": {c: top[c][0] for c in checkpoints}}
     return out
 
@@ -586,7 +593,8 @@ def main(argv=None) -> int:
                    help="levels replayed (default: the table's pruned levels)")
     p.add_argument("--samplers", nargs="+", default=list(SAMPLERS), choices=SAMPLERS)
     p.add_argument("--workers", nargs="+", type=int, default=list(WORKERS))
-    p.add_argument("--epochs-budget", type=int, default=BUDGET)
+    p.add_argument("--trials", type=int, default=TRIALS,
+                   help="trials of a continuous search (default: %(default)s)")
     p.add_argument("--designs", nargs="+", default=["levels", "continuous"],
                    choices=("levels", "continuous"))
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
@@ -613,9 +621,10 @@ def main(argv=None) -> int:
           f"{table.epochs} epochs, seeds {' '.join(map(str, seeds))}; "
           f"{args.repetitions} repetitions", flush=True)
     options = {"levels": levels, "runs": args.runs, "samplers": args.samplers,
-               "workers": args.workers, "budget": args.epochs_budget, "designs": args.designs,
-               "checkpoints": [c for c in CHECKPOINTS if c <= args.epochs_budget]
-               or [args.epochs_budget]}
+               "workers": args.workers, "trials": args.trials, "designs": args.designs,
+               "epochs": table.epochs,
+               "checkpoints": [c for c in CHECKPOINTS if c <= args.trials * table.epochs]
+               or [args.trials * table.epochs]}
     tasks = [(str(args.table), regime, rep, options) for regime in REGIMES
              for rep in range(args.repetitions)]
     if args.jobs > 1:
@@ -651,9 +660,11 @@ def levels_rows(table: Table, args, levels: tuple, results: dict) -> list[dict]:
         [sampler, f"{sampler} + ASHA"] if sampler in PREFIX_SAMPLERS else [sampler])]
     methods += ["no tuning", "paper grid"]
     rows = []
-    print("\nLevels design: accuracy kept (%) at each level, the chosen run valued on the "
+    print("\nLevels design: accuracy kept (points: test accuracy minus the unpruned "
+          "reference's) at each level, the chosen run valued on the "
           "table's other seeds; mean [95% bootstrap CI] over repetitions, and the spread "
-          "(sd) of one search's value")
+          "(sd) of one search's value. The intervals cover the replay's own draws over one "
+          "fixed table (3 seeds a cell), not that table's training noise")
     for level in levels:
         print(f"\nlevel {level:g}")
         print("| method | runs/level | fine-tuned | scratch | fine-tuned - scratch | sd: "
@@ -661,7 +672,7 @@ def levels_rows(table: Table, args, levels: tuple, results: dict) -> list[dict]:
         print("|---|---|---|---|---|---|")
         for method in methods:
             for n in ([1] if method in ("no tuning", "paper grid") else range(1, args.runs + 1)):
-                kept = {regime: [d["levels"].get((method, level, n), np.nan) / refs[regime]
+                kept = {regime: [d["levels"].get((method, level, n), np.nan) - refs[regime]
                                  for d in results[regime]] for regime in REGIMES}
                 if all(np.isnan(kept["pretrained"])) and all(np.isnan(kept["scratch"])):
                     continue
@@ -700,8 +711,9 @@ def continuous_rows(args, options: dict, results: dict) -> list[dict]:
     rows = []
     checkpoints, first = options["checkpoints"], args.workers[0]
     names = sorted({name for d in results[REGIMES[0]] for name, _ in d["continuous"]})
-    print("\nContinuous design: hypervolume (x100) of the front chosen on val, at the same "
-          "runs' test accuracy; mean [95% bootstrap CI] over repetitions")
+    print("\nContinuous design: hypervolume (x100) of the front chosen on val, valued at its "
+          "runs' test accuracy on the table's other seeds; mean [95% bootstrap CI] over "
+          "repetitions ('-': some searches had ended before that many epochs)")
     for regime in REGIMES:
         print(f"\n{regime}, by epochs used ({first} worker(s))")
         print("| method | " + " | ".join(f"{c} epochs" for c in checkpoints) + " |")
@@ -709,14 +721,18 @@ def continuous_rows(args, options: dict, results: dict) -> list[dict]:
         for name in names:
             cells = []
             for c in checkpoints:
-                r = row(name, f"continuous {regime}", f"{c} epochs",
-                        [100 * d["continuous"][name, first]["by_epochs"][c]
-                         for d in results[regime]])
+                values = [100 * d["continuous"][name, first]["by_epochs"][c]
+                          for d in results[regime]]
+                if not np.isfinite(values).all():  # a search that ended before c epochs
+                    values = [np.nan] * len(values)
+                r = row(name, f"continuous {regime}", f"{c} epochs", values)
                 rows.append(r)
-                cells.append(f"{r['value']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]")
+                cells.append(f"{r['value']:.2f} [{r['ci_low']:.2f}, {r['ci_high']:.2f}]"
+                             if r["n"] else "-")
             print(f"| {name} | {' | '.join(cells)} |")
-        print(f"\n{regime}, simulated wall-clock to spend {args.epochs_budget} epochs "
-              "(minutes), and the hypervolume then")
+        print(f"\n{regime}, simulated wall-clock (minutes) of a {args.trials}-trial search "
+              f"(one epoch, top K: {args.trials * options['epochs']} epochs), the hypervolume "
+              "then, and the epochs used")
         print("| method | " + " | ".join(f"{w} workers" for w in args.workers) + " |")
         print("|---|" + "---|" * len(args.workers))
         for name in names:
@@ -732,8 +748,11 @@ def continuous_rows(args, options: dict, results: dict) -> list[dict]:
                 rows.append(r)
                 hv = row(name, f"continuous {regime} hypervolume", f"{workers} workers",
                          [100 * f["hv"] for f in found])
-                rows.append(hv)
-                cells.append(f"{r['value']:.1f} min, HV {hv['value']:.2f}")
+                used = row(name, f"continuous {regime} epochs", f"{workers} workers",
+                           [f["epochs"] for f in found])
+                rows += [hv, used]
+                cells.append(f"{r['value']:.1f} min, HV {hv['value']:.2f}, "
+                             f"{used['value']:.0f} epochs")
                 if "by_clock" in found[0]:  # the hypervolume against simulated wall-clock
                     for t in found[0]["by_clock"]:
                         rows.append(row(name, f"continuous {regime} clock {workers} workers",
@@ -783,7 +802,7 @@ def figures(rows: list[dict], folder: Path) -> list[Path]:
                     ax.set_xlabel("runs per level")
                 if j == 0:
                     ax.set_ylabel("fine-tuned - scratch (points)" if what == "difference"
-                                  else "accuracy kept (%)")
+                                  else "accuracy kept (points)")
         axes[0][0].legend(fontsize=7)
         fig.tight_layout()
         written.append(folder / "evidence_levels.png")

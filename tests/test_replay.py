@@ -105,12 +105,16 @@ def test_the_paper_grid_is_one_cycle_at_the_recipe_rate_on_its_own_levels(table)
 
 
 def test_early_stopping_saves_epochs_and_the_one_epoch_baseline_fits_its_budget(table):
-    plain = replay.replay_continuous(table, "random", "scratch", 0, 2, asha=False, budget=120)
-    asha = replay.replay_continuous(table, "random", "scratch", 0, 2, asha=True, budget=120)
-    # the same epochs try more configurations when the weak ones stop early
-    assert plain.used >= 120 and asha.used >= 120
-    assert asha.started > plain.started and len(asha.done) < asha.started
-    assert plain.hypervolume() > 0 and plain.hypervolume(40) <= plain.hypervolume()
+    plain = replay.replay_continuous(table, "random", "scratch", 0, 2, asha=False, trials=30)
+    asha = replay.replay_continuous(table, "random", "scratch", 0, 2, asha=True, trials=30)
+    # the same 30 trials (the same draws), the weak ones stopped early: fewer epochs, less
+    # time, and no more than the plain search's front
+    assert plain.used == 30 * 4 and plain.started == asha.started == 30
+    assert asha.used < plain.used and asha.seconds < plain.seconds
+    assert len(asha.done) < 30 == len(plain.done)
+    assert 0 < asha.hypervolume() <= plain.hypervolume()
+    assert plain.hypervolume(40) <= plain.hypervolume()
+    assert np.isnan(asha.hypervolume(120))  # it never used that many epochs
     top = replay.replay_one_epoch(table, "scratch", 0, [40, 120], [1, 2])
     (hv, seconds), (hv40, seconds40) = top[120], top[40]
     assert hv > 0 and hv40 > 0 and seconds40[1] < seconds[1]
@@ -137,10 +141,10 @@ def test_the_replay_runs_the_searchs_own_sampler_factory_and_early_stopping(tabl
     after = replay.replay_levels(table, "tpe", "scratch", 0, (0.8,), 4)
     assert made == ["tpe"] and after != before
     monkeypatch.undo()
-    runs = replay.replay_continuous(table, "random", "scratch", 0, 1, asha=True, budget=80)
+    runs = replay.replay_continuous(table, "random", "scratch", 0, 1, asha=True, trials=20)
     monkeypatch.setattr(scheduler.SparsityASHA, "on_trial_result",
                         lambda self, controller, trial, result: "STOP")
-    stopped = replay.replay_continuous(table, "random", "scratch", 0, 1, asha=True, budget=80)
+    stopped = replay.replay_continuous(table, "random", "scratch", 0, 1, asha=True, trials=20)
     assert len(stopped.done) < len(runs.done)  # every trial stops after its first epoch
 
 
@@ -170,7 +174,7 @@ def test_the_command_writes_the_methods_with_their_intervals(table, tmp_path):
     out = tmp_path / "replay.json"
     assert replay.main(["--table", str(table.path), "--repetitions", "2", "--runs", "2",
                         "--levels", "0.8", "--samplers", "random", "--workers", "2",
-                        "--epochs-budget", "40", "--json", str(out)]) == 0
+                        "--trials", "10", "--json", str(out)]) == 0
     doc = json.loads(out.read_text())
     assert doc["table"] == "table.csv"
     names = {m["name"] for m in doc["methods"]}

@@ -162,13 +162,12 @@ def _tune(search: SearchSettings, plans, data: dict, weights: dict, refresh):
     from ray import tune
 
     from .tuning.progress import Progress
-    from .tuning.scheduler import SparsityASHA
+    from .tuning.scheduler import for_design
     from .tuning.searcher import StudySearcher
     from .tuning.trainable import trainable
 
     design, cluster, folder = search.design, search.cluster, search.folder
-    scheduler = (SparsityASHA(max_t=search.epochs, rung=design.rung)
-                 if search.early_stop == "asha" else None)
+    scheduler = for_design(search.epochs, design) if search.early_stop == "asha" else None
     searcher = StudySearcher(plans, stopped_early=scheduler.stopped if scheduler else None,
                              on_change=refresh, max_failures=max(3, design.target),
                              # drivers sharing a study (--join) each have their own folder:

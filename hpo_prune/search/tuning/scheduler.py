@@ -68,3 +68,9 @@ class SparsityASHA(FIFOScheduler):
 
     def debug_string(self) -> str:
         return f"SparsityASHA: {len(self._schedulers)} brackets, {len(self.stopped)} stopped"
+
+
+def for_design(epochs: int, design) -> SparsityASHA:
+    """The early stopping of a search of ``epochs`` epochs per trial, grouped as its design
+    groups trials (``design.rung``)."""
+    return SparsityASHA(max_t=epochs, rung=design.rung)
