@@ -762,6 +762,11 @@ def continuous_rows(args, options: dict, results: dict) -> list[dict]:
     return rows
 
 
+def style(name: str) -> str:
+    """A method's line: dashed with early stopping."""
+    return "--" if name.endswith(" + ASHA") else "-"
+
+
 def figures(rows: list[dict], folder: Path) -> list[Path]:
     """Accuracy kept against runs per level (levels design), and hypervolume against epochs
     used (continuous design), each method's mean with its 95% interval as a band."""
@@ -772,7 +777,9 @@ def figures(rows: list[dict], folder: Path) -> list[Path]:
 
     folder.mkdir(parents=True, exist_ok=True)
     frame = pd.DataFrame(rows)
-    colour = {name: f"C{i % 10}" for i, name in enumerate(sorted(frame["name"].unique()))}
+    bases = sorted({name.removesuffix(" + ASHA") for name in frame["name"].unique()})
+    colour = {name: f"C{bases.index(name.removesuffix(' + ASHA')) % 10}"
+              for name in frame["name"].unique()}  # a sampler's colour, with ASHA or not
     written = []
     levels = frame[frame["design"].str.match(r"levels [\d.]+ ")]
     if len(levels):
@@ -794,10 +801,11 @@ def figures(rows: list[dict], folder: Path) -> list[Path]:
                                    ls=":" if name == "no tuning" else "--", color="black")
                         continue
                     ax.plot(part["runs"], part["value"], marker="o", ms=3, label=name,
-                            color=colour[name])
+                            color=colour[name], ls=style(name))
                     ax.fill_between(part["runs"], part["ci_low"], part["ci_high"], alpha=0.2,
                                     color=colour[name])
                 ax.set_title(f"{what}, level {level:g}", fontsize=9)
+                ax.set_xticks([n for n in PRINTED_RUNS if n <= levels["runs"].max()])
                 if i == len(whats) - 1:
                     ax.set_xlabel("runs per level")
                 if j == 0:
@@ -819,7 +827,7 @@ def figures(rows: list[dict], folder: Path) -> list[Path]:
             for name, part in cont[cont["regime"] == regime].groupby("name"):
                 part = part.sort_values("epochs")
                 ax.plot(part["epochs"], part["value"], marker="o", ms=3, label=name,
-                        color=colour[name])
+                        color=colour[name], ls=style(name))
                 ax.fill_between(part["epochs"], part["ci_low"], part["ci_high"], alpha=0.15,
                                 color=colour[name])
             ax.set_title(f"continuous design, {regime}")
@@ -845,7 +853,7 @@ def figures(rows: list[dict], folder: Path) -> list[Path]:
                 for name, line in part.groupby("name"):
                     line = line.sort_values("minutes")
                     ax.plot(line["minutes"], line["value"], marker="o", ms=3, label=name,
-                            color=colour[name])
+                            color=colour[name], ls=style(name))
                     ax.fill_between(line["minutes"], line["ci_low"], line["ci_high"],
                                     alpha=0.15, color=colour[name])
                 ends = frame[frame["design"].isin([f"continuous {regime} minutes",
