@@ -239,13 +239,27 @@ def replay_levels(table: Table, sampler: str, regime: str, seed: int, levels: tu
     return out
 
 
-def level_study(table: Table, sampler: str, regime: str, seed: int, levels: tuple, runs: int,
-                answers: list[int], asha: bool = False) -> dict[int, dict[float, float]]:
-    """One study of ``runs`` runs per level; its choices after the first n runs per level,
-    for each n in ``answers``. With ``asha`` the search's ``SparsityASHA`` (grouped as the
-    design groups: by level) sees each run's per-epoch val accuracy and may stop it; one
-    worker, so each run ends before the next is asked, and a prefix is still a shorter
-    search."""
+@dataclasses.dataclass
+class LevelSearch:
+    """A replayed study of the levels design: its trials, the design that chooses among them,
+    and per trial number the table cell and seed it drew and the epochs it used."""
+    design: object
+    trials: list
+    drawn: dict  # trial number -> (cell key, seed)
+    epochs: list  # per trial, in order
+
+    def chosen(self, n: int, levels: tuple) -> dict:
+        """level -> the chosen trial of the first n runs per level (the design's choice)."""
+        size = 1 + n * len(levels)
+        return dataclasses.replace(self.design, target=size).choices(self.trials[:size])
+
+
+def level_search(table: Table, sampler: str, regime: str, seed: int, levels: tuple, runs: int,
+                 asha: bool = False) -> LevelSearch:
+    """One study of ``runs`` runs per level after its one baseline (trial 0). With ``asha``
+    the search's ``SparsityASHA`` (grouped as the design groups: by level) sees each run's
+    per-epoch val accuracy and may stop it; one worker, so each run ends before the next is
+    asked, and a prefix is still a shorter search."""
     p = project()
     space = p.spaces.load(None, table.model).with_levels(levels)
     target = 1 + runs * len(levels)
@@ -269,14 +283,22 @@ def level_study(table: Table, sampler: str, regime: str, seed: int, levels: tupl
             plan.study.tell(trial, state=optuna.trial.TrialState.PRUNED)
         else:
             plan.study.tell(trial, [hit[1]["val_acc"], hit[1]["remaining_fraction"]])
-    trials = plan.study.get_trials(deepcopy=False)
+    return LevelSearch(design, plan.study.get_trials(deepcopy=False), drawn, epochs)
+
+
+def level_study(table: Table, sampler: str, regime: str, seed: int, levels: tuple, runs: int,
+                answers: list[int], asha: bool = False) -> dict[int, dict[float, float]]:
+    """One study of ``runs`` runs per level (``level_search``); its choices after the first n
+    runs per level, for each n in ``answers``, valued on the table's other seeds; with
+    ``asha``, "epochs": the share of the full-length epochs it used."""
+    found = level_search(table, sampler, regime, seed, levels, runs, asha)
     out = {}
     for n in answers:
         size = 1 + n * len(levels)
-        chosen = dataclasses.replace(design, target=size).choices(trials[:size])
-        out[n] = {level: table.valued(*drawn[t.number]) for level, t in chosen.items()}
+        out[n] = {level: table.valued(*found.drawn[t.number])
+                  for level, t in found.chosen(n, levels).items()}
         if asha:
-            out[n]["epochs"] = sum(epochs[:size]) / (size * table.epochs)
+            out[n]["epochs"] = sum(found.epochs[:size]) / (size * table.epochs)
     return out
 
 

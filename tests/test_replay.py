@@ -185,3 +185,27 @@ def test_the_command_writes_the_methods_with_their_intervals(table, tmp_path):
         assert set(m) >= {"name", "design", "budget", "value", "ci_low", "ci_high"}
         if np.isfinite(m["value"]):
             assert m["ci_low"] <= m["value"] <= m["ci_high"]
+
+
+def test_the_verdict_sizes_find_a_gap_the_table_holds(tmp_path):
+    """``verdict_sizes``: searches drawn from the table through the analysis's own verdict.
+    Fine-tuned 10 points ahead at 95% (by construction) and level with scratch at 80%: the
+    95% verdict names fine-tuned in most searches and its mean difference is the gap; 80%
+    names a regime rarely."""
+    import verdict_sizes
+
+    path = write_table(tmp_path / "table.csv")
+    frame = pd.read_csv(path)
+    ahead = (frame["regime"] == "pretrained") & (frame["level"] == 0.95)
+    for column in ("val_acc", "test_acc"):
+        frame.loc[ahead, column] += 0.10
+    frame.to_csv(path, index=False)
+    out = tmp_path / "sizes.json"
+    assert verdict_sizes.main(["--table", str(path), "--searches", "12", "--designs", "5x1",
+                               "--json", str(out)]) == 0
+    rows = {r["level"]: r for r in json.loads(out.read_text())["designs"]}
+    assert rows[0.95]["mean_difference"] == pytest.approx(10, abs=1)
+    assert rows[0.95]["named_fine_tuned"] >= 0.9 and rows[0.95]["named_scratch"] == 0
+    assert abs(rows[0.8]["mean_difference"]) < 1 and rows[0.8]["named"] <= 0.25
+    assert rows[0.8]["trainings"] == 2 * 5 * 3
+    assert verdict_sizes.main(["--table", str(path), "--designs", "5by1"]) == 2
