@@ -37,13 +37,14 @@ import numpy as np
 import pandas as pd
 from scipy import stats
 
-import replay
+from replay import SAMPLERS
+from replay_levels import level_search
+from replay_table import DEFAULT_TABLE, REGIMES, Table
 
 # the test set's sampling (se of D, points) at the quick preset's levels, measured by the
 # analysis of the README's --seed 0 run (5 replicates; comparison.csv, image_se)
 IMAGE_SE = {0.8: 0.88, 0.95: 1.48}
 HALF_WIDTH = 5.0  # points: an interval this narrow on each side is informative
-REGIMES = replay.REGIMES
 
 
 def replicate(table, sampler: str, seed: int, levels: tuple, runs: int) -> dict:
@@ -51,7 +52,7 @@ def replicate(table, sampler: str, seed: int, levels: tuple, runs: int) -> dict:
     replicate of the design: each value is its own run's, on the seed it drew."""
     out = {}
     for regime in REGIMES:
-        found = replay.level_search(table, sampler, regime, seed, levels, runs)
+        found = level_search(table, sampler, regime, seed, levels, runs)
         rows = {number: table.cells[key][s] for number, (key, s) in found.drawn.items()}
         reference = rows.get(0)  # the queued baseline is trial 0
         out[regime] = {level: (rows[t.number], reference)
@@ -102,19 +103,19 @@ def search(table, sampler: str, first_seed: int, levels: tuple, replicates: int,
 
 def main(argv=None) -> int:
     p = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    p.add_argument("--table", type=Path, default=replay.DEFAULT_TABLE)
+    p.add_argument("--table", type=Path, default=DEFAULT_TABLE)
     p.add_argument("--searches", type=int, default=300)
     p.add_argument("--designs", nargs="+", default=["5x1", "4x1", "6x1", "3x2", "4x2"],
                    help="RxN: R replicates of one baseline and N runs per level")
     p.add_argument("--levels", nargs="+", type=float, default=[0.8, 0.95])
-    p.add_argument("--sampler", default="tpe", choices=replay.SAMPLERS)
+    p.add_argument("--sampler", default="tpe", choices=SAMPLERS)
     p.add_argument("--image-se", nargs="+", type=float, default=None,
                    help="the test set's sampling per level (se of D, points; default: "
                    "the README run's, 0.88 at 0.8 and 1.48 at 0.95)")
     p.add_argument("--json", type=Path, default=None)
     args = p.parse_args(argv)
     started = time.perf_counter()
-    table = replay.Table.read(args.table)
+    table = Table.read(args.table)
     levels = tuple(args.levels)
     image_se = (dict(zip(levels, args.image_se)) if args.image_se else IMAGE_SE)
     designs = []
