@@ -192,15 +192,16 @@ def main(argv=None) -> int:
     new_file = not args.out.exists()
     started, finished = time.perf_counter(), 0
     threads = 1 if args.jobs > 1 else (os.cpu_count() or 1)
-    with args.out.open("a", newline="") as f, ProcessPoolExecutor(args.jobs) as pool:
-        writer = csv.DictWriter(f, fieldnames=names)
-        if new_file:
-            writer.writeheader()
+    if new_file:
+        with args.out.open("w", newline="") as f:
+            csv.DictWriter(f, fieldnames=names).writeheader()
+    with ProcessPoolExecutor(args.jobs) as pool:
         futures = [pool.submit(train, job, threads) for job in todo]
         for future in as_completed(futures):
             row = {**future.result(), **stamp}
-            writer.writerow(row)
-            f.flush()
+            # opened per row: a file replaced meanwhile (a checkout, a copy) still gets it
+            with args.out.open("a", newline="") as f:
+                csv.DictWriter(f, fieldnames=names).writerow(row)
             finished += 1
             elapsed = time.perf_counter() - started
             eta = elapsed / finished * (len(todo) - finished)
