@@ -24,7 +24,7 @@ from .load import Results
 # search.json keys that make searches replicates of one design ("settings" is compared too,
 # without its seed)
 DESIGN = ("model", "datasets", "regimes", "levels", "trials", "baseline_seeds", "confirm",
-          "replicates", "sampler", "epochs", "early_stop")
+          "replicates", "first_run", "sampler", "epochs", "early_stop")
 
 
 def _flat(search: SearchRecord) -> dict:

@@ -24,7 +24,8 @@ n. Methods: the samplers TPE, random and NSGA-II; no tuning (the family's recipe
 level); the reference study's grid (``--space paper_grid --sampler grid``: one-cycle at the
 recipe's rate, at its levels 0.5, 0.8 and 0.9). TPE and random search are replayed with the
 sparsity-grouped ASHA too (the paper preset's early stopping, grouped by level, one worker),
-with the share of epochs it used. Beside each mean, the spread (sd) of one search's value.
+with the share of epochs it used, and TPE with ``--first-run recipe`` ("tpe, recipe first":
+each level's first run the family's recipe, the later ones TPE's). Beside each mean, the spread (sd) of one search's value.
 
 **Continuous design** (``--levels none``): per regime, a study of ``--trials`` trials whose
 sampler draws the pruning ratio too, run on 1, 2 or 8 simulated workers, without and with the
@@ -65,6 +66,7 @@ from replay_table import DEFAULT_TABLE, REGIMES, Table
 SAMPLERS = ("tpe", "random", "nsga2")
 RUNS = 12  # runs per level replayed (every n up to it)
 WORKERS = (1, 2, 8)
+RECIPE_FIRST = "tpe"  # the sampler replayed with --first-run recipe too (the presets')
 CHECKPOINTS = (40, 80, 120, 160, 200, 240)  # epochs used at which the hypervolume is read
 
 
@@ -107,6 +109,11 @@ def repetition(task: tuple) -> dict:
                                                  asha).items():
                     for level, value in by_level.items():
                         out["levels"][name, level, n] = value
+        if RECIPE_FIRST in options["samplers"]:
+            for n, by_level in replay_levels(table, RECIPE_FIRST, regime, rep, levels, runs,
+                                             first_run="recipe").items():
+                for level, value in by_level.items():
+                    out["levels"][f"{RECIPE_FIRST}, recipe first", level, n] = value
         for name, space_name, kind in (("no tuning", None, None),
                                        ("paper grid", "paper_grid", "grid")):
             for level, value in fixed_levels(table, regime, levels, rep, space_name,
@@ -215,6 +222,7 @@ def levels_rows(table: Table, args, levels: tuple, results: dict) -> list[dict]:
               f"test {100 * refs[regime]:.1f}% over the table's seeds")
     methods = [m for sampler in args.samplers for m in (
         [sampler, f"{sampler} + ASHA"] if sampler in PREFIX_SAMPLERS else [sampler])]
+    methods += [f"{RECIPE_FIRST}, recipe first"] * (RECIPE_FIRST in args.samplers)
     methods += ["no tuning", "paper grid"]
     rows = []
     print("\nLevels design: accuracy kept (points: test accuracy minus the unpruned "

@@ -19,15 +19,17 @@ PRINTED_RUNS = OWN_STUDY_RUNS  # the run counts the printed tables show (the JSO
 
 
 def replay_levels(table: Table, sampler: str, regime: str, seed: int, levels: tuple,
-                  runs: int, asha: bool = False) -> dict[int, dict[float, float]]:
+                  runs: int, asha: bool = False, first_run: str = "sampler"
+                  ) -> dict[int, dict[float, float]]:
     """n (1 .. runs) -> level -> the chosen run's test accuracy on the other seeds; with
-    ``asha``, n -> "epochs" too: the share of the study's full-length epochs it used."""
+    ``asha``, n -> "epochs" too: the share of the study's full-length epochs it used;
+    ``first_run`` as the search's ``--first-run``."""
     if sampler in PREFIX_SAMPLERS:
         return level_study(table, sampler, regime, seed, levels, runs,
-                           list(range(1, runs + 1)), asha)
+                           list(range(1, runs + 1)), asha, first_run)
     out = {}
     for n in [n for n in OWN_STUDY_RUNS if n <= runs] or [runs]:
-        out.update(level_study(table, sampler, regime, seed, levels, n, [n], asha))
+        out.update(level_study(table, sampler, regime, seed, levels, n, [n], asha, first_run))
     return out
 
 
@@ -47,7 +49,7 @@ class LevelSearch:
 
 
 def level_search(table: Table, sampler: str, regime: str, seed: int, levels: tuple, runs: int,
-                 asha: bool = False) -> LevelSearch:
+                 asha: bool = False, first_run: str = "sampler") -> LevelSearch:
     """One study of ``runs`` runs per level after its one baseline (trial 0). With ``asha``
     the search's ``SparsityASHA`` (grouped as the design groups: by level) sees each run's
     per-epoch val accuracy and may stop it; one worker, so each run ends before the next is
@@ -55,7 +57,7 @@ def level_search(table: Table, sampler: str, regime: str, seed: int, levels: tup
     p = project()
     space = p.spaces.load(None, table.model).with_levels(levels)
     target = 1 + runs * len(levels)
-    plan, design = new_study(table, regime, seed, space, sampler, target, levels)
+    plan, design = new_study(table, regime, seed, space, sampler, target, levels, first_run)
     optuna, resolve_trial = p.optuna, p.resolve_trial
     scheduler = early_stopping(table, design) if asha else None
     rng = np.random.default_rng([seed, 17])
@@ -79,11 +81,12 @@ def level_search(table: Table, sampler: str, regime: str, seed: int, levels: tup
 
 
 def level_study(table: Table, sampler: str, regime: str, seed: int, levels: tuple, runs: int,
-                answers: list[int], asha: bool = False) -> dict[int, dict[float, float]]:
+                answers: list[int], asha: bool = False, first_run: str = "sampler"
+                ) -> dict[int, dict[float, float]]:
     """One study of ``runs`` runs per level (``level_search``); its choices after the first n
     runs per level, for each n in ``answers``, valued on the table's other seeds; with
     ``asha``, "epochs": the share of the full-length epochs it used."""
-    found = level_search(table, sampler, regime, seed, levels, runs, asha)
+    found = level_search(table, sampler, regime, seed, levels, runs, asha, first_run)
     out = {}
     for n in answers:
         size = 1 + n * len(levels)

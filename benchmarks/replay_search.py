@@ -44,12 +44,13 @@ def base_config(table: Table, regime: str, seed: int):
 
 
 def new_study(table: Table, regime: str, seed: int, space, sampler: str, target: int,
-              levels: tuple = ()):
+              levels: tuple = (), first_run: str = "sampler"):
     """(plan, design): a new in-memory study of ``regime`` as the search opens one, its design
-    built by the search's own ``design_of`` (one baseline, no confirmation runs)."""
+    built by the search's own ``design_of`` (one baseline, no confirmation runs; with levels,
+    each level's first run ``first_run``, as ``--first-run``)."""
     p = project()
     design = p.design_of(space, sampler, seed, target, baseline_seeds=1, confirm=0,
-                         levels=levels)
+                         levels=levels, first_run=first_run)
     plan = p.open_study(p.optuna.storages.InMemoryStorage(), f"replay.{regime}",
                         base_config(table, regime, seed), design)
     return plan, design

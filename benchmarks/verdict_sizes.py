@@ -2,10 +2,11 @@
 simulated from the table of real trainings.
 
     python benchmarks/verdict_sizes.py [--searches 300] [--designs 5x1 4x1 6x1 3x2 4x2]
-        [--levels 0.8 0.95] [--sampler tpe] [--json PATH]
+        [--levels 0.8 0.95] [--sampler tpe] [--first-run recipe sampler] [--json PATH]
 
 A design ``RxN`` is R replicates per regime, each a study of one unpruned baseline and N runs
-per level at ``--levels`` (the quick preset's shape: ``python -m hpo_prune.search
+per level at ``--levels``, each level's first run the family's recipe or the sampler's
+(``--first-run``, as the search's flag) (the quick preset's shape: ``python -m hpo_prune.search
 --replicates R --trials 1+N*L``). Each replicate is the replay's levels study
 (``benchmarks/replay.py``: the search's own space, sampler, design and choice of a level's
 run), its runs drawn from the table's cells and seeds. As in the quick preset (no
@@ -47,12 +48,14 @@ IMAGE_SE = {0.8: 0.88, 0.95: 1.48}
 HALF_WIDTH = 5.0  # points: an interval this narrow on each side is informative
 
 
-def replicate(table, sampler: str, seed: int, levels: tuple, runs: int) -> dict:
+def replicate(table, sampler: str, seed: int, levels: tuple, runs: int,
+              first_run: str = "sampler") -> dict:
     """regime -> level -> (the chosen run's test accuracy, the reference's) for one
     replicate of the design: each value is its own run's, on the seed it drew."""
     out = {}
     for regime in REGIMES:
-        found = level_search(table, sampler, regime, seed, levels, runs)
+        found = level_search(table, sampler, regime, seed, levels, runs,
+                             first_run=first_run)
         rows = {number: table.cells[key][s] for number, (key, s) in found.drawn.items()}
         reference = rows.get(0)  # the queued baseline is trial 0
         out[regime] = {level: (rows[t.number], reference)
@@ -75,11 +78,12 @@ def arm(level: float, pair):
 
 
 def search(table, sampler: str, first_seed: int, levels: tuple, replicates: int,
-           runs: int, image_se: dict) -> list[dict]:
+           runs: int, image_se: dict, first_run: str = "sampler") -> list[dict]:
     """One simulated search: per level its verdict, with and without the image term."""
     from analysis.levels import adjust, compare_level
 
-    found = [replicate(table, sampler, first_seed + r, levels, runs) for r in range(replicates)]
+    found = [replicate(table, sampler, first_seed + r, levels, runs, first_run)
+             for r in range(replicates)]
     comparisons = [compare_level(level, [(f"r{r}", arm(level, rep["pretrained"].get(level)),
                                           arm(level, rep["scratch"].get(level)))
                                          for r, rep in enumerate(found)])
@@ -109,6 +113,9 @@ def main(argv=None) -> int:
                    help="RxN: R replicates of one baseline and N runs per level")
     p.add_argument("--levels", nargs="+", type=float, default=[0.8, 0.95])
     p.add_argument("--sampler", default="tpe", choices=SAMPLERS)
+    p.add_argument("--first-run", nargs="+", default=["recipe", "sampler"],
+                   choices=("recipe", "sampler"), help="each level's first run, as the "
+                   "search's --first-run; each one given is simulated (default: both)")
     p.add_argument("--image-se", nargs="+", type=float, default=None,
                    help="the test set's sampling per level (se of D, points; default: "
                    "the README run's, 0.88 at 0.8 and 1.48 at 0.95)")
@@ -129,19 +136,19 @@ def main(argv=None) -> int:
     print(f"table {args.table.name}: {len(table.frame)} trainings; {args.searches} simulated "
           f"searches per design; levels {' '.join(f'{x:g}' for x in levels)}; sampler "
           f"{args.sampler}", flush=True)
-    print("\n| design | trainings | level | mean D | informative | named | mean half-width "
+    print("\n| design | first run | trainings | level | mean D | informative | named | mean half-width "
           "| informative, images counted | named, images counted | mean half-width, images "
           "counted |")
-    print("|---|---|---|---|---|---|---|---|---|---|")
+    print("|---|---|---|---|---|---|---|---|---|---|---|")
     rows = []
-    for r, n in designs:
-        results = [search(table, args.sampler, 1_000 * s + 10 * r + n, levels, r, n, image_se)
-                   for s in range(args.searches)]
+    for (r, n), first_run in [(d, f) for d in designs for f in args.first_run]:
+        results = [search(table, args.sampler, 1_000 * s + 10 * r + n, levels, r, n, image_se,
+                          first_run) for s in range(args.searches)]
         for i, level in enumerate(levels):
             part = pd.DataFrame([res[i] for res in results])
             named = part["named"].isin(["fine-tuned", "scratch"])
             named_images = part["named_images"].isin(["fine-tuned", "scratch"])
-            row = {"design": f"{r}x{n}", "replicates": r, "runs_per_level": n,
+            row = {"design": f"{r}x{n}", "first_run": first_run, "replicates": r, "runs_per_level": n,
                    "trainings": 2 * r * (1 + n * len(levels)), "level": level,
                    "mean_difference": float(part["d"].mean()),
                    "informative": float((named | (part["half"] <= HALF_WIDTH)).mean()),
@@ -154,7 +161,7 @@ def main(argv=None) -> int:
                    "named_images": float(named_images.mean()),
                    "half_width_images": float(part["half_images"].mean())}
             rows.append(row)
-            print(f"| {row['design']} | {row['trainings']} | {level:g} | "
+            print(f"| {row['design']} | {first_run} | {row['trainings']} | {level:g} | "
                   f"{row['mean_difference']:+.1f} | {row['informative']:.2f} | "
                   f"{row['named']:.2f} | {row['half_width']:.1f} | "
                   f"{row['informative_images']:.2f} | {row['named_images']:.2f} | "

@@ -10,6 +10,11 @@ analysis reads the runs back by them.
   fewest runs that did not fail, ties to the level listed first: round robin in the order
   given, the same in both regimes' studies. Its trial seed is ``seed + baselines + n``, so at
   a level the k-th run of both regimes uses the same seed (the same init draw and data order).
+- **The first run.** With ``--first-run recipe`` each level's first search run is the model
+  family's recipe (the learning rate and schedule a trial runs when none is sampled; a failed
+  one is retried as the recipe); the sampler draws the later runs. With one run per level the
+  design is "no tuning"; with n it is the recipe and n - 1 sampled runs, the best on val
+  chosen. With ``--first-run sampler`` the sampler draws every run.
 - **Choosing and valuing.** Once a level's search runs have all ended, the run with the best
   *val* accuracy is its configuration (ties: the lower trial number); it is re-run on
   ``--confirm`` K fresh seeds ``seed + FRESH_OFFSET * (i + 1) + j`` (i the level's index, j = 1
@@ -35,12 +40,13 @@ from typing import Iterable, Sequence
 
 __all__ = ["LEVEL", "REPLICATE", "FRESH_OFFSET", "BLOCK", "PRIMARY", "check_levels",
            "check_replicates", "next_level", "search_seed", "fresh_seed", "replicate_seed",
-           "planned_runs", "choose", "percent", "figure_name"]
+           "planned_runs", "choose", "percent", "figure_name", "FIRST_RUNS"]
 
 LEVEL = "level"  # the user attribute / trials.csv column holding a run's assigned level
 REPLICATE = "replicate"  # the study attribute / trials.csv column: its replicate, 1 .. R
 FRESH_OFFSET = 1000  # fresh seeds of level i: seed + FRESH_OFFSET * (i + 1) + 1 .. + K
 BLOCK = 100_000  # seeds of one replicate (more than FRESH_OFFSET * (levels + 1) + K)
+FIRST_RUNS = ("recipe", "sampler")  # --first-run: each level's first run, recipe or sampled
 PRIMARY = 0.8  # the pre-specified primary level (the reference study's); others: Holm
 
 

@@ -195,6 +195,13 @@ def test_the_estimand_is_stated_in_words():
     assert "tuned by 1 tpe run(s) per level" in text and "4 independent replicate(s)" in text
     assert "pre-training seed 0" in text and "80% is the primary level" in text
     assert estimand(SearchRecord(levels=())) == "" and estimand(None) == ""
+    # --first-run recipe: one run per level is the recipe, more runs are the recipe + draws
+    untuned = estimand(SearchRecord(levels=(0.8, 0.95), trials=3, replicates=5,
+                                    first_run="recipe"))
+    assert "trained with the model family's recipe at each level" in untuned
+    tuned = estimand(SearchRecord(levels=(0.8, 0.95), trials=9, replicates=5,
+                                  first_run="recipe"))
+    assert "tuned by 4 run(s) per level, the family's recipe first, then the tpe" in tuned
 
 
 def test_levels_rows_lead_and_within_x_is_a_description_without_interval():

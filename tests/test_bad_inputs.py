@@ -530,6 +530,11 @@ CASES = {
     "search-replicates-not-an-integer": Case(
         "search", ["--trials", "3", "--levels", "0.8", "--replicates", "two"],
         ("--replicates", "'two'")),
+    "search-first-run-front-design": Case(
+        "search", ["--first-run", "recipe", "--levels", "none"],
+        ("--first-run recipe applies to the level design only", "give --levels")),
+    "search-first-run-unknown": Case(
+        "search", ["--first-run", "best"], ("--first-run", "'best'")),
     "search-replicates-front-design": Case(
         "search", ["--replicates", "2"],
         ("--replicates 2 applies to the level design only", "--levels none", "give --levels")),

@@ -89,6 +89,22 @@ def test_tuning_finds_what_the_table_says_is_best(table):
     assert np.mean(tpe) > np.mean(got[1])
 
 
+def test_recipe_first_is_no_tuning_at_one_run_and_tunes_after(table):
+    """``--first-run recipe``, the search's own design: each level's first run is the family's
+    recipe (by construction 0.15 off the best cell), so one run per level is exactly no
+    tuning; the sampler's later runs can only improve the chosen run here (val = test)."""
+    levels = (0.8, 0.95)
+    untuned = np.mean(list(replay.fixed_levels(table, "scratch", levels, 0, None, None)
+                           .values()))
+    first = [replay.replay_levels(table, "tpe", "scratch", rep, levels, 6, first_run="recipe")
+             for rep in range(3)]
+    for found in first:
+        assert np.mean(list(found[1].values())) == pytest.approx(untuned, abs=0.01)
+        assert np.mean(list(found[6].values())) > untuned + 0.05
+    sampled = replay.replay_levels(table, "tpe", "scratch", 0, levels, 1)
+    assert np.mean(list(sampled[1].values())) != pytest.approx(untuned, abs=0.01)
+
+
 def test_nsga2_is_replayed_with_the_population_each_run_count_gives_it(table):
     """NSGA-II's population depends on the study's size (``make_sampler``), so a search of n
     runs per level is not the first n of a longer one: each n is its own study."""

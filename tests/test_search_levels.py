@@ -20,7 +20,8 @@ from hpo_prune.search.studies import space as spaces
 from hpo_prune.search.studies.keep import removable
 from hpo_prune.search.tuning.searcher import StudySearcher
 from hpo_prune.search.studies.designs import design_of
-from hpo_prune.search.studies.study import Mode, open_study
+from hpo_prune.search.studies.study import Mode, open_study, recipe_params
+from hpo_prune.models import recipe
 from helpers import TINY, search, studies
 
 State = optuna.trial.TrialState
@@ -28,11 +29,12 @@ LEVELS = (0.8, 0.9, 0.95)
 SEED = 7
 
 
-def plan_of(regime: str, storage=None, target=6, confirm=2, resume=False, levels=LEVELS):
+def plan_of(regime: str, storage=None, target=6, confirm=2, resume=False, levels=LEVELS,
+            first_run="sampler"):
     base = TrialConfig(model="vgg16", dataset="digits", init=regime, epochs=3, seed=SEED)
     space = spaces.load("vgg.yaml", "vgg16").with_levels(levels)
     design = design_of(space, "tpe", SEED, target, baseline_seeds=3, confirm=confirm,
-                    levels=levels)
+                       levels=levels, first_run=first_run)
     return open_study(storage or optuna.storages.InMemoryStorage(),
                       f"s.vgg16.digits.{regime}", base, design,
                       Mode.RESUME if resume else Mode.NEW)
@@ -151,6 +153,52 @@ def test_levels_and_seeds_are_balanced_and_the_same_in_both_regimes():
     assert by_regime["pretrained"] == by_regime["scratch"]
 
 
+@pytest.mark.parametrize("regime", ["pretrained", "scratch"])
+def test_recipe_first_runs_the_familys_recipe_then_lets_the_sampler_draw(regime):
+    """--first-run recipe: a level's first run is the recipe (agp at the family's lr for a
+    pruned run), a failed one is retried as the recipe, the later runs are the sampler's."""
+    plan = plan_of(regime, target=9, confirm=0, first_run="recipe")  # two runs per level
+    searcher = StudySearcher([plan])
+    failed = []
+
+    def accuracy(spec):  # the first run at 0.9 fails once
+        if spec["config"]["prune_ratio"] == 0.9 and not failed:
+            failed.append(spec["trial"])
+            raise RuntimeError
+        return 0.8
+
+    specs = []
+    for i in range(40):
+        spec = searcher.suggest(f"t{i}")
+        if spec is StudySearcher.FINISHED or spec is None:
+            break
+        specs.append(spec)
+        try:
+            searcher.on_trial_complete(f"t{i}", final(accuracy(spec),
+                                                      1 - spec["config"]["prune_ratio"]))
+        except RuntimeError:
+            searcher.on_trial_complete(f"t{i}", error=True)
+            searcher.record_error(f"t{i}", "RuntimeError")
+    lr = recipe("vgg16", regime)["lr"]
+    runs = [t for t in level_runs(plan.study) if t.state != State.FAIL]
+    assert len(runs) == 6 and failed
+    for level in LEVELS:
+        first, second = [t for t in runs if t.params["prune_ratio"] == level]
+        assert first.params == {"prune_ratio": level, "schedule": "agp", "lr": lr}
+        assert second.params["lr"] != lr  # drawn from the space's range
+    retried = [t for t in level_runs(plan.study) if t.params["prune_ratio"] == 0.9]
+    assert retried[0].state == State.FAIL and retried[1].params == retried[0].params
+    assert "the family's recipe first" in plan.design.describe()
+
+
+def test_a_recipe_outside_the_spaces_choices_is_refused():
+    base = TrialConfig(model="vgg16", dataset="digits", init="scratch", epochs=3, seed=SEED)
+    space = spaces.load("vgg.yaml", "vgg16").with_levels(LEVELS)
+    space.params["schedule"] = {"type": "categorical", "choices": ["lin", "cos"]}
+    with pytest.raises(UsageError, match="schedule 'agp' .* is not among its choices"):
+        recipe_params(space, base, 0.8)
+
+
 def test_each_level_is_confirmed_on_fresh_seeds_as_soon_as_its_runs_end():
     plan = plan_of("scratch", target=9)  # 6 pruned trials: two per level
     searcher = StudySearcher([plan])
@@ -238,7 +286,11 @@ def test_a_real_search_with_levels_runs_replicates_of_both_regimes_on_the_same_l
         assert replicate["pretrained"] == replicate["scratch"]
     assert not {s for _, s in blocks[1]["scratch"]} & {s for _, s in blocks[2]["scratch"]}
     record = json.loads((tmp_path / "lv" / "search.json").read_text())
-    assert record["replicates"] == 2
+    assert record["replicates"] == 2 and record["first_run"] == "recipe"  # the preset's
+    for (regime, level), runs in table[table["level"].notna()].groupby(["regime", "level"]):
+        # one run per level: the family's recipe, no sampled value
+        assert set(runs["lr"]) == {recipe("mobilenet_v2", regime)["lr"]}
+        assert set(runs["schedule"]) == {"agp"}
     assert sorted(s["replicate"] for s in record["studies"]) == [1, 1, 2, 2]
     assert len(studies(tmp_path / "lv")) == 4
     # --resume keeps the replicates; another count is refused
@@ -246,3 +298,9 @@ def test_a_real_search_with_levels_runs_replicates_of_both_regimes_on_the_same_l
                    "--confirm", "1", "--replicates", "3", "--source", str(source), "--name",
                    "lv", "--results", str(tmp_path), "--resume", cwd=tmp_path, check=False)
     assert again.returncode == 2 and "--replicates 3 differs from the 2" in again.stderr
+    again = search(*TINY, "--trials", "3", "--baseline-seeds", "1", "--levels", "0.5", "0.9",
+                   "--confirm", "1", "--first-run", "sampler", "--source", str(source),
+                   "--name", "lv", "--results", str(tmp_path), "--resume", cwd=tmp_path,
+                   check=False)
+    assert again.returncode == 2 and "--first-run sampler differs from the recipe" in (
+        again.stderr)

@@ -17,6 +17,7 @@ from ..errors import UsageError
 from ..files import atomic_write
 from ..settings import TrialConfig
 from .files import SEARCH_FILE
+from ..levels import FIRST_RUNS
 from .record import DEFAULT_KEEP, KEEP_MODELS, queued_baselines
 
 __all__ = ["SearchRecord", "StudyRecord", "read", "OLD_PRECISION"]
@@ -54,6 +55,7 @@ class SearchRecord:
     confirm: int = 0
     levels: tuple[float, ...] = ()  # () = a continuous search (or a grid)
     replicates: int = 0  # 0 = one study per regime (no replicates)
+    first_run: str = "sampler"  # a level's first run (levels.FIRST_RUNS); older: sampled
     keep_models: str = DEFAULT_KEEP
     early_stop: str | None = None
     preset: str | None = None
@@ -125,6 +127,8 @@ def parse(data: dict, where: str, fix: str) -> SearchRecord:
     values["replicates"] = _count(data, "replicates", 0, where, fix, 0)
     for key in ("trials", "confirm", "seed", "seed_offset"):
         values[key] = _count(data, key, -math.inf if key == "seed" else 0, where, fix, 0)
+    values["first_run"] = _one_of(data.get("first_run") or "sampler", "first_run",
+                                  FIRST_RUNS, where, fix)
     values["keep_models"] = _one_of(data.get("keep_models", DEFAULT_KEEP), "keep_models",
                                     KEEP_MODELS, where, fix)
     settings = data.get("settings") or {}

@@ -25,9 +25,9 @@ from ..results.record import DEFAULT_KEEP, KEEP_MODELS, queued_baselines
 from ..results.search_record import SearchRecord
 from ..objectives import REGIMES
 from .search_settings import Cluster, SearchSettings
-from ..levels import check_levels, check_replicates
+from ..levels import FIRST_RUNS, check_levels, check_replicates
 from .studies.designs import Design, design_of
-from .studies.study import Mode
+from .studies.study import Mode, recipe_params
 
 # trials: per study (one per regime and replicate), the unpruned baselines included; levels:
 # pruning levels (fractions of weights removed) every pruned trial is assigned, shared by both
@@ -38,10 +38,12 @@ from .studies.study import Mode
 # informative at 80% and 95% in >= 80% of searches (docs/verdict.md)
 PRESETS = {
     "quick": {"dataset": ["digits"], "trials": 3, "epochs": 4, "early_stop": "none",
-              "levels": (0.8, 0.95), "confirm": 0, "baseline_seeds": 1, "replicates": 5},
+              "levels": (0.8, 0.95), "confirm": 0, "baseline_seeds": 1, "replicates": 5,
+              "first_run": "recipe"},
     "paper": {"dataset": ["cifar10", "cifar100", "svhn", "caltech101"], "trials": 20,
               "epochs": 30, "early_stop": "asha", "levels": (0.5, 0.8, 0.9, 0.95),
-              "confirm": 3, "baseline_seeds": 3, "replicates": 3},
+              "confirm": 3, "baseline_seeds": 3, "replicates": 3,
+              "first_run": "recipe"},
 }
 CONFIRM_FRONT = 1  # --confirm of a continuous search (--levels none): seeds per front config
 PRECISION_CHOICES = TrialConfig.field("precision").metadata["choices"]
@@ -120,6 +122,13 @@ def parser() -> ArgumentParser:
                    "them (default: the preset's, quick "
                    f"{PRESETS['quick']['replicates']}, paper {PRESETS['paper']['replicates']};"
                    " 1 with --levels none; --resume keeps the search's own)")
+    p.add_argument("--first-run", default=None, choices=FIRST_RUNS,
+                   help="with --levels: each level's first search run. 'recipe' = the model "
+                   "family's recipe (its default learning rate and schedule), the sampler "
+                   "drawing the later runs, so one run per level is no tuning; 'sampler' = the "
+                   "sampler draws every run (default: the preset's, quick "
+                   f"{PRESETS['quick']['first_run']}, paper {PRESETS['paper']['first_run']}; "
+                   "--resume keeps the search's own)")
     p.add_argument("--keep-models", default=None, choices=KEEP_MODELS,
                    help="which finished trials keep their model file: 'front' removes a "
                    "trial's model once another configuration of its study dominates it for "
@@ -347,11 +356,19 @@ def build_design(args, preset: dict, resumed: SearchRecord | None, space,
                              f"{max(resumed.replicates, 1)} search {name!r} was started "
                              "with: drop --replicates to keep them")
         replicates = resumed.replicates
+        if args.first_run is not None and args.first_run != resumed.first_run:
+            raise UsageError(f"--first-run {args.first_run} differs from the "
+                             f"{resumed.first_run} search {name!r} was started with: drop "
+                             "--first-run to keep it")
+        first_run = resumed.first_run
     else:
+        first_run = args.first_run or preset["first_run"]
         default = preset["replicates"] if levels else 1
         replicates = check_replicates(default if args.replicates is None else args.replicates,
                                       levels, args.sampler, args.seed)
         replicates = replicates if levels else 0  # front, grid: one study a regime
+    check(args.first_run is None or bool(levels), f"--first-run {args.first_run} applies to "
+          "the level design only: drop it, or give --levels")
     confirm = args.confirm
     if confirm is None:  # the preset's for levels; one seed per front configuration else
         confirm = preset["confirm"] if levels else CONFIRM_FRONT
@@ -359,8 +376,12 @@ def build_design(args, preset: dict, resumed: SearchRecord | None, space,
         baselines = queued_baselines(baseline_seeds, trials, args.sampler)
         levels = check_levels(levels, trials - baselines, args.sampler, confirm)
         space = space.with_levels(levels)
+        if first_run == "recipe":  # the recipe must be a point of the space, in every regime
+            for config in base_configs(args, (args.dataset or preset["dataset"])[:1],
+                                       1).values():
+                recipe_params(space, config, levels[0])
     return design_of(space, args.sampler, args.seed, trials, baseline_seeds, confirm, levels,
-                     replicates)
+                     replicates, first_run)
 
 
 def trial_precision(args, name: str, recorded: str | None) -> str:

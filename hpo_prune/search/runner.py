@@ -145,6 +145,7 @@ def _write_record(search: SearchSettings, plans, offset: int) -> None:
         join=search.mode is Mode.JOIN, seed_offset=offset, sampler=design.sampler,
         trials=design.target, epochs=search.epochs, baseline_seeds=design.baseline_seeds,
         confirm=design.confirm, levels=tuple(design.levels), replicates=design.replicates,
+        first_run=design.first_run,
         keep_models=search.keep_models, early_stop=search.early_stop, preset=search.preset,
         space=str(design.space.path), settings=search.shaping,
         studies=tuple(StudyRecord(name=p.name, model=p.base.net.model,

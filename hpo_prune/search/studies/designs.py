@@ -33,7 +33,7 @@ from ...settings import TrialConfig
 from . import keep
 from .space import SearchSpace
 from .study import FINISHED, SEED, State, baseline_params, interrupted, make_sampler, \
-    tally, to_confirm
+    recipe_params, tally, to_confirm
 
 ASHA_BUCKETS = 5  # a continuous design's early-stopping groups: equal slices of prune_ratio
 
@@ -51,6 +51,7 @@ class Design:
     confirm: int = 0
     levels: ClassVar[tuple[float, ...]] = ()  # a level design's, recorded in search.json
     replicates: ClassVar[int] = 0  # 0: one study per regime, seeded from ``seed`` itself
+    first_run: ClassVar[str] = "sampler"  # every run sampled (a level design may say recipe)
     confirm_once: ClassVar[bool] = True  # confirmations queued once, when the main trials end
 
     @property
@@ -164,6 +165,7 @@ class LevelsDesign(Design):
     (``SearchSpace.with_levels``)."""
     levels: tuple[float, ...] = (0.8,)
     replicates: int = 0
+    first_run: str = "sampler"  # levels.FIRST_RUNS: what each level's first search run is
     confirm_once: ClassVar[bool] = False  # each level's, as soon as its runs have ended
 
     def replicated(self, base: TrialConfig) -> list[tuple[int | None, TrialConfig, "Design"]]:
@@ -179,14 +181,18 @@ class LevelsDesign(Design):
 
     def before_ask(self, plan, trials, counts) -> None:
         """The next pruned main trial: its level and seed (``hpo_prune.levels``); the sampler
-        draws the rest when it is asked."""
+        draws the rest when it is asked, except in a level's first run with ``first_run``
+        "recipe", which runs the model family's recipe (``study.recipe_params``)."""
         if counts.waiting:
             return
         placed = [t for t in trials if not is_confirmation(t)
                   and t.user_attrs.get(LEVEL) is not None and not interrupted(t)]
-        level = next_level(self.levels, [t.user_attrs[LEVEL] for t in placed
-                                         if t.state != State.FAIL])
-        plan.study.enqueue_trial({"prune_ratio": level}, skip_if_exists=False, user_attrs={
+        ended = [t.user_attrs[LEVEL] for t in placed if t.state != State.FAIL]
+        level = next_level(self.levels, ended)
+        params = {"prune_ratio": level}
+        if self.first_run == "recipe" and level not in ended:  # a failed one's retry too
+            params = recipe_params(self.space, plan.base, level)
+        plan.study.enqueue_trial(params, skip_if_exists=False, user_attrs={
             SEED: search_seed(plan.base.train.seed, self.baselines, len(placed)),
             LEVEL: level})
 
@@ -233,9 +239,10 @@ class LevelsDesign(Design):
     def describe(self) -> str:
         valued = (f"each level's best run on val valued on {self.confirm} fresh seed(s)"
                   if self.confirm else "each level's run valuing itself")
+        first = ("the family's recipe first, then " if self.first_run == "recipe" else "")
         return (f"{self.target} trials per study ({self.baselines} of them "
-                f"unpruned baselines), sampler {self.sampler}, levels "
-                f"{' '.join(f'{x:g}' for x in self.levels)}, {valued}")
+                f"unpruned baselines), levels {' '.join(f'{x:g}' for x in self.levels)} "
+                f"({first}sampler {self.sampler}), {valued}")
 
     def progress(self, trials) -> str:
         planned = planned_runs(self.levels, max(self.target - self.baselines, 0))
@@ -250,7 +257,7 @@ class LevelsDesign(Design):
 
 def design_of(space: SearchSpace, sampler: str = "tpe", seed: int = 0, target: int = 1,
               baseline_seeds: int = 1, confirm: int = 0, levels: tuple[float, ...] = (),
-              replicates: int = 0) -> Design:
+              replicates: int = 0, first_run: str = "sampler") -> Design:
     """The design these settings make: a grid with ``sampler`` grid, levels where given, else
     the continuous front. Built once, by the command line from the flags, the preset and the
     record (``search.cli``)."""
@@ -258,5 +265,5 @@ def design_of(space: SearchSpace, sampler: str = "tpe", seed: int = 0, target: i
         return GridDesign(space, sampler, seed, target, baseline_seeds, confirm)
     if levels:
         return LevelsDesign(space, sampler, seed, target, baseline_seeds, confirm,
-                            tuple(levels), replicates)
+                            tuple(levels), replicates, first_run)
     return FrontDesign(space, sampler, seed, target, baseline_seeds, confirm)

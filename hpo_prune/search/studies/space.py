@@ -132,6 +132,25 @@ class SearchSpace:
                              "{prune_ratio: [0.0, 0.5, 0.8]})")
         return {name: (v[regime] if isinstance(v, dict) else v) for name, v in self.grid.items()}
 
+    def point(self, config: TrialConfig) -> dict[str, Any]:
+        """The parameters this space samples, at a resolved ``config``'s values (conditions
+        honoured): the point a queued trial must give to run exactly ``config``. A categorical
+        whose value is not among the space's choices is an error (Optuna cannot queue it); a
+        number outside its range runs as it is."""
+        values: dict[str, Any] = {}
+        regime = config.weights.init
+        for name, raw in self.params.items():
+            if not _holds(raw.get("when"), values):
+                continue
+            spec = self.spec(name, regime, self.optimizer(values, config.train.optimizer))
+            value = config.get(name)
+            if spec["type"] == "categorical" and value not in spec["choices"]:
+                raise UsageError(f"{self.path}: {name} {value!r} (the model family's recipe) "
+                                 f"is not among its choices {spec['choices']}: add it, or "
+                                 "pass --first-run sampler")
+            values[name] = value
+        return values
+
     def baseline(self, regime: str, optimizer: str | None = None) -> dict[str, Any]:
         """Parameters of the unpruned reference trial enqueued in every study: prune_ratio 0,
         a range's middle (geometric for log ranges), a categorical's first choice."""

@@ -32,7 +32,7 @@ from ...settings import TrialConfig
 from ...errors import UsageError
 from ...levels import LEVEL, REPLICATE
 from ...models import recipe
-from ...resolution import source_of
+from ...resolution import resolve_trial, source_of
 from ...objectives import DIRECTIONS, METRICS, at_chance, classes_of, non_dominated
 from ...results import study_names
 from ...results.record import CONFIRMS, is_confirmation, marked_baseline
@@ -148,6 +148,13 @@ def baseline_params(space: SearchSpace, base: TrialConfig) -> dict:
                               None if optimizer in (None, "auto") else optimizer,
                               dense=True)["lr"]
     return params
+
+
+def recipe_params(space: SearchSpace, base: TrialConfig, level: float) -> dict:
+    """The parameters of ``level``'s recipe run: the point of ``space`` at which a trial runs
+    what it runs with none of them sampled (the model family's recipe, ``models.recipe``,
+    through ``resolve_trial``), pruned to ``level``."""
+    return space.point(resolve_trial(base.replace(**space.fixed, prune_ratio=level)))
 
 
 class StudyDesign(Protocol):
