@@ -261,8 +261,9 @@ def test_keep_front_keeps_one_baseline_and_each_levels_chosen_run():
 def test_a_real_search_with_levels_runs_replicates_of_both_regimes_on_the_same_levels(
         tmp_path, source):  # noqa: F811
     proc = search(*TINY, "--trials", "3", "--baseline-seeds", "1", "--levels", "0.5", "0.9",
-                  "--confirm", "1", "--replicates", "2", "--source", str(source), "--name",
-                  "lv", "--results", str(tmp_path), cwd=tmp_path, timeout=900)
+                  "--confirm", "1", "--replicates", "2", "--first-run", "recipe", "--source",
+                  str(source), "--name", "lv", "--results", str(tmp_path), cwd=tmp_path,
+                  timeout=900)
     assert "levels 0.5 0.9" in proc.stdout and "2 replicates" in proc.stdout
     table = pd.read_csv(tmp_path / "lv" / "trials.csv")
     assert set(table["state"]) == {"COMPLETE"}
@@ -286,7 +287,7 @@ def test_a_real_search_with_levels_runs_replicates_of_both_regimes_on_the_same_l
         assert replicate["pretrained"] == replicate["scratch"]
     assert not {s for _, s in blocks[1]["scratch"]} & {s for _, s in blocks[2]["scratch"]}
     record = json.loads((tmp_path / "lv" / "search.json").read_text())
-    assert record["replicates"] == 2 and record["first_run"] == "recipe"  # the preset's
+    assert record["replicates"] == 2 and record["first_run"] == "recipe"
     for (regime, level), runs in table[table["level"].notna()].groupby(["regime", "level"]):
         # one run per level: the family's recipe, no sampled value
         assert set(runs["lr"]) == {recipe("mobilenet_v2", regime)["lr"]}

@@ -39,11 +39,11 @@ from .studies.study import Mode, recipe_params
 PRESETS = {
     "quick": {"dataset": ["digits"], "trials": 3, "epochs": 4, "early_stop": "none",
               "levels": (0.8, 0.95), "confirm": 0, "baseline_seeds": 1, "replicates": 5,
-              "first_run": "recipe"},
+              "first_run": "sampler"},
     "paper": {"dataset": ["cifar10", "cifar100", "svhn", "caltech101"], "trials": 20,
               "epochs": 30, "early_stop": "asha", "levels": (0.5, 0.8, 0.9, 0.95),
               "confirm": 3, "baseline_seeds": 3, "replicates": 3,
-              "first_run": "recipe"},
+              "first_run": "sampler"},
 }
 CONFIRM_FRONT = 1  # --confirm of a continuous search (--levels none): seeds per front config
 PRECISION_CHOICES = TrialConfig.field("precision").metadata["choices"]
