@@ -32,7 +32,8 @@ sampler draws the pruning ratio too, run on 1, 2 or 8 simulated workers, without
 sparsity-grouped ASHA (the same trials, the weak ones stopped early; a run is grouped by the
 level whose curve it follows); besides, "one epoch, keep the top K" (random configurations
 trained one epoch, the best quarter of each sparsity group trained on, as many as the plain
-search's epochs allow). Value: the hypervolume of the study's front, chosen on (val accuracy,
+search's epochs allow); and the paper grid (its 8 ratios once each, one-cycle at the recipe's
+rate: 32 epochs). Value: the hypervolume of the study's front, chosen on (val accuracy,
 remaining fraction) and valued at its runs' test accuracy on the table's other seeds
 (reference point: accuracy 0, everything left), against the epochs used and against the simulated wall-clock (an epoch takes the lower
 quartile of that epoch's seconds over the table's rows of its level, both regimes: work that
@@ -57,7 +58,7 @@ from pathlib import Path
 
 import numpy as np
 
-from replay_continuous import TRIALS, replay_continuous, replay_one_epoch
+from replay_continuous import TRIALS, replay_continuous, replay_grid, replay_one_epoch
 from replay_figures import figures
 from replay_levels import PREFIX_SAMPLERS, PRINTED_RUNS, fixed_levels, reference, replay_levels
 from replay_search import project
@@ -67,7 +68,8 @@ SAMPLERS = ("tpe", "random", "nsga2")
 RUNS = 12  # runs per level replayed (every n up to it)
 WORKERS = (1, 2, 8)
 RECIPE_FIRST = "tpe"  # the sampler replayed with --first-run recipe too (the presets')
-CHECKPOINTS = (40, 80, 120, 160, 200, 240)  # epochs used at which the hypervolume is read
+# epochs used at which the hypervolume is read (32: the paper grid's 8 points x 4 epochs)
+CHECKPOINTS = (32, 40, 80, 120, 160, 200, 240)
 
 
 # ----------------------------------------------------------------------------- statistics
@@ -138,10 +140,14 @@ def repetition(task: tuple) -> dict:
                             budget, workers)}}
         top = replay_one_epoch(table, regime, rep, sorted({*checkpoints, budget}),
                                options["workers"])
+        grid, grid_epochs, grid_seconds = replay_grid(table, regime, rep, options["workers"])
         for workers in options["workers"]:
             out["continuous"]["one epoch, top K", workers] = {
                 "seconds": top[budget][1][workers], "hv": top[budget][0], "epochs": budget,
                 "by_epochs": {c: top[c][0] for c in checkpoints}}
+            out["continuous"]["paper grid", workers] = {
+                "seconds": grid_seconds[workers], "hv": grid, "epochs": grid_epochs,
+                "by_epochs": {c: grid if c == grid_epochs else np.nan for c in checkpoints}}
     return out
 
 

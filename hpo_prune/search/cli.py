@@ -37,13 +37,14 @@ from .studies.study import Mode, recipe_params
 # run per level, 30 trainings: the smallest design whose simulated digits searches are
 # informative at 80% and 95% in >= 80% of searches (docs/verdict.md)
 PRESETS = {
+    # first_run and early_stop as the replay of real trainings picked them (docs/evidence.md)
     "quick": {"dataset": ["digits"], "trials": 3, "epochs": 4, "early_stop": "none",
               "levels": (0.8, 0.95), "confirm": 0, "baseline_seeds": 1, "replicates": 5,
-              "first_run": "sampler"},
+              "first_run": "recipe"},
     "paper": {"dataset": ["cifar10", "cifar100", "svhn", "caltech101"], "trials": 20,
-              "epochs": 30, "early_stop": "asha", "levels": (0.5, 0.8, 0.9, 0.95),
+              "epochs": 30, "early_stop": "none", "levels": (0.5, 0.8, 0.9, 0.95),
               "confirm": 3, "baseline_seeds": 3, "replicates": 3,
-              "first_run": "sampler"},
+              "first_run": "recipe"},
 }
 CONFIRM_FRONT = 1  # --confirm of a continuous search (--levels none): seeds per front config
 PRECISION_CHOICES = TrialConfig.field("precision").metadata["choices"]
@@ -61,13 +62,14 @@ def parser() -> ArgumentParser:
     p.add_argument("--preset", default="quick", choices=sorted(PRESETS),
                    help=f"budget: 'quick' = digits, {PRESETS['quick']['trials']} trials x "
                    f"{PRESETS['quick']['epochs']} epochs per study "
-                   f"({PRESETS['quick']['baseline_seeds']} baseline, one trial per level) in "
+                   f"({PRESETS['quick']['baseline_seeds']} baseline, one trial per level: "
+                   "the family's recipe) in "
                    f"each of {PRESETS['quick']['replicates']} replicates (about 35 minutes on "
                    "2 CPU cores with native bf16, the pre-training included); "
                    f"'paper' = cifar10, cifar100, svhn, caltech101, "
                    f"{PRESETS['paper']['trials']} trials x {PRESETS['paper']['epochs']} "
-                   f"epochs with early stopping, {PRESETS['paper']['replicates']} replicates "
-                   "(default: %(default)s)")
+                   f"epochs, each level's recipe then TPE's draws, "
+                   f"{PRESETS['paper']['replicates']} replicates (default: %(default)s)")
     p.add_argument("--dataset", nargs="+", default=None,
                    help="one or more datasets: digits, cifar10, cifar100, svhn, caltech101, or "
                    "folder:PATH (your images, ImageFolder layout) (default: the preset's)")
