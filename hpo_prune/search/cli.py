@@ -40,7 +40,7 @@ PRESETS = {
     # first_run and early_stop as the replay of real trainings picked them (docs/evidence.md)
     "quick": {"dataset": ["digits"], "trials": 3, "epochs": 4, "early_stop": "none",
               "levels": (0.8, 0.95), "confirm": 0, "baseline_seeds": 1, "replicates": 5,
-              "first_run": "recipe"},
+              "first_run": "sampler"},
     "paper": {"dataset": ["cifar10", "cifar100", "svhn", "caltech101"], "trials": 20,
               "epochs": 30, "early_stop": "none", "levels": (0.5, 0.8, 0.9, 0.95),
               "confirm": 3, "baseline_seeds": 3, "replicates": 3,
@@ -62,8 +62,7 @@ def parser() -> ArgumentParser:
     p.add_argument("--preset", default="quick", choices=sorted(PRESETS),
                    help=f"budget: 'quick' = digits, {PRESETS['quick']['trials']} trials x "
                    f"{PRESETS['quick']['epochs']} epochs per study "
-                   f"({PRESETS['quick']['baseline_seeds']} baseline, one trial per level: "
-                   "the family's recipe) in "
+                   f"({PRESETS['quick']['baseline_seeds']} baseline, one trial per level) in "
                    f"each of {PRESETS['quick']['replicates']} replicates (about 35 minutes on "
                    "2 CPU cores with native bf16, the pre-training included); "
                    f"'paper' = cifar10, cifar100, svhn, caltech101, "
