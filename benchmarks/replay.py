@@ -40,7 +40,9 @@ quartile of that epoch's seconds over the table's rows of its level, both regime
 ran beside a training on the machine only ever added time, so a low quantile is the time of
 an epoch that trained alone, two at a time, as the table was built).
 
-Every figure is a mean over ``--repetitions`` repetitions, each with its own sampler seed,
+``--value val`` values every chosen run and front at its val accuracy on the table's other
+seeds instead of its test accuracy: the split a default may be chosen on (test is reported,
+never chooses). Every figure is a mean over ``--repetitions`` repetitions, each with its own sampler seed,
 with a 95% bootstrap interval over the repetitions. ``--json PATH`` writes ``{"table": FILE,
 "methods": [{"name", "design", "budget", "value", "ci_low", "ci_high", "n", "sd"}, ...]}``;
 ``--figures DIR`` writes evidence_levels.png, evidence_continuous.png (by epochs) and
@@ -100,7 +102,9 @@ def repetition(task: tuple) -> dict:
     """Everything one repetition (its sampler seed ``rep``) replays for one regime; plain
     numbers, so that worker processes can hand them back."""
     path, regime, rep, options = task
-    table = TABLES.get(path) or TABLES.setdefault(path, Table.read(Path(path)))
+    value = options.get("value", "test_acc")
+    table = TABLES.get((path, value)) or TABLES.setdefault((path, value),
+                                                         Table.read(Path(path), value))
     levels, runs = options["levels"], options["runs"]
     out = {"levels": {}, "continuous": {}}
     if "levels" in options["designs"]:
@@ -169,12 +173,16 @@ def main(argv=None) -> int:
                    choices=("levels", "continuous"))
     p.add_argument("--jobs", type=int, default=os.cpu_count() or 1,
                    help="processes replaying repetitions at once (default: the CPU count)")
+    p.add_argument("--value", choices=("test", "val"), default="test",
+                   help="what values a chosen run (and a front) on the table's other seeds: "
+                   "its test accuracy (reported), or its val accuracy there (the split a "
+                   "default may be chosen on) (default: %(default)s)")
     p.add_argument("--json", type=Path, default=None, help="write the methods' rows here")
     p.add_argument("--figures", type=Path, default=None,
                    help="write the figures (PNG) into this folder")
     args = p.parse_args(argv)
     started = time.perf_counter()
-    table = Table.read(args.table)
+    table = Table.read(args.table, f"{args.value}_acc")
     missing = [r for r in REGIMES if r not in table.lrs]
     if missing:
         print(f"error: {args.table} holds no {' or '.join(missing)} trainings yet "
@@ -189,10 +197,11 @@ def main(argv=None) -> int:
     seeds = sorted({int(s) for s in table.frame["seed"]})
     print(f"table {args.table.name}: {len(table.frame)} trainings, {table.model}, "
           f"{table.epochs} epochs, seeds {' '.join(map(str, seeds))}; "
-          f"{args.repetitions} repetitions", flush=True)
+          f"{args.repetitions} repetitions; chosen runs valued at their {args.value} accuracy "
+          "on the other seeds", flush=True)
     options = {"levels": levels, "runs": args.runs, "samplers": args.samplers,
                "workers": args.workers, "trials": args.trials, "designs": args.designs,
-               "epochs": table.epochs,
+               "epochs": table.epochs, "value": table.value,
                "checkpoints": [c for c in CHECKPOINTS if c <= args.trials * table.epochs]
                or [args.trials * table.epochs]}
     tasks = [(str(args.table), regime, rep, options) for regime in REGIMES

@@ -30,9 +30,10 @@ class Table:
     precision: str
     timing: dict  # level -> seconds of epoch 1, 2, ...: their lower quartile over its rows
     memo: dict = dataclasses.field(default_factory=dict)
+    value: str = "test_acc"  # what values a chosen run on the other seeds (``--value``)
 
     @classmethod
-    def read(cls, path: Path) -> "Table":
+    def read(cls, path: Path, value: str = "test_acc") -> "Table":
         frame = pd.read_csv(path)
         if frame.empty:
             raise SystemExit(f"error: {path} holds no trainings: build it with "
@@ -53,7 +54,7 @@ class Table:
                   for level, part in frame.groupby("level")}
         return cls(path, frame, str(frame["model"].iloc[0]), epochs, dict(cells), lrs,
                    tuple(sorted(set(frame["level"].astype(float)))), settings["precision"],
-                   timing)
+                   timing, value=value)
 
     def key_of(self, plan, trial, resolve) -> tuple:
         """The cell of an asked trial: its config as the searcher builds it (``plan.sample``:
@@ -82,8 +83,9 @@ class Table:
         return seed, self.cells[key][seed]
 
     def valued(self, key: tuple, seed: int) -> float:
-        """Test accuracy of ``key`` on the table's seeds other than ``seed``."""
-        others = [r["test_acc"] for s, r in self.cells.get(key, {}).items() if s != seed]
+        """Test accuracy (``value``: or val) of ``key`` on the table's seeds other than
+        ``seed``."""
+        others = [r[self.value] for s, r in self.cells.get(key, {}).items() if s != seed]
         return float(np.mean(others)) if others else np.nan
 
     def seconds(self, key: tuple, epoch: int) -> float:
@@ -99,4 +101,4 @@ class Table:
 
     def mean_test(self, key: tuple) -> float:
         runs = self.cells.get(key, {})
-        return float(np.mean([r["test_acc"] for r in runs.values()])) if runs else np.nan
+        return float(np.mean([r[self.value] for r in runs.values()])) if runs else np.nan

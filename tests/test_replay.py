@@ -105,6 +105,18 @@ def test_recipe_first_is_no_tuning_at_one_run_and_tunes_after(table):
     assert np.mean(list(sampled[1].values())) != pytest.approx(untuned, abs=0.01)
 
 
+def test_a_run_is_valued_on_the_other_seeds_at_test_or_at_val(table, tmp_path):
+    """``--value val``: the same cells, valued at their val accuracy on the other seeds (the
+    split a default is chosen on); the seed that chose never values."""
+    val = replay.Table.read(table.path, "val_acc")
+    key = next(iter(table.cells))
+    seeds = sorted(table.cells[key])
+    others = [table.cells[key][s] for s in seeds[1:]]
+    assert table.valued(key, seeds[0]) == pytest.approx(np.mean([r["test_acc"] for r in others]))
+    assert val.valued(key, seeds[0]) == pytest.approx(np.mean([r["val_acc"] for r in others]))
+    assert val.valued(key, seeds[0]) != pytest.approx(table.valued(key, seeds[0]), abs=1e-6)
+
+
 def test_nsga2_is_replayed_with_the_population_each_run_count_gives_it(table):
     """NSGA-II's population depends on the study's size (``make_sampler``), so a search of n
     runs per level is not the first n of a longer one: each n is its own study."""
