@@ -13,9 +13,9 @@ replicate with its own baselines, sampler seed and trial seeds (shared by the tw
 the replicate, nothing shared between replicates), all fine-tuning from the same pre-trained
 checkpoint. Per replicate r and level, D_r = kept(fine-tuned) - kept(scratch). The verdict is
 about E[D]: the expected difference in accuracy kept when each regime is tuned by the design's
-runs per level, over the configuration draws (none for a level's recipe run, ``--first-run recipe``), the
-choice among them, the seeds, the
-reference, and the test images (drawn from the same population as the test split).
+runs per level, over the configuration draws (none for a level's recipe run, ``--first-run
+recipe``), the choice among them, the seeds, the reference, and the test images (drawn from
+the same population as the test split).
 
 **The interval.** D = mean_r D_r, with variance s^2 / R (s: the sample standard deviation of
 the D_r, which carry every source above except the test images, fixed across replicates)
@@ -335,8 +335,8 @@ def estimand(search: SearchRecord | None) -> str:
         math.isclose(x, PRIMARY) for x in levels) else "every level is Holm-adjusted (80% "
         "is not among them)")
     if search.first_run == "recipe":
-        tuned = (f"is trained with the model family's recipe at each level (one run per level: "
-                 f"no tuning)" if each == "1" else f"is tuned by {each} run(s) per level, the "
+        tuned = ("is trained with the model family's recipe at each level (one run per level: "
+                 "no tuning)" if each == "1" else f"is tuned by {each} run(s) per level, the "
                  f"family's recipe first, then the {search.sampler} sampler's draws")
     else:
         tuned = f"is tuned by {each} {search.sampler} run(s) per level"

@@ -25,7 +25,8 @@ level); the reference study's grid (``--space paper_grid --sampler grid``: one-c
 recipe's rate, at its levels 0.5, 0.8 and 0.9). TPE and random search are replayed with the
 sparsity-grouped ASHA too (the paper preset's early stopping, grouped by level, one worker),
 with the share of epochs it used, and TPE with ``--first-run recipe`` ("tpe, recipe first":
-each level's first run the family's recipe, the later ones TPE's). Beside each mean, the spread (sd) of one search's value.
+each level's first run the family's recipe, the later ones TPE's). Beside each mean, the
+spread (sd) of one search's value.
 
 **Continuous design** (``--levels none``): per regime, a study of ``--trials`` trials whose
 sampler draws the pruning ratio too, run on 1, 2 or 8 simulated workers, without and with the
@@ -42,7 +43,8 @@ an epoch that trained alone, two at a time, as the table was built).
 
 ``--value val`` values every chosen run and front at its val accuracy on the table's other
 seeds instead of its test accuracy: the split a default may be chosen on (test is reported,
-never chooses). Every figure is a mean over ``--repetitions`` repetitions, each with its own sampler seed,
+never chooses). Every figure is a mean over ``--repetitions`` repetitions, each with its own
+sampler seed,
 with a 95% bootstrap interval over the repetitions. ``--json PATH`` writes ``{"table": FILE,
 "methods": [{"name", "design", "budget", "value", "ci_low", "ci_high", "n", "sd"}, ...]}``;
 ``--figures DIR`` writes evidence_levels.png, evidence_continuous.png (by epochs) and

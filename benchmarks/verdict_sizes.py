@@ -136,7 +136,8 @@ def main(argv=None) -> int:
     print(f"table {args.table.name}: {len(table.frame)} trainings; {args.searches} simulated "
           f"searches per design; levels {' '.join(f'{x:g}' for x in levels)}; sampler "
           f"{args.sampler}", flush=True)
-    print("\n| design | first run | trainings | level | mean D | informative | named | mean half-width "
+    print("\n| design | first run | trainings | level | mean D | informative | named | mean "
+          "half-width "
           "| informative, images counted | named, images counted | mean half-width, images "
           "counted |")
     print("|---|---|---|---|---|---|---|---|---|---|---|")
@@ -148,7 +149,8 @@ def main(argv=None) -> int:
             part = pd.DataFrame([res[i] for res in results])
             named = part["named"].isin(["fine-tuned", "scratch"])
             named_images = part["named_images"].isin(["fine-tuned", "scratch"])
-            row = {"design": f"{r}x{n}", "first_run": first_run, "replicates": r, "runs_per_level": n,
+            row = {"design": f"{r}x{n}", "first_run": first_run, "replicates": r,
+                   "runs_per_level": n,
                    "trainings": 2 * r * (1 + n * len(levels)), "level": level,
                    "mean_difference": float(part["d"].mean()),
                    "informative": float((named | (part["half"] <= HALF_WIDTH)).mean()),
