@@ -193,3 +193,28 @@ def test_random_criterion_is_seeded_from_the_config(data):
     assert all(torch.equal(a[k], b[k]) for k in a)
     assert any(not torch.equal(a[k], c[k]) for k in a)
     assert len(a) == len(prunable_layers(_small_cnn())) == 3
+
+
+def test_rescale_norm_keeps_each_layers_norm_and_its_zeros(data):
+    """--rescale norm: after a recomputation every layer has the norm it had before it, its
+    pruned weights are still exactly zero and its kept ones all grew by one factor; without
+    it the masks alone shrink the layers."""
+    def pruned(rescale):
+        run = Run(data, _config(schedule="one_shot", rescale=rescale), epochs=1)
+        before = {k: w.detach().clone() for k, w in run.pruner.strategy.weights.items()}
+        run.pruner.before_step()
+        return run, before
+
+    run, before = pruned("norm")
+    for name, w in run.pruner.strategy.weights.items():
+        keep = run.pruner.keep[name]
+        assert float(w.norm()) == pytest.approx(float(before[name].norm()), rel=1e-5)
+        assert torch.all(w[~keep] == 0) and 0 < int(keep.sum()) < keep.numel()
+        factor = w[keep] / before[name][keep]
+        assert float(factor.min()) > 1
+        torch.testing.assert_close(factor, torch.full_like(factor, float(factor[0])))
+    plain, before = pruned("none")
+    for name, w in plain.pruner.strategy.weights.items():
+        assert float(w.norm()) < float(before[name].norm())
+        torch.testing.assert_close(w[plain.pruner.keep[name]],
+                                   before[name][plain.pruner.keep[name]])

@@ -7,7 +7,9 @@ to the last step). Inside it, masks are recomputed every ``prune_every`` steps a
 last step, to the schedule's sparsity at the position of ``s`` in the window; the last
 recomputation reaches the full target. Sparsity never decreases; after the window training
 fine-tunes with the masks fixed. Masks are re-applied after every optimizer step, so
-momentum and weight decay never revive a pruned weight.
+momentum and weight decay never revive a pruned weight. With ``rescale`` 'norm' each
+recomputation then scales every layer's kept weights back to the Frobenius norm the layer had
+before it (weight granularity).
 """
 from __future__ import annotations
 
@@ -82,10 +84,25 @@ class Pruner:
     def prune_to(self, target: float) -> None:
         """Recompute the masks for sparsity `target` now and apply them."""
         c = self.settings
+        before = self._norms() if c.rescale == "norm" else None
         scores = self.strategy.scores(c.criterion, self.seed)
         self._set_keep(self.strategy.keep(scores, target, c.scope, self.keep))
         self.target = target
         self.after_step()
+        if before is not None:
+            self._rescale(before)
+
+    @torch.no_grad()
+    def _norms(self) -> dict[str, torch.Tensor]:
+        return {name: w.detach().float().norm() for name, w in self.strategy.weights.items()}
+
+    @torch.no_grad()
+    def _rescale(self, before: dict[str, torch.Tensor]) -> None:
+        """Each layer's kept weights times (its norm before the masks / after them)."""
+        for name, w in self.strategy.weights.items():
+            after = w.float().norm()
+            if after > 0:
+                w.mul_((before[name] / after).to(w.dtype))
 
     def _set_keep(self, keep) -> None:
         self.keep = keep

@@ -7,10 +7,11 @@ from dataclasses import dataclass
 from ..errors import check
 from .fields import Flags, flag_of, option
 
-__all__ = ["PruneSettings", "GRANULARITIES", "SCOPES"]
+__all__ = ["PruneSettings", "GRANULARITIES", "RESCALES", "SCOPES"]
 
 GRANULARITIES = ("weight", "filter")
 SCOPES = ("global", "local")
+RESCALES = ("none", "norm")
 
 
 @dataclass(frozen=True)
@@ -29,6 +30,11 @@ class PruneSettings:
                             "MobileNets' weights, else magnitude), as its search space prunes",
                             group="prune")
     norm: int = option(1, "filter norm used as score: 1 (L1) or 2 (L2)", (1, 2), group="prune")
+    rescale: str = option("none", "'none' = masks only; 'norm' (weight granularity) = each mask "
+                          "recomputation scales a layer's kept weights back to the layer's "
+                          "norm before it, so a network without BatchNorm passes its signal on "
+                          "at the same scale instead of fading to chance (docs/pruning.md, "
+                          "Rescaling)", RESCALES, group="prune")
     schedule: str = option("agp", "sparsity schedule over the pruning window", group="prune")
     prune_start: float = option(0.2, "start of the pruning window, as a fraction of training: "
                                 "the network trains dense first (magnitudes of an untrained "
@@ -60,3 +66,6 @@ class PruneSettings:
               f"--{flags('criterion')} lamp scores single weights: use it with "
               f"--{flags('granularity')} weight, or --{flags('criterion')} magnitude for "
               "filters")
+        check(self.rescale != "norm" or self.granularity == "weight",
+              f"--{flags('rescale')} norm rescales layers of single-weight masks: use it with "
+              f"--{flags('granularity')} weight (a removed filter takes its whole output away)")
