@@ -233,6 +233,11 @@ def main(argv=None) -> int:
 def levels_rows(table: Table, args, levels: tuple, results: dict) -> list[dict]:
     space = project().spaces.load(None, table.model)
     refs = {}
+    pruning = space.fixed.get("rescale", "none")
+    if table.rescale != pruning:
+        print(f"note: the table's trainings pruned with --rescale {table.rescale}, the search "
+              f"space now prunes with --rescale {pruning}: this replay speaks of the table's "
+              "training, not of today's trials")
     for regime in REGIMES:
         key, refs[regime] = reference(table, regime, space)
         print(f"{regime}: reference (unpruned baseline, {key[2]} schedule n/a, lr {key[3]:g}): "

@@ -28,6 +28,7 @@ class Table:
     lrs: dict  # regime -> sorted learning rates
     levels: tuple  # sorted, 0 (unpruned) first
     precision: str
+    rescale: str  # how its trainings pruned (--rescale; tables built before it existed: none)
     timing: dict  # level -> seconds of epoch 1, 2, ...: their lower quartile over its rows
     memo: dict = dataclasses.field(default_factory=dict)
     value: str = "test_acc"  # what values a chosen run on the other seeds (``--value``)
@@ -54,7 +55,7 @@ class Table:
                   for level, part in frame.groupby("level")}
         return cls(path, frame, str(frame["model"].iloc[0]), epochs, dict(cells), lrs,
                    tuple(sorted(set(frame["level"].astype(float)))), settings["precision"],
-                   timing, value=value)
+                   settings.get("rescale", "none"), timing, value=value)
 
     def key_of(self, plan, trial, resolve) -> tuple:
         """The cell of an asked trial: its config as the searcher builds it (``plan.sample``:

@@ -133,6 +133,13 @@ def done_keys(path: Path) -> set:
         return {key_of(row) for row in csv.DictReader(f)}
 
 
+def table_rescale(path: Path) -> str:
+    """How the table's trainings pruned (its first row's settings; none before --rescale)."""
+    with path.open(newline="") as f:
+        first = next(csv.DictReader(f))
+    return json.loads(first["settings"]).get("rescale", "none")
+
+
 def commit() -> str:
     try:
         out = subprocess.run(["git", "rev-parse", "--short", "HEAD"], cwd=HERE,
@@ -177,6 +184,13 @@ def main(argv=None) -> int:
     extra = {"train_subset": args.train_subset} if args.train_subset else {}
     jobs = cells(args.model, args.levels, args.lr_points, args.seeds, epochs, extra=extra)
     done = done_keys(args.out)
+    if done:  # a table holds one way of pruning: rows that prune otherwise go to a new one
+        ours, theirs = jobs[0]["config"].get("rescale", "none"), table_rescale(args.out)
+        if ours != theirs:
+            print(f"error: {args.out} was trained with --rescale {theirs}, the search space "
+                  f"now prunes with --rescale {ours}: give a new table with --out",
+                  file=sys.stderr)
+            return 2
     todo = [j for j in jobs if key_of(j["key"]) not in done]
     if args.limit:
         todo = todo[:args.limit]
