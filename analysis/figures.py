@@ -186,7 +186,7 @@ def levels_figure(results: list[StudyResult], comparison, dataset: str, out: Pat
         right.axhline(0, color=OTHER, lw=1)
         right.set_xlabel("weights removed (%)")
         right.set_ylabel("fine-tuned minus scratch, accuracy kept (points)")
-        right.set_title("difference per level with its interval over replicates (95%; "
+        right.set_title("difference per level with its interval over replicates\n(95%; "
                         "Holm's for non-primary levels)", fontsize=9)
         right.grid(alpha=0.3)
         if len(rows):
