@@ -6,7 +6,7 @@
 
 Every cell trains the embedded default (digits) at the quick preset's epochs with the
 family's recipe (``models.RECIPES``) except what the sweep varies, unpruned and pruned to each
-``--prune-ratio`` (AGP, weight granularity, the family's scope and criterion), over the given
+``--prune-ratio`` (AGP, weight granularity, the family's scope, criterion and rescaling), over the given
 seeds. Both regimes get the same grid: the learning rates are each regime's default times the
 same ``--factors`` (or the same ``--lrs``), and the same ``--warmups`` and ``--head-inits``.
 
@@ -47,12 +47,14 @@ def _run(args: tuple) -> dict:
 
 
 def _space_pruning(model: str) -> dict:
-    """The scope and criterion every trial of the model's default search space prunes with."""
+    """The scope, criterion and rescaling every trial of the model's default search space
+    prunes with."""
     from hpo_prune.search.studies import space
 
     fixed = space.load(None, model).fixed
-    return {"scope": fixed.get("scope", "global"), "criterion": fixed.get("criterion",
-                                                                          "magnitude")}
+    return {"scope": fixed.get("scope", "global"),
+            "criterion": fixed.get("criterion", "magnitude"),
+            "rescale": fixed.get("rescale", "none")}
 
 
 def main(argv=None) -> int:
