@@ -109,7 +109,7 @@ def _recipes(rows) -> dict[str, dict[str, dict[str, dict]]]:
 
 RECIPES = _recipes((  # (model, regime, optimizer, peak lr, warm-up fraction), the default first
     ("vgg16", "scratch", "adamw", 3e-4, 0.1), ("vgg16", "scratch", "sgd", 0.01, 0.2),
-    ("vgg16", "pretrained", "adamw", 1e-3, 0.3), ("vgg16", "pretrained", "sgd", 0.01, 0.2),
+    ("vgg16", "pretrained", "adamw", 5e-4, 0.3), ("vgg16", "pretrained", "sgd", 0.01, 0.2),
     ("vgg16_bn", "scratch", "adamw", 1e-3, 0.1), ("vgg16_bn", "scratch", "sgd", 0.05, 0.1),
     ("vgg16_bn", "pretrained", "adamw", 1e-3, 0.1), ("vgg16_bn", "pretrained", "sgd", 0.05, 0.1),
     ("mobilenet_v1", "scratch", "adamw", 2e-2, 0.1), ("mobilenet_v1", "scratch", "sgd", 0.05, 0.1),
