@@ -25,7 +25,8 @@ LEVEL_BASE = {0.0: 0.97, 0.5: 0.96, 0.8: 0.93, 0.9: 0.88, 0.95: 0.80}
 def write_table(path: Path, seeds=SEEDS) -> Path:
     """Every cell of the real table's design, with accuracies set by SCHEDULE_COST, the
     learning rate's place in the grid (in the range: bottom 0.05, top 0; outside: 0.2; for
-    the pruned cells) and a small seed noise; the curves rise to the final value, so early epochs rank as the last."""
+    the pruned cells) and a small seed noise; the curves rise to the final value, so early
+    epochs rank as the last."""
     jobs = tabular.cells("vgg16", tabular.LEVELS, tabular.LR_POINTS, seeds, 4)
     names = tabular.columns(4)
     rows = []
@@ -37,7 +38,7 @@ def write_table(path: Path, seeds=SEEDS) -> Path:
         lr_cost = {1: 0.05, 2: 0.0}.get(place, 0.2)
         # the unpruned cells (each regime's reference) cost nothing, wherever the dense
         # recipe's rate falls in the grid, so accuracy kept is the pruned cell's cost alone
-        cost = lr_cost + SCHEDULE_COST[key["schedule"]] if key["level"] > 0 else 0.0
+        cost = (lr_cost + SCHEDULE_COST[key["schedule"]]) if key["level"] > 0 else 0.0
         final = LEVEL_BASE[key["level"]] - cost + rng.normal(0, 0.003)
         row = {**key, "epochs": 4, "commit": "synthetic", "cpu": "none",
                "settings": json.dumps({**config, "precision": "bf16"})}
