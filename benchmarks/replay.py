@@ -231,6 +231,9 @@ def main(argv=None) -> int:
 
 
 def levels_rows(table: Table, args, levels: tuple, results: dict) -> list[dict]:
+    from hpo_prune.models import recipe
+    from tabular import lr_grid
+
     space = project().spaces.load(None, table.model)
     refs = {}
     pruning = space.fixed.get("rescale", "none")
@@ -239,6 +242,12 @@ def levels_rows(table: Table, args, levels: tuple, results: dict) -> list[dict]:
               f"space now prunes with --rescale {pruning}: this replay speaks of the table's "
               "training, not of today's trials")
     for regime in REGIMES:
+        lr, rates = space.spec("lr", regime, recipe(table.model, regime)["optimizer"]), \
+            table.lrs[regime]
+        if rates != lr_grid(lr["low"], lr["high"], len(rates)):
+            print(f"note: the table's {regime} rates ({', '.join(f'{x:g}' for x in rates)}) "
+                  f"were laid around another lr range than the space's ({lr['low']:g} to "
+                  f"{lr['high']:g}): a sampled rate is looked up at the nearest of them")
         key, refs[regime] = reference(table, regime, space)
         print(f"{regime}: reference (unpruned baseline, {key[2]} schedule n/a, lr {key[3]:g}): "
               f"test {100 * refs[regime]:.1f}% over the table's seeds")

@@ -218,6 +218,22 @@ def test_the_command_writes_the_methods_with_their_intervals(table, tmp_path):
             assert m["ci_low"] <= m["value"] <= m["ci_high"]
 
 
+def test_the_replay_says_when_its_rates_were_laid_around_another_range(tmp_path, capsys):
+    args = ["--repetitions", "1", "--runs", "1", "--levels", "0.8", "--samplers", "random",
+            "--workers", "2", "--trials", "4"]
+    path = write_table(tmp_path / "table.csv")
+    assert replay.main(["--table", str(path), *args]) == 0
+    assert "were laid around another lr range" not in capsys.readouterr().out
+    frame = pd.read_csv(path)  # the fine-tuned rates laid around twice the space's range
+    frame.loc[frame["regime"] == "pretrained", "lr"] *= 2
+    frame.to_csv(path, index=False)
+    assert replay.main(["--table", str(path), *args]) == 0
+    out = capsys.readouterr().out
+    assert ("note: the table's pretrained rates (0.0003, 0.000632, 0.00133, 0.0028) were laid "
+            "around another lr range than the space's (0.0003 to 0.0007)") in out
+    assert "scratch rates" not in out
+
+
 def test_the_verdict_sizes_find_a_gap_the_table_holds(tmp_path):
     """``verdict_sizes``: searches drawn from the table through the analysis's own verdict.
     Fine-tuned 10 points ahead at 95% (by construction) and level with scratch at 80%: the
